@@ -1,0 +1,1 @@
+"""QtCore-only workers that run core functions on QThreads and report through signals."""
