@@ -130,3 +130,33 @@ def _no_dangling_qthreads(request):
             pass
     if dangling:
         pytest.fail(f"{len(dangling)} QThread(s) still running after the test")
+
+
+@pytest.fixture
+def recorder(qapp):
+    """Factory of GUI-thread receivers for worker signals.
+
+    ``rec = recorder(worker.succeeded)`` collects each emission's arguments in ``rec.calls``.
+    A plain lambda connected to a worker's signal would run in the worker's thread; a bound
+    method of a QObject that lives in the GUI thread is called through the event loop instead,
+    exactly as a widget's slot would be.
+    """
+    from PySide6.QtCore import QObject
+
+    class Recorder(QObject):
+        def __init__(self):
+            super().__init__()
+            self.calls: list[tuple] = []
+
+        def record(self, *args):
+            self.calls.append(args)
+
+    made = []
+
+    def make(signal):
+        rec = Recorder()
+        signal.connect(rec.record)
+        made.append(rec)
+        return rec
+
+    return make

@@ -52,3 +52,12 @@ def test_import_linter_contracts_hold():
         pytest.skip("import-linter is not installed")
     result = subprocess.run([lint], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workers_use_qtcore_only():
+    offenders = []
+    for path in (REPO / "tlstudio" / "workers").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "QtWidgets" in text or "QtGui" in text:
+            offenders.append(path.name)
+    assert not offenders, f"workers must use QtCore only: {offenders}"
