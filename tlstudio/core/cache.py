@@ -1,0 +1,164 @@
+"""The embedding cache: pooled base-model features per image file, kept on disk between runs.
+
+When the whole base is frozen and no augmentation is on, the base's output for an image never
+changes, so it is computed once and stored. A second run on the same data with another head,
+learning rate or number of epochs then trains only the small head, in seconds.
+
+Layout under :func:`tlstudio.core.paths.cache_dir`::
+
+    features/<model key>/meta.json            what the key stands for (for people)
+    features/<model key>/<shard>.npy          float16 features, one row per file
+    features/<model key>/<shard>.json         {"dim": D, "keys": [file key per row]}  (written last)
+
+The **model key** is a digest of everything that changes the features: base name, width, input
+size, resize policy, pooling and the base's actual weight values (so "imagenet", a weights file,
+the user's own model and a seeded random initialisation are all told apart). The **file key**
+is a digest of the file's absolute path, size and modification time: a changed file gets a new
+key, so its old entry is simply never found again, and only that file is recomputed.
+
+A shard's index is written after its data, each atomically, so a run killed while writing
+leaves either a complete shard or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlstudio.core import paths
+from tlstudio.core.atomic import write_json
+
+CACHE_VERSION = 1
+
+
+def model_key(description: Mapping[str, Any]) -> str:
+    """A stable digest of a JSON-able description of the feature extractor."""
+    text = json.dumps({"v": CACHE_VERSION, **description}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def weights_digest(arrays: Iterable[np.ndarray]) -> str:
+    """A digest of weight values (their shapes, dtypes and bytes), in order."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def file_key(abs_path: str | os.PathLike[str], size: int, mtime_ns: int) -> str:
+    """The identity of one image file: absolute path, size and modification time."""
+    text = f"{os.path.abspath(os.fspath(abs_path))}\0{int(size)}\0{int(mtime_ns)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class FeatureCache:
+    """Features of one feature extractor, looked up and stored by file key.
+
+    Parameters
+    ----------
+    key
+        The model key (see :func:`model_key`).
+    root
+        Cache folder; default ``paths.cache_dir() / "features"``.
+    description
+        Written to ``meta.json`` beside the features, to say what the key stands for.
+    """
+
+    def __init__(self, key: str, root: str | Path | None = None, description: Mapping[str, Any] | None = None):
+        self.key = key
+        self.folder = Path(root) if root is not None else paths.cache_dir() / "features"
+        self.folder = self.folder / key
+        self._description = dict(description or {})
+        self._index: dict[str, tuple[str, int]] | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    # -- reading -----------------------------------------------------------------------------
+    def _load_index(self) -> dict[str, tuple[str, int]]:
+        if self._index is not None:
+            return self._index
+        index: dict[str, tuple[str, int]] = {}
+        if self.folder.is_dir():
+            for meta in sorted(self.folder.glob("shard-*.json")):
+                try:
+                    data = json.loads(meta.read_text(encoding="utf-8"))
+                    keys = data["keys"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # a damaged index only costs recomputation
+                if not (self.folder / (meta.stem + ".npy")).is_file():
+                    continue
+                for row, k in enumerate(keys):
+                    index[k] = (meta.stem, row)
+        self._index = index
+        return index
+
+    def _array(self, shard: str) -> np.ndarray:
+        arr = self._arrays.get(shard)
+        if arr is None:
+            arr = np.load(self.folder / f"{shard}.npy", mmap_mode="r", allow_pickle=False)
+            self._arrays[shard] = arr
+        return arr
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached features (float16, shape ``(dim,)``) of those ``keys`` that are known."""
+        with self._lock:
+            index = self._load_index()
+            found: dict[str, np.ndarray] = {}
+            for k in keys:
+                where = index.get(k)
+                if where is None:
+                    continue
+                try:
+                    found[k] = np.array(self._array(where[0])[where[1]])
+                except (OSError, ValueError, IndexError):
+                    index.pop(k, None)
+            return found
+
+    # -- writing -----------------------------------------------------------------------------
+    def store(self, keys: Sequence[str], features: np.ndarray) -> None:
+        """Store one row of ``features`` per key, as a new shard."""
+        if len(keys) == 0:
+            return
+        feats = np.asarray(features, dtype=np.float16).reshape(len(keys), -1)
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            meta_path = self.folder / "meta.json"
+            if not meta_path.exists():
+                write_json(meta_path, {"version": CACHE_VERSION, "key": self.key, **self._description})
+            shard = f"shard-{uuid.uuid4().hex[:16]}"
+            tmp = self.folder / f".{shard}.tmp.npy"
+            try:
+                np.save(tmp, feats, allow_pickle=False)
+                os.replace(tmp, self.folder / f"{shard}.npy")
+            finally:
+                tmp.unlink(missing_ok=True)
+            write_json(self.folder / f"{shard}.json", {"dim": int(feats.shape[1]), "keys": list(keys)})
+            index = self._load_index()
+            for row, k in enumerate(keys):
+                index[k] = (shard, row)
+
+    def clear(self) -> None:
+        """Forget every feature of this extractor."""
+        import shutil
+
+        with self._lock:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self._index = None
+            self._arrays.clear()
+
+
+def clear_all(root: str | Path | None = None) -> None:
+    """Delete the whole embedding cache (it only saves time)."""
+    import shutil
+
+    shutil.rmtree(Path(root) if root is not None else paths.cache_dir() / "features", ignore_errors=True)

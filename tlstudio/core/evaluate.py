@@ -1,0 +1,151 @@
+"""Evaluation of a classifier: accuracy, per-class report, confusion matrix, highest-loss images.
+
+:func:`evaluate_predictions` is pure numpy (it takes the model's probabilities); :func:`predict_probs`
+runs a Keras model over image files through the input pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: A model that puts at least this share of its predictions on one class is flagged.
+COLLAPSE_SHARE = 0.95
+EPS = 1e-7
+
+
+def evaluate_predictions(
+    y_true: Sequence[int] | np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    paths: Sequence[str] | None = None,
+    *,
+    top_n: int = 20,
+) -> dict[str, Any]:
+    """Metrics of one split from true labels and predicted probabilities.
+
+    Parameters
+    ----------
+    y_true
+        True class index per sample, shape ``(n,)``.
+    probs
+        Predicted probabilities, shape ``(n, num_classes)``.
+    classes
+        Class names in index order.
+    paths
+        Path per sample (relative to the dataset root), for the per-sample records.
+    top_n
+        How many highest-loss samples to list in ``top_losses``.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``loss`` (mean cross-entropy), ``per_class`` ({name: {precision, recall,
+        f1, support}}), ``macro_f1``, ``confusion`` (rows true, columns predicted), ``samples``
+        ([{path, true, pred, prob, loss}]) and ``top_losses`` (the same records, highest loss
+        first), plus ``n`` and ``warnings`` (e.g. when one class takes almost every prediction).
+    """
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(probs, dtype=np.float64)
+    k = len(classes)
+    n = int(y.shape[0])
+    if p.ndim != 2 or p.shape[0] != n:
+        raise ValueError(f"probs must have shape ({n}, {k}), got {p.shape}")
+    if p.shape[1] != k:
+        raise ValueError(f"probs has {p.shape[1]} columns for {k} classes")
+    paths = list(paths) if paths is not None else [str(i) for i in range(n)]
+    pred = p.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    true_prob = p[np.arange(n), y] if n else np.zeros(0)
+    losses = -np.log(np.clip(true_prob, EPS, 1.0))
+    per_class: dict[str, dict[str, float | int]] = {}
+    f1s = []
+    for i, name in enumerate(classes):
+        tp = int(confusion[i, i])
+        predicted = int(confusion[:, i].sum())
+        support = int(confusion[i, :].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+        if support:
+            f1s.append(f1)
+    samples = [
+        {
+            "path": paths[i],
+            "true": int(y[i]),
+            "pred": int(pred[i]),
+            "prob": float(p[i, pred[i]]),
+            "loss": float(losses[i]),
+        }
+        for i in range(n)
+    ]
+    order = sorted(range(n), key=lambda i: (-losses[i], paths[i]))
+    warnings = []
+    if n >= 5 and k > 1:
+        counts = np.bincount(pred, minlength=k)
+        top = int(counts.argmax())
+        if counts[top] >= COLLAPSE_SHARE * n and len(set(y.tolist())) > 1:
+            warnings.append(
+                f"the model predicts '{classes[top]}' for {counts[top]} of {n} images: it has not learned "
+                "to tell the classes apart (try more epochs, a higher learning rate, or more images)"
+            )
+    return {
+        "n": n,
+        "accuracy": float((pred == y).mean()) if n else 0.0,
+        "loss": float(losses.mean()) if n else 0.0,
+        "per_class": per_class,
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "confusion": confusion.tolist(),
+        "samples": samples,
+        "top_losses": [samples[i] for i in order[:top_n]],
+        "warnings": warnings,
+    }
+
+
+def build_evaluation(
+    classes: Sequence[str], data_dir: str, splits: dict[str, dict[str, Any]], extra_warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The ``evaluation.json`` object from per-split results of :func:`evaluate_predictions`."""
+    warnings = list(extra_warnings)
+    for name, result in splits.items():
+        for w in result.get("warnings", []):
+            warnings.append(f"{name}: {w}")
+    return {"classes": list(classes), "data_dir": str(data_dir), "splits": splits, "warnings": warnings}
+
+
+def predict_probs(
+    model: Any,
+    batches: Any,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``model`` over a batched dataset of ``(images, labels, weights)``.
+
+    Samples whose weight is 0 (files that failed to decode) are dropped.
+
+    Returns
+    -------
+    tuple
+        ``(probs, labels, kept)`` where ``kept`` holds the positions (in dataset order) of the
+        samples that were kept.
+    """
+    probs, labels, kept = [], [], []
+    offset = 0
+    for images, y, w in batches:
+        out = model(images, training=False)
+        out = np.asarray(out, dtype=np.float32)
+        w = np.asarray(w)
+        mask = w > 0
+        probs.append(out[mask])
+        labels.append(np.asarray(y)[mask])
+        kept.append(np.nonzero(mask)[0] + offset)
+        offset += len(w)
+        if progress is not None:
+            progress(offset)
+    if not probs:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(probs), np.concatenate(labels).astype(np.int64), np.concatenate(kept)
