@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image
 
 from tlstudio.core.errors import Cancelled, TlsError
-from tlstudio.core.imageio import DEFAULT_MAX_PIXELS, describe_error, pixel_limit_message
+from tlstudio.core.imageio import DEFAULT_MAX_PIXELS, describe_error, explain_failure, pixel_limit_message
 
 __all__ = [
     "DatasetError",
@@ -60,6 +60,8 @@ OS_CLUTTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", 
 MIN_IMAGES_PER_CLASS = 5
 IMBALANCE_RATIO = 5.0
 MIN_SIDE = 32
+#: Start of the warning about byte-identical files in different splits.
+LEAKAGE_PREFIX = "DATA LEAKAGE:"
 
 STATUS_USABLE = "usable"
 STATUS_SKIPPED = "skipped"
@@ -425,7 +427,7 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
                 im.load()
             return _Checked(STATUS_USABLE, None, width, height)
     except Exception as exc:
-        reason = describe_error(exc)
+        reason = explain_failure(path, exc)
         if reason.startswith("not an image") and ext:
             reason = f"not an image, despite its {ext} extension (cannot identify the content)"
         return _Checked(STATUS_SKIPPED, reason)
@@ -627,6 +629,8 @@ def scan_dataset(
         duplicates=[[e.rel for e in g] for g in dup_groups],
     )
     scan.warnings.extend(_dataset_warnings(scan, walker, dup_groups))
+    # Leakage between splits silently inflates every score: it leads the list.
+    scan.warnings.sort(key=lambda w: not w.startswith(LEAKAGE_PREFIX))
     return scan
 
 
@@ -709,12 +713,12 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
             within.append(pair)
     if leak:
         out.append(
-            f"DATA LEAKAGE: {len(leak)} image(s) appear byte-identical in more than one split "
+            f"{LEAKAGE_PREFIX} {len(leak)} group(s) of byte-identical images appear in more than one split "
             f"({_examples(leak)}). Validation/test scores will be too optimistic: remove the copies."
         )
     if across:
         out.append(
-            f"{len(across)} image(s) are byte-identical copies in different classes ({_examples(across)}): "
+            f"{len(across)} group(s) of byte-identical images are in different classes ({_examples(across)}): "
             "the same picture cannot have two labels."
         )
     if within:

@@ -72,6 +72,42 @@ def describe_error(exc: BaseException) -> str:
     return f"corrupt image data ({text})"
 
 
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str | None:
+    """The image format announced by a file's first bytes (its "magic number"), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def explain_failure(path: str | os.PathLike[str], exc: BaseException) -> str:
+    """Like :func:`describe_error`, but a file that starts like an image yet cannot be identified
+    is called what it is: a broken image (often cut off after its header), not a non-image."""
+    if isinstance(exc, UnidentifiedImageError):
+        fmt = sniff_format(path)
+        if fmt is not None:
+            return f"truncated or corrupt {fmt} file (its header cannot be read)"
+    return describe_error(exc)
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB.
 
@@ -161,7 +197,7 @@ def open_image(
     except ImageError:
         raise
     except Exception as exc:  # Pillow raises many types for malformed files (MemoryError too): all become ImageError
-        raise ImageError(f"{_name(path)}: {describe_error(exc)}") from exc
+        raise ImageError(f"{_name(path)}: {explain_failure(path, exc)}") from exc
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
