@@ -1,0 +1,107 @@
+"""The main window: empty first screen, steps, projects, drag-and-drop, closing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from unittest import mock
+
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+
+def drop(window, path):
+    """Call dropEvent with a mocked event carrying a file URL, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = mock.MagicMock()
+    event.mimeData.return_value = mime
+    window.dropEvent(event)
+    return event
+
+
+def test_window_opens_on_the_empty_first_screen(main_window):
+    assert main_window.showing_welcome()
+    assert main_window.current_step() == "data"
+    texts = [label.text() for label in main_window.welcome.findChildren(QLabel)]
+    assert any("one subfolder per class" in t for t in texts)
+    assert main_window.sidebar.status["data"][0] == "pending"
+    assert "tensorflow" not in sys.modules or main_window.state.tf_ready is False
+
+
+def test_every_step_has_a_page_or_a_placeholder(main_window):
+    for key in main_window.sidebar.keys():
+        page = main_window.go_to(key)
+        assert page is not None
+        assert main_window.current_step() == key
+
+
+def test_corrupt_project_shows_an_error_and_is_never_overwritten(main_window, dialogs, tmp_path):
+    bad = tmp_path / "broken.tlsproj"
+    bad.write_text("{ not json", encoding="utf-8")
+    before = main_window.state.project
+    assert main_window.open_project(bad) is False
+    assert dialogs.kinds() == ["critical"]
+    assert "damaged" in dialogs.texts()[0]
+    assert main_window.state.project is before and main_window.state.project_path is None
+    assert bad.read_text(encoding="utf-8") == "{ not json"
+
+
+def test_newer_project_is_refused_with_a_clear_message(main_window, dialogs, tmp_path):
+    newer = tmp_path / "newer.tlsproj"
+    newer.write_text(json.dumps({"schema_version": 99, "name": "x"}), encoding="utf-8")
+    assert main_window.open_project(newer) is False
+    assert "newer tlstudio" in dialogs.texts("critical")[0]
+    # Saving over it is refused too.
+    main_window.state.mark_dirty()
+    assert main_window._write_project(newer) is False
+    assert json.loads(newer.read_text())["schema_version"] == 99
+
+
+def test_save_as_then_open_restores_settings(main_window, dialogs, tmp_path):
+    state = main_window.state
+    state.update_train_config(dropout=0.35, hidden_units=64, head_epochs=4, split={"val_fraction": 0.25, "seed": 7})
+    assert state.dirty and main_window.isWindowModified()
+    dialogs.files.append(str(tmp_path / "mine"))
+    assert main_window.save_project_as()
+    path = tmp_path / "mine.tlsproj"
+    assert path.is_file() and not state.dirty and state.project_path == path
+    state.update_train_config(dropout=0.1)
+    dialogs.answers.append(mock.sentinel.no_answer)  # neither Save nor Discard: treated as Cancel
+    assert main_window.open_project(path) is False
+    dialogs.answers.append(QMessageBox.StandardButton.Discard)
+    assert main_window.open_project(path)
+    cfg = state.project.train
+    assert (cfg.dropout, cfg.hidden_units, cfg.head_epochs) == (0.35, 64, 4)
+    assert (cfg.split.val_fraction, cfg.split.seed) == (0.25, 7)
+
+
+def test_autosave_writes_a_recovery_copy_beside_the_project(main_window, dialogs, tmp_path):
+    from tlstudio.gui.main_window import autosave_path
+
+    assert main_window.autosave() is None  # nothing to save
+    path = tmp_path / "p.tlsproj"
+    assert main_window._write_project(path)
+    main_window.state.update_train_config(dropout=0.4)
+    copy = main_window.autosave()
+    assert copy == autosave_path(path) and copy.is_file()
+    assert json.loads(path.read_text())["train"]["dropout"] != 0.4  # the project file itself is untouched
+    assert json.loads(copy.read_text())["train"]["dropout"] == 0.4
+    main_window.save_project()
+    assert not copy.exists()
+
+
+def test_close_with_unsaved_changes_asks_and_can_be_cancelled(main_window, dialogs):
+    main_window.state.mark_dirty()
+    dialogs.answers.append(QMessageBox.StandardButton.Cancel)
+    assert main_window.close() is False
+    assert main_window.isVisible()
+    assert dialogs.kinds() == ["question"]
+
+
+def test_dropping_a_non_folder_file_is_ignored(main_window, tmp_path):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("x")
+    event = drop(main_window, junk)
+    event.ignore.assert_called()
+    assert main_window.showing_welcome()
