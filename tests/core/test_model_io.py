@@ -1,0 +1,136 @@
+"""Opening model files: .keras (Keras 3 / tlstudio), labels, cutting a classifier into a base."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tlstudio.core.model_io import (
+    LoadedModel,
+    ModelFileError,
+    check_keras_version,
+    cut_below_classifier,
+    load_model_file,
+    read_labels,
+)
+
+
+def tiny_classifier(size=32, classes=3):
+    import keras
+
+    inp = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0, name="preprocess")(inp)
+    base = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+            keras.layers.BatchNormalization(name="bn1"),
+            keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2"),
+        ],
+        name="base",
+    )
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    head = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dropout(0.1), keras.layers.Dense(classes, activation="softmax", name="predictions")],
+        name="head",
+    )
+    return keras.Model(inp, head(x), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def saved_keras(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("k3")
+    model = tiny_classifier()
+    model.save(folder / "model.keras")
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    return folder, model.predict(x, verbose=0), x
+
+
+def test_keras3_file_loads_with_same_predictions(saved_keras):
+    folder, expected, x = saved_keras
+    loaded = load_model_file(folder / "model.keras")
+    assert isinstance(loaded, LoadedModel)
+    assert loaded.source == "tlstudio"  # preprocess / base / head layout
+    assert loaded.input_size == (32, 32)
+    assert loaded.path == folder / "model.keras"
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_run_folder_labels_and_folder_path(saved_keras, tmp_path):
+    folder, _, _ = saved_keras
+    (folder / "labels.txt").write_text("ants\nbees\nwasps\n", encoding="utf-8")
+    try:
+        loaded = load_model_file(folder)  # a folder: its model.keras
+        assert loaded.labels == ["ants", "bees", "wasps"]
+    finally:
+        (folder / "labels.txt").unlink()
+
+
+def test_mismatched_labels_are_ignored_with_a_note(saved_keras):
+    folder, _, _ = saved_keras
+    (folder / "labels.txt").write_text("a\nb\n", encoding="utf-8")
+    try:
+        loaded = load_model_file(folder / "model.keras")
+        assert loaded.labels is None
+        assert any("2 classes" in n and "3 outputs" in n for n in loaded.notes)
+    finally:
+        (folder / "labels.txt").unlink()
+
+
+def test_read_labels_formats(tmp_path):
+    f = tmp_path / "labels.txt"
+    f.write_text("\ufeff0 Class 1\n1 Class 2\n\n2 Nothing\n", encoding="utf-8")
+    assert read_labels(f) == ["Class 1", "Class 2", "Nothing"]
+    f.write_text("cats\ndogs\n", encoding="utf-8")
+    assert read_labels(f) == ["cats", "dogs"]
+    f.write_text("3 dogs\n1 cat\n", encoding="utf-8")  # not an index sequence: names kept whole
+    assert read_labels(f) == ["3 dogs", "1 cat"]
+    f.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="no class names"):
+        read_labels(f)
+
+
+def test_cut_below_classifier_gives_feature_map(saved_keras):
+    folder, _, x = saved_keras
+    model = load_model_file(folder / "model.keras").model
+    features = cut_below_classifier(model)
+    assert tuple(features.output.shape) == (None, 16, 16, 6)
+    base_out = model.get_layer("base").predict(x / 255.0, verbose=0)
+    np.testing.assert_allclose(features.predict(x, verbose=0), base_out, atol=1e-5)
+    named = cut_below_classifier(model, "c1")
+    assert tuple(named.output.shape) == (None, 32, 32, 4)
+    assert named.get_layer("preprocess") is model.get_layer("preprocess")  # weights shared, input stays raw 0-255
+    with pytest.raises(ModelFileError, match="no layer named 'nope'"):
+        cut_below_classifier(model, "nope")
+
+
+def test_bad_paths_give_clear_errors(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model_file(tmp_path / "missing.keras")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ModelFileError, match="not a model file"):
+        load_model_file(tmp_path / "notes.txt")
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelFileError, match="broken.keras: .*damaged"):
+        load_model_file(bad)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelFileError, match="no model file"):
+        load_model_file(empty)
+
+
+def test_old_keras_is_refused_for_keras_files():
+    check_keras_version("3.12.0")
+    check_keras_version("3.15.1")
+    with pytest.raises(ModelFileError, match="Keras 3.11.3 is installed.*3.12 or newer"):
+        check_keras_version("3.11.3")
+    with pytest.raises(ModelFileError):
+        check_keras_version("2.15.0")
+
+
+def test_installed_keras_meets_the_pin():
+    import keras
+
+    check_keras_version(keras.__version__)
