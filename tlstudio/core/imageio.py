@@ -102,6 +102,11 @@ def explain_failure(path: str | os.PathLike[str], exc: BaseException) -> str:
     """Like :func:`describe_error`, but a file that starts like an image yet cannot be identified
     is called what it is: a broken image (often cut off after its header), not a non-image."""
     if isinstance(exc, UnidentifiedImageError):
+        try:
+            if os.path.getsize(path) == 0:
+                return "empty file (0 bytes)"
+        except OSError:
+            pass
         fmt = sniff_format(path)
         if fmt is not None:
             return f"truncated or corrupt {fmt} file (its header cannot be read)"
