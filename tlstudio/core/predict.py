@@ -107,27 +107,16 @@ def read_run_files(run_dir: str | Path) -> RunFiles:
 
 
 def _read_labels(path: Path) -> list[str]:
-    try:
-        from tlstudio.core.model_io import read_labels
-    except ImportError:  # older checkouts without the loader
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        return [line for line in lines if line]
+    from tlstudio.core.model_io import read_labels
+
     return list(read_labels(path))
 
 
-def _load_model(path: Path) -> tuple[Any, list[str] | None]:
-    """Load a user's model file safely; returns (keras model, labels found beside it or None)."""
-    try:
-        from tlstudio.core.model_io import load_model_file
-    except ImportError:  # older checkouts without the loader: Keras' own safe loading
-        import keras
+def _load_model(path: Path) -> Any:
+    """Load a user's model file safely (see :func:`tlstudio.core.model_io.load_model_file`)."""
+    from tlstudio.core.model_io import load_model_file
 
-        try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False), None
-        except Exception as exc:
-            raise PredictError(f"cannot load {path.name}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    loaded = load_model_file(path)
-    return loaded.model, loaded.labels
+    return load_model_file(path)
 
 
 def _model_hw(model: Any) -> tuple[int | None, int | None]:
@@ -202,6 +191,7 @@ class Predictor:
         self._fn: Any = None
         self._lock = threading.Lock()
         self._gradcam: Any = None
+        self.notes: list[str] = []
 
     # --- construction -----------------------------------------------------------------------------
 
@@ -221,34 +211,25 @@ class Predictor:
         if not path.exists():
             raise PredictError(f"no such model file or run folder: {path}")
         if path.is_dir():
-            model_file = path / "model.keras"
-            if not model_file.is_file():
-                candidates = sorted(path.glob("*.keras")) + sorted(path.glob("*.h5"))
-                if not candidates:
-                    raise PredictError(f"{path} holds no model.keras: is it a tlstudio run folder?")
-                model_file = candidates[0]
+            if not (path / "model.keras").is_file() and not any(path.glob("*.keras")) and not any(path.glob("*.h5")):
+                raise PredictError(f"{path} holds no model.keras: is it a tlstudio run folder?")
             run = read_run_files(path)
-            model, _ = _load_model(model_file)
+            loaded = _load_model(path)
             labels: list[str] | None = None
             if (path / "labels.txt").is_file():
                 labels = _read_labels(path / "labels.txt")
             elif run.get("classes"):
                 labels = list(run.get("classes"))
-            size = run.get("input_size")
+            else:
+                labels = loaded.labels
+            size = run.get("input_size") or loaded.input_size
             policy = run.get("resize_policy", "stretch")
-            return cls(model, labels, input_size=size, resize_policy=policy, run=run, model_path=model_file)
-        model, labels = _load_model(path)
-        if labels is None and (path.parent / "labels.txt").is_file():
-            try:
-                labels = _read_labels(path.parent / "labels.txt")
-            except (OSError, TlsError):
-                labels = None
-        try:
-            return cls(model, labels, resize_policy="stretch", model_path=path)
-        except PredictError as exc:
-            if labels is not None and "labels" in str(exc):
-                return cls(model, None, resize_policy="stretch", model_path=path)
-            raise
+            predictor = cls(loaded.model, labels, input_size=size, resize_policy=policy, run=run, model_path=loaded.path)
+        else:
+            loaded = _load_model(path)
+            predictor = cls(loaded.model, loaded.labels, input_size=loaded.input_size, model_path=loaded.path)
+        predictor.notes = list(getattr(loaded, "notes", []) or [])
+        return predictor
 
     @property
     def num_classes(self) -> int:
