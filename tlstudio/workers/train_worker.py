@@ -1,0 +1,93 @@
+"""The training worker: runs core ``train()`` on a QThread and forwards each core event as a Qt signal.
+
+Each signal carries the frozen event dataclass itself (``BatchEnded``, ``EpochEnded``...), so the
+GUI reads the same fields the CLI prints. ``event`` is emitted for every event as well, for a log.
+Cancel (:meth:`request_cancel`) sets the event that core checks after every batch: the run stops
+within a batch, keeps its best weights and still finishes with ``TrainFinished(status="cancelled")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+
+from tlstudio.core import events as ev
+from tlstudio.core.config import TrainConfig
+from tlstudio.workers.base import Worker
+
+
+class TrainWorker(Worker):
+    """Runs one training run; construct, then ``start_worker(worker)``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (a copy: the worker never sees later edits).
+    run_dir : str or Path
+        A fresh folder for the run.
+    scan : DatasetScan, optional
+        The dataset scan the app already holds, so core need not scan again.
+
+    Signals
+    -------
+    run_started, phase_started, cache_progress, batch_ended, epoch_ended, file_skipped,
+    log_message, train_finished, train_failed : object
+        One per core event type, carrying the event.
+    event : object
+        Every event, whatever its type.
+    result_ready : object
+        The :class:`~tlstudio.core.training.TrainResult`, also for a cancelled run that kept weights.
+    """
+
+    run_started = Signal(object)
+    phase_started = Signal(object)
+    cache_progress = Signal(object)
+    batch_ended = Signal(object)
+    epoch_ended = Signal(object)
+    file_skipped = Signal(object)
+    log_message = Signal(object)
+    train_finished = Signal(object)
+    train_failed = Signal(object)
+    event = Signal(object)
+    result_ready = Signal(object)
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.scan = scan
+        self.resume = resume
+        self.result: Any = None
+        self._by_type = {
+            ev.RunStarted: self.run_started,
+            ev.PhaseStarted: self.phase_started,
+            ev.CacheProgress: self.cache_progress,
+            ev.BatchEnded: self.batch_ended,
+            ev.EpochEnded: self.epoch_ended,
+            ev.FileSkipped: self.file_skipped,
+            ev.LogMessage: self.log_message,
+            ev.TrainFinished: self.train_finished,
+            ev.TrainFailed: self.train_failed,
+        }
+
+    def emit_event(self, event: ev.Event) -> None:
+        """The ``emit`` callable handed to core: called in the worker thread, queued to the GUI."""
+        signal = self._by_type.get(type(event))
+        if signal is not None:
+            signal.emit(event)
+        self.event.emit(event)
+        if isinstance(event, ev.CacheProgress):
+            self.progress.emit(event.done, event.total)
+
+    def work(self) -> Any:
+        from tlstudio.core.training import train
+
+        # A Cancelled raised by core (stopped before any weights were worth keeping) reaches
+        # Worker.run and becomes the ``cancelled`` signal.
+        result = train(self.config, self.run_dir, emit=self.emit_event, cancel=self.cancel_event,
+                       scan=self.scan, resume=self.resume)
+        self.result = result
+        self.result_ready.emit(result)
+        return result
