@@ -98,7 +98,8 @@ def write_run_config(run_dir: Path, config: TrainConfig, classes: list[str], spl
     """Write ``config.json`` and ``labels.txt``."""
     data = config.to_dict()
     data["classes"] = list(classes)
-    data["split"] = split
+    # "split" holds both the split settings (fractions, seed) and the resulting file lists.
+    data["split"] = {**data.get("split", {}), **{k: list(v) for k, v in split.items()}}
     write_json(run_dir / CONFIG_FILE, data)
     write_text(run_dir / LABELS_FILE, "".join(f"{c}\n" for c in classes))
 
@@ -108,17 +109,33 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, list[str], dict[str, li
     data = _read_json(Path(run_dir) / CONFIG_FILE)
     if data is None:
         raise RunError(f"{run_dir} is not a training run (no {CONFIG_FILE})")
-    if not isinstance(data, dict):
-        raise RunError(f"{Path(run_dir) / CONFIG_FILE} is not a JSON object")
-    data = dict(data)
-    classes = list(data.pop("classes", []) or [])
-    split = dict(data.pop("split", {}) or {})
-    config = TrainConfig.from_dict(data)
+    config, classes, split = config_from_json(data, source=Path(run_dir) / CONFIG_FILE)
     if not classes:
         labels = Path(run_dir) / LABELS_FILE
         if labels.is_file():
             classes = [ln.strip() for ln in labels.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    return config, classes, {k: list(v) for k, v in split.items()}
+    return config, classes, split
+
+
+def config_from_json(data: Any, source: str | Path = "configuration") -> tuple[TrainConfig, list[str], dict[str, list[str]]]:
+    """A TrainConfig from a plain config JSON object or from a run's ``config.json``.
+
+    Returns the configuration, the run's classes (empty for a plain configuration) and its
+    split file lists (empty when absent).
+    """
+    if not isinstance(data, dict):
+        raise RunError(f"{source} is not a JSON object")
+    data = dict(data)
+    classes = [str(c) for c in (data.pop("classes", []) or [])]
+    split_data = data.get("split")
+    lists: dict[str, list[str]] = {}
+    if isinstance(split_data, dict):
+        split_data = dict(split_data)
+        for name in ("train", "val", "test"):
+            if isinstance(split_data.get(name), list):
+                lists[name] = [str(p) for p in split_data.pop(name)]
+        data["split"] = split_data
+    return TrainConfig.from_dict(data), classes, lists
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

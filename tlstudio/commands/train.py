@@ -1,0 +1,246 @@
+"""``tlstudio train``: train a classifier on an image folder, headless, with a progress bar.
+
+Examples::
+
+    tlstudio train photos/ --base MobileNet --alpha 0.25 --epochs 10 --out runs/first
+    tlstudio train --config runs/first/config.json --out runs/again
+    tlstudio train --resume runs/first
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+HELP = "train a classifier on an image folder"
+
+# Flags that map one to one on TrainConfig fields (flag dest -> field).
+_FIELDS = {
+    "base": "base",
+    "alpha": "alpha",
+    "weights": "weights",
+    "epochs": "head_epochs",
+    "fine_tune_epochs": "fine_tune_epochs",
+    "unfreeze_top": "unfreeze_top",
+    "batch_size": "batch_size",
+    "lr": "head_lr",
+    "fine_tune_lr": "fine_tune_lr",
+    "resize_policy": "resize_policy",
+    "seed": "seed",
+    "base_model": "base_model_path",
+    "input_size": "input_size",
+    "optimizer": "optimizer",
+    "label_smoothing": "label_smoothing",
+    "patience": "patience",
+}
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help=HELP, description=HELP + ".")
+    p.add_argument("data", nargs="?", metavar="DATA", help="image folder: one sub-folder per class, or train/val[/test]")
+    p.add_argument("--base", metavar="NAME", help="base model from the catalogue (default MobileNet)")
+    p.add_argument("--alpha", type=float, metavar="A", help="width multiplier of MobileNet bases")
+    p.add_argument("--weights", metavar="W", help="imagenet (default), none, or a weights file")
+    p.add_argument("--base-model", metavar="FILE", help="your own .keras/.h5 model to use as the base")
+    p.add_argument("--input-size", type=int, metavar="S", help="square input size (default: the base's)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs of head training (default 10)")
+    p.add_argument("--fine-tune-epochs", type=int, metavar="M", help="epochs of fine-tuning after it (default 0)")
+    p.add_argument("--unfreeze-top", type=int, metavar="N", help="base blocks unfrozen for fine-tuning (default 2)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default 32)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate of head training (default 0.001)")
+    p.add_argument("--fine-tune-lr", type=float, metavar="X", help="learning rate of fine-tuning (default 1e-5)")
+    p.add_argument("--optimizer", choices=("adam", "sgd", "adamw"), help="optimizer (default adam)")
+    p.add_argument("--label-smoothing", type=float, metavar="X", help="label smoothing (default 0)")
+    p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs (default 3)")
+    p.add_argument("--no-early-stopping", action="store_true", help="train every epoch of the budget")
+    p.add_argument("--augment", action="store_true", help="random flips, rotations, zoom, shifts, contrast, brightness")
+    p.add_argument("--resize-policy", choices=("stretch", "crop", "pad"), help="how images reach the input size")
+    p.add_argument("--val-fraction", type=float, metavar="F", help="share of each class for validation (default 0.2)")
+    p.add_argument("--test-fraction", type=float, metavar="F", help="share of each class for testing (default 0)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed of the split and the training")
+    p.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    p.add_argument("--config", metavar="FILE", help="replay a saved configuration (a run's config.json works)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--out", metavar="RUN_DIR", help="the run folder to write")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The TrainConfig for the command line: ``--config`` first, then each flag given."""
+    from pathlib import Path
+
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.errors import TlsError
+
+    if args.config:
+        from tlstudio.core.runs import config_from_json
+
+        path = Path(args.config)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TlsError(f"configuration file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TlsError(f"cannot read configuration {path}: {exc}") from None
+        config, _, _ = config_from_json(data, source=path)
+    else:
+        config = TrainConfig()
+    if args.data:
+        config.data_dir = str(Path(args.data).expanduser().resolve())
+    for dest, name in _FIELDS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            setattr(config, name, value)
+    if args.weights is not None and args.weights.lower() not in ("imagenet", "none"):
+        config.weights = str(Path(args.weights).expanduser().resolve())
+    elif args.weights is not None:
+        config.weights = args.weights.lower()
+    if args.base_model:
+        config.base_model_path = str(Path(args.base_model).expanduser().resolve())
+    if args.val_fraction is not None:
+        config.split.val_fraction = args.val_fraction
+    if args.test_fraction is not None:
+        config.split.test_fraction = args.test_fraction
+    if args.seed is not None:
+        config.split.seed = args.seed
+    if args.augment:
+        config.augment.enabled = True
+    if args.no_cache:
+        config.use_cache = False
+    if args.no_early_stopping:
+        config.early_stopping = False
+    if not config.data_dir:
+        raise TlsError("give the image folder (DATA) or a --config that names one")
+    config.validate()
+    return config
+
+
+class _Display:
+    """Events -> a rich progress bar and log lines on stderr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task: Any = None
+        self.total_epochs = 0
+
+    def __enter__(self) -> _Display:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def _new_task(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=True)
+            self.progress.stop_task(self.task)
+        self.task = self.progress.add_task(description, total=max(total, 1), info="")
+
+    def __call__(self, event: Any) -> None:
+        from tlstudio.core import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            self.total_epochs = event.total_epochs
+            self.console.print(
+                f"[bold]{len(event.classes)} classes[/bold] ({', '.join(event.classes)}): "
+                f"{event.num_train} train, {event.num_val} val, {event.num_test} test images"
+            )
+        elif isinstance(event, ev.PhaseStarted):
+            if event.phase in (ev.PHASE_CACHING, ev.PHASE_EVALUATING):
+                self._new_task(event.phase, event.steps_per_epoch)
+            else:
+                self.steps = event.steps_per_epoch
+                self.phase_epochs = event.epochs
+                self._new_task(f"{event.phase} 1/{event.epochs}", event.steps_per_epoch)
+        elif isinstance(event, ev.CacheProgress):
+            self.progress.update(self.task, completed=event.done, info=f"{event.hits} cached")
+        elif isinstance(event, ev.BatchEnded):
+            if event.batch == 0:
+                self.progress.reset(self.task, total=max(event.steps, 1))
+                self.progress.update(self.task, description=f"{event.phase} {event.epoch + 1}/{self.phase_epochs}")
+            self.progress.update(
+                self.task, completed=event.batch + 1, info=f"loss {event.loss:.3f} acc {event.accuracy:.3f}"
+            )
+        elif isinstance(event, ev.EpochEnded):
+            val = (
+                f" val_loss {event.val_loss:.3f} val_acc {event.val_accuracy:.3f}"
+                if event.val_loss is not None and event.val_accuracy is not None
+                else ""
+            )
+            self.console.print(
+                f"{event.phase} epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.3f} "
+                f"acc {event.accuracy:.3f}{val} ({event.seconds:.1f} s)"
+            )
+        elif isinstance(event, ev.FileSkipped):
+            self.console.print(f"[yellow]skipped[/yellow] {event.path}: {event.reason}")
+        elif isinstance(event, ev.LogMessage):
+            style = "yellow" if event.level == "warning" else "dim"
+            self.console.print(f"[{style}]{event.text}[/{style}]")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tlstudio.core.errors import TlsError
+
+    if args.resume:
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise TlsError("--resume continues the run in its own folder; leave out --out")
+        config = None
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise TlsError(f"run folder not found: {run_dir}")
+    else:
+        if not args.out:
+            raise TlsError("say where to write the run with --out RUN_DIR")
+        config = build_config(args)
+        run_dir = Path(args.out)
+
+    from tlstudio.core.training import train
+
+    cancel = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with _Display() as display:
+            result = train(config, run_dir, emit=display, cancel=cancel, resume=bool(args.resume))
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(result.to_json()), flush=True)
+    else:
+        val = f"{result.val_accuracy:.3f}" if result.val_accuracy is not None else "-"
+        test = f", test accuracy {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
+        print(
+            f"{result.status}: validation accuracy {val}{test}, {result.epochs_run} epochs in "
+            f"{result.train_seconds:.1f} s; model: {result.model_path}"
+        )
+    return 0 if result.status == "finished" else 130
