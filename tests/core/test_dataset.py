@@ -184,14 +184,14 @@ def test_broken_files_are_skipped_with_reasons(tmp_path, monkeypatch):
     _png_bomb(d / "bomb.png")
     (d / "iphone.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
     locked = _img(d / "locked.png", seed=9)
-    real_open = Image.open
+    real_open = open
 
-    def guarded_open(fp, *args, **kwargs):  # root ignores chmod, so refuse the read here
-        if str(fp) == str(locked):
-            raise PermissionError(13, "Permission denied", str(fp))
-        return real_open(fp, *args, **kwargs)
+    def guarded_open(file, *args, **kwargs):  # root ignores chmod, so refuse the read here
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(dataset_mod.Image, "open", guarded_open)
+    monkeypatch.setattr(dataset_mod, "open", guarded_open, raising=False)
     scan = scan_dataset(root)
     recs = {Path(f.path).name: f for f in scan.files if f.class_name == "bad"}
     assert all(f.status == "skipped" for f in recs.values()), {n: f.status for n, f in recs.items()}

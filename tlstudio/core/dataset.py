@@ -19,10 +19,10 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -76,6 +76,7 @@ REASON_OUTSIDE_SPLITS = "outside the train/val/test folders"
 
 _TAIL_BYTES = 4096
 _HASH_CHUNK = 1 << 20
+_CHUNK = 32  # files per thread-pool task
 
 ProgressFn = Callable[[int, int], Any]
 
@@ -201,13 +202,17 @@ class _Walker:
         self.class_folders: list[tuple[str | None, str]] = []  # (split, class) of each class folder seen
         self.symlinks: list[str] = []
         self.unreadable: list[str] = []
+        root_str = str(root)
+        self._prefix = len(root_str) + (0 if root_str.endswith(os.sep) else 1)
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("Scan cancelled.")
 
     def _rel(self, path: str) -> str:
-        return Path(os.path.relpath(path, self.root)).as_posix()
+        # every path seen is built by os.scandir from str(root), so cutting the prefix is exact
+        rel = path[self._prefix :]
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
     def _scandir(self, path: str) -> list[os.DirEntry[str]]:
         try:
@@ -373,22 +378,20 @@ class _Checked:
     height: int | None = None
 
 
-def _tail(path: str, size: int) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - _TAIL_BYTES))
-        return fh.read()
-
-
-def _looks_complete(fmt: str | None, path: str, size: int, head: bytes | None) -> bool | None:
+def _looks_complete(fmt: str | None, fh: BinaryIO, size: int) -> bool | None:
     """Cheap completeness check from the file's end. None: no such check for this format."""
-    if fmt in ("JPEG", "MPO"):
-        return b"\xff\xd9" in _tail(path, size)
-    if fmt == "PNG":
-        return b"IEND" in _tail(path, size)
-    if fmt == "GIF":
-        return _tail(path, size).rstrip(b"\x00").endswith(b";")
-    if fmt == "WEBP" and head is not None and len(head) >= 8 and head[:4] == b"RIFF":
-        return int.from_bytes(head[4:8], "little") + 8 <= size
+    if fmt in ("JPEG", "MPO", "PNG", "GIF"):
+        fh.seek(max(0, size - _TAIL_BYTES))
+        tail = fh.read()
+        if fmt == "PNG":
+            return b"IEND" in tail
+        if fmt == "GIF":
+            return tail.rstrip(b"\x00").endswith(b";")
+        return b"\xff\xd9" in tail
+    if fmt == "WEBP":
+        fh.seek(0)
+        head = fh.read(12)
+        return len(head) >= 12 and head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 <= size
     return None
 
 
@@ -397,28 +400,21 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
     if size == 0:
         return _Checked(STATUS_SKIPPED, REASON_EMPTY)
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as fh, Image.open(fh) as im:
             fmt = im.format
             width, height = im.size
             if width < 1 or height < 1:
                 return _Checked(STATUS_SKIPPED, "not a valid image (zero width or height)")
             if width * height > max_pixels:
                 return _Checked(STATUS_SKIPPED, pixel_limit_message(width, height, max_pixels))
-            orientation = 1
-            if fmt in ("JPEG", "MPO"):
+            if fmt in ("JPEG", "MPO") and "exif" in im.info:
                 try:
                     orientation = int(im.getexif().get(0x0112, 1) or 1)
                 except Exception:
                     orientation = 1
-            if orientation in (5, 6, 7, 8):
-                width, height = height, width
-            head = None
-            fp = getattr(im, "fp", None)
-            if fmt == "WEBP" and fp is not None:
-                fp.seek(0)
-                head = fp.read(12)
-            complete = _looks_complete(fmt, path, size, head)
-            if complete is not True:
+                if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
+                    width, height = height, width
+            if _looks_complete(fmt, fh, size) is not True:
                 # Incomplete-looking files (some cameras also append data after the end marker) and
                 # formats without an end marker get a full decode, at reduced scale for JPEG.
                 if fmt in ("JPEG", "MPO"):
@@ -472,38 +468,49 @@ def _run_pool(
     on_done: Callable[[int], None],
     workers: int,
 ) -> list[Any]:
-    """Run ``fn`` over ``items`` on a thread pool, in order, checking ``cancel`` as results arrive."""
+    """Run ``fn`` over ``items`` on a thread pool, results in order, checking ``cancel`` throughout.
+
+    Items go to the threads in small chunks: one future per file would cost more than reading a
+    small image header. Threads pay off when reading waits on the disk (network shares, cold
+    caches, big files); Pillow's header parsing itself holds the GIL.
+    """
     results: list[Any] = [None] * len(items)
     if not items:
         return results
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tlstudio-scan") as pool:
-        pending: dict[Future[Any], int] = {}
-        it = iter(enumerate(items))
-        done = 0
-        # A bounded window of submitted tasks keeps cancel prompt and memory flat.
-        window = workers * 8
+    chunk = max(1, min(_CHUNK, len(items) // (workers * 4) or 1))
+    chunks = [range(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
 
-        def submit_more() -> None:
-            while len(pending) < window:
-                try:
-                    index, item = next(it)
-                except StopIteration:
-                    return
-                pending[pool.submit(fn, item)] = index
-
-        submit_more()
-        while pending:
+    def run_chunk(indices: range) -> int:
+        for i in indices:
             if cancel is not None and cancel.is_set():
+                break
+            results[i] = fn(items[i])
+        return len(indices)
+
+    done = 0
+    if workers <= 1:
+        for indices in chunks:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Scan cancelled.")
+            done += run_chunk(indices)
+            on_done(done)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tlstudio-scan") as pool:
+            pending = {pool.submit(run_chunk, c) for c in chunks}
+            try:
+                while pending:
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("Scan cancelled.")
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        done += fut.result()
+                    if finished:
+                        on_done(done)
+            finally:
                 for fut in pending:
                     fut.cancel()
-                raise Cancelled("Scan cancelled.")
-            finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                results[pending.pop(fut)] = fut.result()
-                done += 1
-            if finished:
-                on_done(done)
-            submit_more()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Scan cancelled.")
     return results
 
 
@@ -558,7 +565,7 @@ def scan_dataset(
     if not os.access(root_path, os.R_OK | os.X_OK):
         raise DatasetError(f"cannot read folder {root_path}: permission denied")
     root_path = root_path.resolve()
-    n_workers = workers or min(16, 4 * (os.cpu_count() or 2))
+    n_workers = workers or min(16, 2 * (os.cpu_count() or 2))
     report = _Progress(progress)
 
     walker = _Walker(root_path, cancel)
