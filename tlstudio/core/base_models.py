@@ -185,8 +185,6 @@ def input_size(config: TrainConfig) -> int:
     that model takes.
     """
     if config.base_model_path:
-        if config.input_size:
-            return int(config.input_size)
         return int(_own_model_size(config))
     spec = get_spec(config.base)
     size = int(config.input_size or spec.default_size)
@@ -362,7 +360,7 @@ def build_base(
             raise ModelError(f"weights file not found: {weights_path}")
 
     ctor = _keras_ctor(spec)
-    kwargs: dict[str, Any] = dict(include_top=False, weights=None, input_shape=(size, size, 3), name="base")
+    kwargs: dict[str, Any] = dict(include_top=False, weights=None, input_shape=(size, size, 3))
     if alpha is not None:
         kwargs["alpha"] = alpha
     kwargs.update(dict(spec.ctor_kwargs))
@@ -376,192 +374,57 @@ def build_base(
         raise ModelError(f"cannot build {_describe(spec, alpha)} at {size}x{size}: {exc}") from None
     if weights_path is not None:
         _load_weights_file(model, weights_path, spec, alpha)
-    return model
+    # Some constructors derive their structure from ``name``, so the model is renamed by wrapping.
+    import keras
+
+    return keras.Model(model.inputs[0], model.outputs[0], name="base")
 
 
 # ---------------------------------------------------------------------------------- own model
 
 
 def _load_own_model(path: Path):
-    """Load the user's model file through the model loader (safe mode); returns (model, input size)."""
-    try:
-        from tlstudio.core import model_io
-    except ImportError:  # the loader is optional at this layer; fall back to a plain safe load
-        model_io = None
-    if model_io is not None and hasattr(model_io, "load_model_file"):
-        try:
-            loaded = model_io.load_model_file(path)
-        except TlsError as exc:
-            raise ModelError(str(exc)) from None
-        size = loaded.input_size[0] if loaded.input_size else None
-        return loaded.model, size
-    import keras
+    """Load the user's model file through the safe loader; returns the ``LoadedModel``."""
+    from tlstudio.core import model_io
 
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
     try:
-        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
-    except Exception as exc:
-        raise ModelError(f"cannot load {path.name} safely: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    shape = model.inputs[0].shape
-    return model, shape[1]
+        return model_io.load_model_file(path)
+    except TlsError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def _own_model_size(config: TrainConfig) -> int:
     path = Path(str(config.base_model_path)).expanduser()
-    _, size = _load_own_model(path)
-    if not size:
-        raise ModelError(f"{path.name} does not say its input size; set the input size")
-    return int(size)
-
-
-def _is_head_layer(layer) -> bool:
-    """Layers of a classifier's top: Dense, Dropout, Flatten, Activation, Softmax, Reshape, pooling."""
-    import keras
-
-    head_types = (
-        keras.layers.Dense,
-        keras.layers.Dropout,
-        keras.layers.Flatten,
-        keras.layers.Activation,
-        keras.layers.Softmax,
-        keras.layers.Reshape,
-        keras.layers.GlobalAveragePooling2D,
-        keras.layers.GlobalMaxPooling2D,
-        keras.layers.BatchNormalization,
-    )
-    if isinstance(layer, head_types):
-        return True
-    if isinstance(layer, keras.Model):
-        sub = [l for l in layer.layers if not isinstance(l, keras.layers.InputLayer)]
-        return bool(sub) and all(_is_head_layer(l) for l in sub)
-    return False
-
-
-def _chain(model) -> list:
-    """The top-level layers of ``model`` in order, when they form a single chain; else None."""
-    import keras
-
-    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
-    return layers
-
-
-def own_model_cut_candidates(model) -> list[str]:
-    """Names of layers (nested models searched, top level last) the user's model can be cut after."""
-    import keras
-
-    names: list[str] = []
-
-    def walk(m):
-        for layer in m.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            if isinstance(layer, keras.Model):
-                walk(layer)
-            names.append(layer.name)
-
-    walk(model)
-    return names
-
-
-def _cut(model, cut_name: str | None):
-    """A functional model from ``model``'s input to the output of ``cut_name`` (or the automatic cut).
-
-    Nested models along a chain are handled by rebuilding the chain up to the nested model
-    that holds the cut layer and cutting inside it.
-    """
-    import keras
-
-    layers = _chain(model)
-    if cut_name is None:
-        # Automatic: drop the classifier stack at the end, and a global pooling just before it,
-        # so that a 4-D feature map comes out where the model has one.
-        idx = len(layers)
-        while idx > 0 and _is_head_layer(layers[idx - 1]):
-            idx -= 1
-        if idx == 0:
-            # The whole top level is head-like; a single nested model may hold the features.
-            raise ModelError("cannot find where this model's classifier starts; choose the cut layer")
-        last = layers[idx - 1]
-        if idx == len(layers) and isinstance(last, keras.Model):
-            # The classifier may sit inside the last nested model (e.g. Sequential[features, classifier]).
-            inner = _cut(last, None)
-            return _compose(model, layers[: idx - 1], inner)
-        if isinstance(last, keras.Model) and _ends_with_pooling(last):
-            inner = _strip_pooling(last)
-            return _compose(model, layers[: idx - 1], inner)
-        return _compose(model, layers[:idx], None)
-    for i, layer in enumerate(layers):
-        if layer.name == cut_name:
-            return _compose(model, layers[: i + 1], None)
-        if isinstance(layer, keras.Model) and cut_name in own_model_cut_candidates(layer):
-            inner = _cut(layer, cut_name)
-            return _compose(model, layers[:i], inner)
-    raise ModelError(f"this model has no layer named {cut_name!r} to cut at")
-
-
-def _ends_with_pooling(model) -> bool:
-    import keras
-
-    layers = _chain(model)
-    return bool(layers) and isinstance(layers[-1], (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D))
-
-
-def _strip_pooling(model):
-    layers = _chain(model)
-    return _compose(model, layers[:-1], None)
-
-
-def _compose(model, layers: list, inner):
-    """Input of ``model`` -> ``layers`` (top-level, in order) -> ``inner`` (a cut nested model)."""
-    import keras
-
-    if not model.inputs:
-        raise ModelError("this model has no defined input; it cannot be used as a base")
-    if _is_linear(model):
-        x = inp = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
-        for layer in layers:
-            x = layer(x)
-        if inner is not None:
-            x = inner(x)
-        return keras.Model(inp, x)
-    # A functional graph that is not a simple chain: cut by tensor when the cut is top level.
-    if inner is not None:
-        raise ModelError("cannot cut inside a nested model of a branching network; choose a top-level layer")
-    return keras.Model(model.inputs, layers[-1].output)
-
-
-def _is_linear(model) -> bool:
-    import keras
-
-    if isinstance(model, keras.Sequential):
-        return True
-    layers = _chain(model)
-    for layer in layers:
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-            return False
-    return True
+    loaded = _load_own_model(path)
+    shape = tuple(loaded.model.inputs[0].shape)
+    if shape[1] is not None:
+        return int(shape[1])
+    return int(config.input_size or loaded.input_size[0])
 
 
 def build_own_base(config: TrainConfig) -> keras.Model:
     """The user's own model, cut below its classifier (or at ``config.cut_layer``), named ``"base"``.
 
-    The model is loaded in safe mode; its own preprocessing stays inside it, so it takes raw
-    RGB 0-255 and the classifier built on it uses an identity ``"preprocess"`` layer.
+    The file is opened by :func:`tlstudio.core.model_io.load_model_file` (safe mode; a model that
+    carries code is refused). Its own preprocessing stays inside it, so the base takes raw RGB
+    0-255 and the classifier built on it uses an identity ``"preprocess"`` layer.
     """
     import keras
 
+    from tlstudio.core import model_io
+
     path = Path(str(config.base_model_path)).expanduser()
-    model, _ = _load_own_model(path)
+    loaded = _load_own_model(path)
     try:
-        cut = _cut(model, config.cut_layer or None)
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"cannot cut {path.name} at {config.cut_layer or 'its classifier'}: {exc}") from None
-    base = keras.Model(cut.inputs, cut.outputs, name="base")
-    return base
+        cut = model_io.cut_below_classifier(loaded.model, config.cut_layer or None)
+    except TlsError as exc:
+        raise ModelError(f"{path.name}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a graph Keras cannot cut becomes one clear line
+        where = config.cut_layer or "its classifier"
+        raise ModelError(f"cannot cut {path.name} at {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if len(cut.outputs[0].shape) not in (2, 4):
+        raise ModelError(f"the layer {config.cut_layer or 'chosen'} of {path.name} does not give image features")
+    return keras.Model(cut.inputs[0], cut.outputs[0], name="base")
 
 
 # --------------------------------------------------------------------------------- classifier
@@ -634,10 +497,13 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
         raise ModelError("a classifier needs at least 2 classes")
     if base is None:
         base = build_base(config, progress=progress, cancel=cancel)
-    size = input_size(config)
     base_shape = tuple(base.inputs[0].shape[1:3])
-    if all(base_shape) and base_shape != (size, size):
+    if all(base_shape):
+        if base_shape[0] != base_shape[1]:
+            raise ModelError(f"the base takes {base_shape[0]}x{base_shape[1]} images; tlstudio needs square ones")
         size = int(base_shape[0])
+    else:
+        size = input_size(config)
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="image")
     x = make_preprocess_layer(preprocess_mode(config))(inputs)
     x = base(x, training=False)
