@@ -411,3 +411,51 @@ def test_to_json_shape(tmp_path):
     assert bad["status"] == "skipped" and bad["class"] == "a" and bad["split"] == "train" and bad["reason"]
     assert set(bad) >= {"path", "class", "split", "status", "reason"}
     assert scan_dataset(root / "train").to_json()["splits"] is None
+
+
+def test_files_without_extension(tmp_path):
+    root = _fill(tmp_path / "data", {"a": 5, "b": 5})
+    (root / "a" / "LICENSE").write_text("MIT")
+    (root / "a" / "EMPTY").write_bytes(b"")
+    _img(root / "a" / "IMG_0001", seed=31, fmt="JPEG")
+    recs = _by_path(scan_dataset(root))
+    assert recs["a/LICENSE"].status == "ignored" and "no extension" in recs["a/LICENSE"].reason
+    assert recs["a/EMPTY"].status == "ignored"
+    assert recs["a/IMG_0001"].status == "usable"
+
+
+def test_16_bit_rgb_png_is_usable(tmp_path):
+    root = _fill(tmp_path / "data", {"a": 5})
+    w, h = 40, 40
+    raw = b"".join(b"\0" + np.full((w, 3), [65535, 32896, 0], ">u2").tobytes() for _ in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path = root / "b" / "rgb16.png"
+    path.parent.mkdir()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw))
+                     + _png_chunk(b"IEND", b""))
+    assert _by_path(scan_dataset(root))["b/rgb16.png"].status == "usable"
+    assert open_image(path).getpixel((0, 0)) == (255, 128, 0)
+
+
+def test_large_same_size_files_differing_after_the_first_bytes(tmp_path):
+    """Same size and same first 64 KiB: only the full comparison tells them apart."""
+    root = tmp_path / "data"
+    arr = np.zeros((200, 200, 3), np.uint8)  # 120 KB of pixels: BMP files of identical size
+    for cls in ("a", "b"):
+        for i in range(5):
+            arr[0, 0] = (i, ord(cls), 9)  # BMP stores the top row last: the files differ only at the end
+            path = root / cls / f"{i}.bmp"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(arr).save(path)
+    (root / "b" / "copy.bmp").write_bytes((root / "a" / "3.bmp").read_bytes())
+    first = (root / "a" / "0.bmp").read_bytes()
+    assert first[:65536] == (root / "b" / "4.bmp").read_bytes()[:65536] and len(first) > 65536
+    scan = scan_dataset(root)
+    assert scan.duplicates == [["a/3.bmp", "b/copy.bmp"]]
+
+
+def test_single_class_with_subfolders_hints_at_the_right_folder(tmp_path):
+    root = _fill(tmp_path / "outer" / "dataset", {"cats": 5, "dogs": 5})
+    scan = scan_dataset(tmp_path / "outer")
+    assert scan.classes == ["dataset"]
+    assert any("Only one class" in w and "did you mean to pick 'dataset'" in w for w in scan.warnings)

@@ -73,10 +73,12 @@ REASON_HIDDEN = "hidden file"
 REASON_HIDDEN_FOLDER = "inside a hidden folder"
 REASON_NO_CLASS = "not inside a class folder"
 REASON_OUTSIDE_SPLITS = "outside the train/val/test folders"
+REASON_NOT_IMAGE_NO_EXT = "not an image file (no extension)"
 
 _TAIL_BYTES = 4096
 _HASH_CHUNK = 1 << 20
 _CHUNK = 32  # files per thread-pool task
+_PREFIX_BYTES = 64 * 1024  # read first when looking for duplicates
 
 ProgressFn = Callable[[int, int], Any]
 
@@ -398,7 +400,8 @@ def _looks_complete(fmt: str | None, fh: BinaryIO, size: int) -> bool | None:
 def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
     """Header read plus a cheap end-of-file check; a full decode only for suspicious files."""
     if size == 0:
-        return _Checked(STATUS_SKIPPED, REASON_EMPTY)
+        # an empty "README" is no image; an empty "cat.jpg" is a broken one
+        return _Checked(STATUS_SKIPPED, REASON_EMPTY) if ext else _Checked(STATUS_IGNORED, REASON_NOT_IMAGE_NO_EXT)
     try:
         with open(path, "rb") as fh, Image.open(fh) as im:
             fmt = im.format
@@ -424,22 +427,83 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
             return _Checked(STATUS_USABLE, None, width, height)
     except Exception as exc:
         reason = explain_failure(path, exc)
-        if reason.startswith("not an image") and ext:
+        if reason.startswith("not an image"):
+            if not ext:  # a file without extension that is not an image: LICENSE, README, ...
+                return _Checked(STATUS_IGNORED, REASON_NOT_IMAGE_NO_EXT)
             reason = f"not an image, despite its {ext} extension (cannot identify the content)"
         return _Checked(STATUS_SKIPPED, reason)
 
 
-def _hash_file(path: str, cancel: threading.Event | None) -> str | None:
+def _hash_file(path: str, cancel: threading.Event | None, limit: int | None = None) -> str | None:
+    """BLAKE2 of the file's content, or of its first ``limit`` bytes; None when unreadable."""
     digest = hashlib.blake2b(digest_size=20)
+    remaining = limit if limit is not None else -1
     try:
         with open(path, "rb") as fh:
-            while chunk := fh.read(_HASH_CHUNK):
+            while remaining != 0:
+                chunk = fh.read(_HASH_CHUNK if remaining < 0 else min(_HASH_CHUNK, remaining))
+                if not chunk:
+                    break
                 if cancel is not None and cancel.is_set():
                     return None
                 digest.update(chunk)
+                if remaining > 0:
+                    remaining -= len(chunk)
     except OSError:
         return None
     return digest.hexdigest()
+
+
+def _find_duplicates(
+    entries: list[_Entry],
+    cancel: threading.Event | None,
+    report: Callable[[int, int], None],
+    done0: int,
+    workers: int,
+) -> list[list[_Entry]]:
+    """Groups of byte-identical files.
+
+    Only files of equal size can be equal, so only those are read; of those, only the ones whose
+    first bytes also agree are read to the end. Folders of same-sized uncompressed images (BMP,
+    raw TIFF) thus cost one small read per file, not a full read.
+    """
+    by_size: dict[int, list[_Entry]] = defaultdict(list)
+    for e in entries:
+        by_size[e.size].append(e)
+    candidates = [e for group in by_size.values() if len(group) > 1 for e in group]
+    total = done0 + len(candidates)
+    heads = _run_pool(
+        candidates,
+        lambda e: _hash_file(e.abs_path, cancel, _PREFIX_BYTES),
+        cancel,
+        lambda d: report(done0 + d, total),
+        workers,
+    )
+    by_head: dict[tuple[int, str], list[_Entry]] = defaultdict(list)
+    for e, h in zip(candidates, heads):
+        if h is not None:
+            by_head[(e.size, h)].append(e)
+    groups: list[list[_Entry]] = []
+    need_full: list[_Entry] = []
+    for (size, _h), group in by_head.items():
+        if len(group) < 2:
+            continue
+        if size <= _PREFIX_BYTES:  # the prefix was the whole file
+            groups.append(group)
+        else:
+            need_full.extend(group)
+    done1 = total
+    total += len(need_full)
+    fulls = _run_pool(
+        need_full, lambda e: _hash_file(e.abs_path, cancel), cancel, lambda d: report(done1 + d, total), workers
+    )
+    by_full: dict[tuple[int, str], list[_Entry]] = defaultdict(list)
+    for e, h in zip(need_full, fulls):
+        if h is not None:
+            by_full[(e.size, h)].append(e)
+    groups.extend(g for g in by_full.values() if len(g) > 1)
+    report(total, total)
+    return sorted((sorted(g, key=lambda e: e.rel) for g in groups), key=lambda g: g[0].rel)
 
 
 # --- the scan -----------------------------------------------------------------------------------
@@ -536,8 +600,8 @@ def scan_dataset(
         The dataset folder: ``DATA/<class>/...`` or ``DATA/{train,val,test}/<class>/...``.
     progress
         Called as ``progress(done, total)`` from the calling thread while files are checked and
-        then while possible duplicates are compared (``total`` grows once, when that second
-        phase starts).
+        then while possible duplicates are compared; ``done`` never decreases, ``total`` grows
+        when the duplicate phases start, and the last call has ``done == total``.
     cancel
         When this event is set the scan stops soon and raises :class:`Cancelled`.
     max_pixels
@@ -589,26 +653,11 @@ def scan_dataset(
             e.status, e.reason = STATUS_IGNORED, REASON_NO_CLASS
         dims[e.rel] = (c.width, c.height)
 
-    # 2. byte-identical duplicates: only files of equal size can be equal, so only those are hashed
+    # 2. byte-identical duplicates
     usable = [e for e in entries if e.status == STATUS_USABLE]
-    by_size: dict[int, list[_Entry]] = defaultdict(list)
-    for e in usable:
-        by_size[e.size].append(e)
-    to_hash = [e for group in by_size.values() if len(group) > 1 for e in group]
-    grand = total + len(to_hash)
-    hashes = _run_pool(
-        to_hash, lambda e: _hash_file(e.abs_path, cancel), cancel, lambda d: report(total + d, grand), n_workers
-    )
+    dup_groups = _find_duplicates(usable, cancel, lambda d, t: report(d, t), total, n_workers)
     if cancel is not None and cancel.is_set():
         raise Cancelled("Scan cancelled.")
-    report(grand, grand, force=True)
-    by_hash: dict[tuple[int, str], list[_Entry]] = defaultdict(list)
-    for e, h in zip(to_hash, hashes):
-        if h is not None:
-            by_hash[(e.size, h)].append(e)
-    dup_groups = sorted(
-        (sorted(g, key=lambda e: e.rel) for g in by_hash.values() if len(g) > 1), key=lambda g: g[0].rel
-    )
 
     files = sorted(
         (
@@ -677,7 +726,12 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
     if not scan.classes:
         out.append("No class folders with usable images were found: expected DATA/<class>/<images>.")
     elif len(scan.classes) == 1:
-        out.append(f"Only one class ('{scan.classes[0]}'): a classifier needs at least two class folders.")
+        only = scan.classes[0]
+        hint = ""
+        subfolders = {f.path.split("/")[1] for f in usable if f.path.count("/") >= 2 and f.class_name == only}
+        if not scan.presplit and len(subfolders) >= 2:
+            hint = f" Its images are in sub-folders ({_examples(sorted(subfolders))}): did you mean to pick '{only}' itself?"
+        out.append(f"Only one class ('{only}'): a classifier needs at least two class folders.{hint}")
 
     if scan.presplit:
         present = scan.splits()
