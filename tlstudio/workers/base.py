@@ -17,7 +17,7 @@ import threading
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from tlstudio.core.errors import Cancelled, TlsError
 
@@ -114,7 +114,9 @@ def start_worker(worker: Worker, *, name: str | None = None) -> WorkerHandle:
         thread.setObjectName(name)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.done.connect(thread.quit)
+    # Direct: QThread.quit is thread-safe, and a queued call would wait for the GUI thread's event
+    # loop, so WorkerHandle.wait() called from the GUI thread (e.g. on close) could never return.
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     worker.done.connect(worker.deleteLater)
     thread.finished.connect(thread.deleteLater)
     handle = WorkerHandle(worker, thread)
