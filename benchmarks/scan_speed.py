@@ -95,15 +95,19 @@ def main() -> int:
         t0 = time.perf_counter()
         made = make_dataset(root / "data", args.n, args.side)
         total_bytes = sum(p.stat().st_size for p in (root / "data").rglob("*") if p.is_file())
-        print(f"dataset: {args.n} files ({made}), {total_bytes / 1e6:.1f} MB, written in "
-              f"{time.perf_counter() - t0:.1f} s, CPUs: {os.cpu_count()}")
+        print(
+            f"dataset: {args.n} files ({made}), {total_bytes / 1e6:.1f} MB, written in "
+            f"{time.perf_counter() - t0:.1f} s, CPUs: {os.cpu_count()}"
+        )
 
         t0 = time.perf_counter()
         scan = scan_dataset(root / "data")
         t_scan = time.perf_counter() - t0
         n_usable, n_skipped = len(scan.usable()), len(scan.skipped())
-        print(f"scan_dataset:        {t_scan:6.2f} s  {args.n / t_scan:8.0f} files/s  "
-              f"({n_usable} usable, {n_skipped} skipped, {len(scan.duplicates)} duplicate groups)")
+        print(
+            f"scan_dataset:        {t_scan:6.2f} s  {args.n / t_scan:8.0f} files/s  "
+            f"({n_usable} usable, {n_skipped} skipped, {len(scan.duplicates)} duplicate groups)"
+        )
 
         t0 = time.perf_counter()
         scan1 = scan_dataset(root / "data", workers=1)
@@ -114,7 +118,9 @@ def main() -> int:
         t0 = time.perf_counter()
         ok, bad = naive_scan(root / "data")
         t_naive = time.perf_counter() - t0
-        print(f"naive full decode:   {t_naive:6.2f} s  {args.n / t_naive:8.0f} files/s  ({ok} decoded, {bad} failed)")
+        print(
+            f"naive full decode:   {t_naive:6.2f} s  {args.n / t_naive:8.0f} files/s  ({ok} decoded, {bad} failed)"
+        )
         print(f"ratio naive / scan_dataset: {t_naive / t_scan:.1f}x")
     finally:
         if args.keep is None:

@@ -29,7 +29,9 @@ def _dataset(root: Path) -> Path:
     (root / "train" / "ants" / "broken.jpg").write_text("not a picture")
     (root / "train" / "bees" / "empty.png").write_bytes(b"")
     (root / "train" / "bees" / ".DS_Store").write_bytes(b"\0")
-    (root / "Validation" / "bees" / "leak.png").write_bytes((root / "train" / "bees" / "bees0.png").read_bytes())
+    (root / "Validation" / "bees" / "leak.png").write_bytes(
+        (root / "train" / "bees" / "bees0.png").read_bytes()
+    )
     return root
 
 
@@ -82,12 +84,17 @@ def test_missing_folder_is_a_one_line_error(tmp_path, capsys):
 def test_installed_command_runs(tmp_path):
     root = _dataset(tmp_path / "data")
     proc = subprocess.run(
-        [sys.executable, "-m", "tlstudio", "scan", str(root), "--json"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tlstudio", "scan", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["classes"] == {"ants": 7, "bees": 8}
     proc = subprocess.run(
         [sys.executable, "-m", "tlstudio", "scan", str(root / "train" / "ants" / "ants0.png")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0 and "not a folder" in proc.stderr and "Traceback" not in proc.stderr

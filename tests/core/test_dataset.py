@@ -43,7 +43,9 @@ def _fill(root: Path, classes: dict[str, int], seed0: int = 0, ext=".png", size=
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def _png_bomb(path: Path, width=60_000, height=60_000) -> Path:
@@ -234,15 +236,30 @@ def test_pixel_limit_is_a_parameter(tmp_path):
 
 def test_clutter_hidden_and_other_files_are_ignored_but_counted(tmp_path):
     root = _fill(tmp_path / "data", {"a": 5, "b": 5})
-    for name in (".DS_Store", "Thumbs.db", "desktop.ini", "._a_0.png", ".hidden.jpg", "notes.txt", "labels.csv"):
+    for name in (
+        ".DS_Store",
+        "Thumbs.db",
+        "desktop.ini",
+        "._a_0.png",
+        ".hidden.jpg",
+        "notes.txt",
+        "labels.csv",
+    ):
         (root / "a" / name).write_bytes(b"\0\1junk")
     _img(root / "a" / ".thumbnails" / "t.png", seed=60)
     _img(root / "__MACOSX" / "a" / "x.png", seed=61)
     scan = scan_dataset(root)
     ignored = {f.path: f.reason for f in scan.ignored()}
     assert set(ignored) == {
-        "a/.DS_Store", "a/Thumbs.db", "a/desktop.ini", "a/._a_0.png", "a/.hidden.jpg", "a/notes.txt",
-        "a/labels.csv", "a/.thumbnails/t.png", "__MACOSX/a/x.png",
+        "a/.DS_Store",
+        "a/Thumbs.db",
+        "a/desktop.ini",
+        "a/._a_0.png",
+        "a/.hidden.jpg",
+        "a/notes.txt",
+        "a/labels.csv",
+        "a/.thumbnails/t.png",
+        "__MACOSX/a/x.png",
     }
     assert "clutter" in ignored["a/.DS_Store"] and "clutter" in ignored["a/._a_0.png"]
     assert ignored["a/.hidden.jpg"] == "hidden file"
@@ -326,8 +343,12 @@ def test_duplicates_within_class_across_classes_and_leakage(tmp_path):
     _fill(root / "val", {"a": 2, "b": 2}, seed0=100)
     src = root / "train" / "a" / "a_0.png"
     (root / "train" / "a" / "copy_of_a0.png").write_bytes(src.read_bytes())  # within class
-    (root / "train" / "b" / "also_a1.png").write_bytes((root / "train" / "a" / "a_1.png").read_bytes())  # across
-    (root / "val" / "a" / "leaked.png").write_bytes((root / "train" / "a" / "a_2.png").read_bytes())  # leakage
+    (root / "train" / "b" / "also_a1.png").write_bytes(
+        (root / "train" / "a" / "a_1.png").read_bytes()
+    )  # across
+    (root / "val" / "a" / "leaked.png").write_bytes(
+        (root / "train" / "a" / "a_2.png").read_bytes()
+    )  # leakage
     scan = scan_dataset(root)
     groups = sorted(sorted(g) for g in scan.duplicates)
     assert groups == [
@@ -431,8 +452,12 @@ def test_16_bit_rgb_png_is_usable(tmp_path):
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
     path = root / "b" / "rgb16.png"
     path.parent.mkdir()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw))
-                     + _png_chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
     assert _by_path(scan_dataset(root))["b/rgb16.png"].status == "usable"
     assert open_image(path).getpixel((0, 0)) == (255, 128, 0)
 
@@ -455,7 +480,7 @@ def test_large_same_size_files_differing_after_the_first_bytes(tmp_path):
 
 
 def test_single_class_with_subfolders_hints_at_the_right_folder(tmp_path):
-    root = _fill(tmp_path / "outer" / "dataset", {"cats": 5, "dogs": 5})
+    _fill(tmp_path / "outer" / "dataset", {"cats": 5, "dogs": 5})
     scan = scan_dataset(tmp_path / "outer")
     assert scan.classes == ["dataset"]
     assert any("Only one class" in w and "did you mean to pick 'dataset'" in w for w in scan.warnings)

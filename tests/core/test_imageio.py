@@ -25,11 +25,13 @@ def _save(img: Image.Image, path: Path, **kw) -> Path:
 
 
 def _close(a, b, tol=6) -> bool:
-    return all(abs(int(x) - int(y)) <= tol for x, y in zip(a, b))
+    return all(abs(int(x) - int(y)) <= tol for x, y in zip(a, b, strict=True))
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 # --- modes ----------------------------------------------------------------------------------------
@@ -140,14 +142,20 @@ def test_failures_are_one_line_image_errors(tmp_path):
 def test_pixel_limit_gives_a_clear_message_and_no_pillow_warning(tmp_path):
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 99))
-                     + _chunk(b"IEND", b""))
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 99))
+        + _chunk(b"IEND", b"")
+    )
     normal = _save(Image.new("RGB", (300, 200), RED), tmp_path / "normal.png")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ImageError) as exc:
             open_image(bomb)
-        assert "100000 x 100000" in _assert_one_line(exc, "bomb.png") and "decompression bomb" in str(exc.value)
+        assert "100000 x 100000" in _assert_one_line(exc, "bomb.png") and "decompression bomb" in str(
+            exc.value
+        )
         with pytest.raises(ImageError, match="too large.*50,000 pixels"):
             open_image(normal, max_pixels=50_000)
         assert open_image(normal, max_pixels=60_000).size == (300, 200)

@@ -56,8 +56,12 @@ def _progress_bar(stream: TextIO):
     except ImportError:  # pragma: no cover - rich is a dependency
         return None, lambda: None
     bar = Progress(
-        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(file=stream), transient=True,
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+        transient=True,
     )
     task = bar.add_task("scan", total=None)
     bar.start()

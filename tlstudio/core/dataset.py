@@ -44,18 +44,46 @@ _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "test": "
 #: Extensions of files that are looked at as images (compared lower-case).
 IMAGE_EXTENSIONS = frozenset(
     {
-        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif", ".tiff",
-        ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".avif",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".ico",
+        ".avif",
     }
 )
 #: Image formats Pillow cannot read without extra plug-ins: skipped with a reason that says so.
 UNSUPPORTED_IMAGE_EXTENSIONS = {
-    ".heic": "HEIC", ".heif": "HEIF", ".cr2": "camera RAW", ".cr3": "camera RAW", ".nef": "camera RAW",
-    ".arw": "camera RAW", ".dng": "camera RAW", ".orf": "camera RAW", ".rw2": "camera RAW", ".raf": "camera RAW",
-    ".svg": "SVG", ".psd": "Photoshop", ".jxl": "JPEG XL",
+    ".heic": "HEIC",
+    ".heif": "HEIF",
+    ".cr2": "camera RAW",
+    ".cr3": "camera RAW",
+    ".nef": "camera RAW",
+    ".arw": "camera RAW",
+    ".dng": "camera RAW",
+    ".orf": "camera RAW",
+    ".rw2": "camera RAW",
+    ".raf": "camera RAW",
+    ".svg": "SVG",
+    ".psd": "Photoshop",
+    ".jxl": "JPEG XL",
 }
 #: Operating-system clutter, ignored (and counted).
-OS_CLUTTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "ehthumbs_vista.db", "icon\r"})
+OS_CLUTTER = frozenset(
+    {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "ehthumbs_vista.db", "icon\r"}
+)
 
 MIN_IMAGES_PER_CLASS = 5
 IMBALANCE_RATIO = 5.0
@@ -226,8 +254,13 @@ class _Walker:
             self.unreadable.append(self._rel(path) + "/")
             return []
 
-    def _add_file(self, entry: os.DirEntry[str], class_name: str | None, split: str | None,
-                  forced: tuple[str, str] | None = None) -> None:
+    def _add_file(
+        self,
+        entry: os.DirEntry[str],
+        class_name: str | None,
+        split: str | None,
+        forced: tuple[str, str] | None = None,
+    ) -> None:
         rel = self._rel(entry.path)
         try:
             st = entry.stat()  # follows a symlink to a file; a broken link raises
@@ -244,8 +277,9 @@ class _Walker:
                 e.status, e.reason = decided
         self.entries.append(e)
 
-    def _walk_files(self, path: str, class_name: str | None, split: str | None,
-                    forced: tuple[str, str] | None = None) -> None:
+    def _walk_files(
+        self, path: str, class_name: str | None, split: str | None, forced: tuple[str, str] | None = None
+    ) -> None:
         """Every file under ``path`` (recursively) belongs to ``class_name``."""
         stack = [path]
         while stack:
@@ -319,8 +353,11 @@ class _Walker:
                 self._walk_files(entry.path, None, None, (STATUS_IGNORED, reason))
             elif _is_file(entry) or entry.is_symlink():
                 decided = _classify_name(entry.name, 0)
-                forced = decided if decided is not None and decided[0] == STATUS_IGNORED else (
-                    STATUS_IGNORED, REASON_OUTSIDE_SPLITS)
+                forced = (
+                    decided
+                    if decided is not None and decided[0] == STATUS_IGNORED
+                    else (STATUS_IGNORED, REASON_OUTSIDE_SPLITS)
+                )
                 self._add_file(entry, None, None, forced)
         if outside:
             self.warnings.append(
@@ -361,7 +398,10 @@ def _classify_name(name: str, size: int) -> tuple[str, str] | None:
         return STATUS_IGNORED, REASON_HIDDEN
     ext = os.path.splitext(lower)[1]
     if ext in UNSUPPORTED_IMAGE_EXTENSIONS:
-        return STATUS_SKIPPED, f"{UNSUPPORTED_IMAGE_EXTENSIONS[ext]} images are not supported (convert to JPEG or PNG)"
+        return (
+            STATUS_SKIPPED,
+            f"{UNSUPPORTED_IMAGE_EXTENSIONS[ext]} images are not supported (convert to JPEG or PNG)",
+        )
     if ext and ext not in IMAGE_EXTENSIONS:
         return STATUS_IGNORED, f"not an image file ({ext})"
     if size == 0 and ext:
@@ -401,7 +441,11 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
     """Header read plus a cheap end-of-file check; a full decode only for suspicious files."""
     if size == 0:
         # an empty "README" is no image; an empty "cat.jpg" is a broken one
-        return _Checked(STATUS_SKIPPED, REASON_EMPTY) if ext else _Checked(STATUS_IGNORED, REASON_NOT_IMAGE_NO_EXT)
+        return (
+            _Checked(STATUS_SKIPPED, REASON_EMPTY)
+            if ext
+            else _Checked(STATUS_IGNORED, REASON_NOT_IMAGE_NO_EXT)
+        )
     try:
         with open(path, "rb") as fh, Image.open(fh) as im:
             fmt = im.format
@@ -480,7 +524,7 @@ def _find_duplicates(
         workers,
     )
     by_head: dict[tuple[int, str], list[_Entry]] = defaultdict(list)
-    for e, h in zip(candidates, heads):
+    for e, h in zip(candidates, heads, strict=True):
         if h is not None:
             by_head[(e.size, h)].append(e)
     groups: list[list[_Entry]] = []
@@ -495,10 +539,14 @@ def _find_duplicates(
     done1 = total
     total += len(need_full)
     fulls = _run_pool(
-        need_full, lambda e: _hash_file(e.abs_path, cancel), cancel, lambda d: report(done1 + d, total), workers
+        need_full,
+        lambda e: _hash_file(e.abs_path, cancel),
+        cancel,
+        lambda d: report(done1 + d, total),
+        workers,
     )
     by_full: dict[tuple[int, str], list[_Entry]] = defaultdict(list)
-    for e, h in zip(need_full, fulls):
+    for e, h in zip(need_full, fulls, strict=True):
         if h is not None:
             by_full[(e.size, h)].append(e)
     groups.extend(g for g in by_full.values() if len(g) > 1)
@@ -647,7 +695,7 @@ def scan_dataset(
 
     checked = _run_pool(to_check, check, cancel, lambda d: report(d, total), n_workers)
     dims: dict[str, tuple[int | None, int | None]] = {}
-    for e, c in zip(to_check, checked):
+    for e, c in zip(to_check, checked, strict=True):
         e.status, e.reason = c.status, c.reason
         if c.status == STATUS_USABLE and e.class_name is None:
             e.status, e.reason = STATUS_IGNORED, REASON_NO_CLASS
@@ -701,14 +749,18 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
             + _examples(walker.symlinks)
         )
     if walker.unreadable:
-        out.append(f"{len(walker.unreadable)} folder(s) could not be read (permission denied?): "
-                   + _examples(walker.unreadable))
+        out.append(
+            f"{len(walker.unreadable)} folder(s) could not be read (permission denied?): "
+            + _examples(walker.unreadable)
+        )
 
     # class folders without usable images
     usable_by_folder: dict[tuple[str | None, str], int] = defaultdict(int)
     for f in usable:
         usable_by_folder[(f.split, f.class_name or "")] += 1
-    for split, name in sorted(walker.class_folders, key=lambda sc: (SPLITS.index(sc[0]) if sc[0] else -1, sc[1])):
+    for split, name in sorted(
+        walker.class_folders, key=lambda sc: (SPLITS.index(sc[0]) if sc[0] else -1, sc[1])
+    ):
         if usable_by_folder.get((split, name), 0) == 0:
             folder = f"{split}/{name}" if split else name
             if name in counts:
@@ -741,7 +793,9 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
             for split in present:
                 missing = [c for c, n in scan.class_counts(split).items() if n == 0]
                 if missing:
-                    out.append(f"Split '{split}' has no images of class(es) {', '.join(repr(c) for c in missing)}.")
+                    out.append(
+                        f"Split '{split}' has no images of class(es) {', '.join(repr(c) for c in missing)}."
+                    )
 
     few = [(c, n) for c, n in counts.items() if 0 < n < MIN_IMAGES_PER_CLASS]
     if few:
@@ -765,7 +819,11 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
         keys = {(e.split, e.class_name) for e in group}
         splits = {e.split for e in group}
         classes = {e.class_name for e in group}
-        pair = f"{group[0].rel} = {group[1].rel}" if len(group) == 2 else f"{group[0].rel} = {len(group) - 1} others"
+        pair = (
+            f"{group[0].rel} = {group[1].rel}"
+            if len(group) == 2
+            else f"{group[0].rel} = {len(group) - 1} others"
+        )
         if len(splits) > 1:
             leak.append(pair)
         if len(classes) > 1:
@@ -783,9 +841,15 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
             "the same picture cannot have two labels."
         )
     if within:
-        out.append(f"{len(within)} group(s) of byte-identical duplicate files within a class: {_examples(within)}.")
+        out.append(
+            f"{len(within)} group(s) of byte-identical duplicate files within a class: {_examples(within)}."
+        )
 
-    small = [f.path for f in usable if f.width is not None and f.height is not None and min(f.width, f.height) < MIN_SIDE]
+    small = [
+        f.path
+        for f in usable
+        if f.width is not None and f.height is not None and min(f.width, f.height) < MIN_SIDE
+    ]
     if small:
         out.append(f"{len(small)} image(s) are smaller than {MIN_SIDE} px on a side: {_examples(small)}.")
     return out

@@ -47,8 +47,7 @@ def _name(path: str | os.PathLike[str]) -> str:
 def pixel_limit_message(width: int, height: int, max_pixels: int) -> str:
     """The reason given for an image refused by the pixel limit."""
     return (
-        f"too large: {width} x {height} is over the limit of {max_pixels:,} pixels "
-        "(decompression bomb guard)"
+        f"too large: {width} x {height} is over the limit of {max_pixels:,} pixels (decompression bomb guard)"
     )
 
 
@@ -128,7 +127,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
         mode = img.mode
         if mode == "RGB":
             return img
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("L", "RGB", "1") and "transparency" in img.info):
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode in ("L", "RGB", "1") and "transparency" in img.info
+    ):
         rgba = img.convert("RGBA")
         background = Image.new("RGB", rgba.size, _WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
@@ -201,7 +202,8 @@ def open_image(
             return rgb
     except ImageError:
         raise
-    except Exception as exc:  # Pillow raises many types for malformed files (MemoryError too): all become ImageError
+    except Exception as exc:
+        # Pillow raises many types for malformed files (MemoryError too): all become ImageError
         raise ImageError(f"{_name(path)}: {explain_failure(path, exc)}") from exc
 
 
@@ -242,7 +244,9 @@ def resize_image(img: Image.Image, size: int | tuple[int, int], policy: str = "s
     if policy == "crop":
         return ImageOps.fit(img, (width, height), method=_RESAMPLE, centering=(0.5, 0.5))
     if policy == "pad":
-        fill = 0 if img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;") else (0,) * len(img.getbands())
+        fill = (
+            0 if img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;") else (0,) * len(img.getbands())
+        )
         return ImageOps.pad(img, (width, height), method=_RESAMPLE, color=fill, centering=(0.5, 0.5))
     raise ValueError(f"unknown resize policy {policy!r}: use one of {', '.join(RESIZE_POLICIES)}")
 
@@ -278,7 +282,9 @@ def load_rgb(
     return np.ascontiguousarray(arr.reshape(height, width, 3))
 
 
-def make_thumbnail(path: str | os.PathLike[str], size: int = 128, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def make_thumbnail(
+    path: str | os.PathLike[str], size: int = 128, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """A small RGB preview whose longer side is at most ``size`` pixels (aspect ratio kept).
 
     Raises
