@@ -98,3 +98,19 @@ def test_installed_command_runs(tmp_path):
         timeout=120,
     )
     assert proc.returncode != 0 and "not a folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_problems_are_grouped_and_all_lists_every_file(tmp_path, capsys):
+    root = tmp_path / "data"
+    for cls in ("a", "b"):
+        for i in range(5):
+            _img(root / cls / f"{i}.png", seed=hash((cls, i)) % 10_000)
+    for i in range(8):
+        (root / "a" / f"broken{i}.jpg").write_text("text")
+    assert main(["scan", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "Skipped (cannot be used): 8" in out
+    assert "not an image, despite its .jpg extension (cannot identify the content): 8" in out
+    assert out.count("    a/broken") == 5 and "... and 3 more (--all lists them)" in out
+    assert main(["scan", str(root), "--all"]) == 0
+    assert capsys.readouterr().out.count("    a/broken") == 8

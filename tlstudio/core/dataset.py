@@ -102,6 +102,7 @@ REASON_HIDDEN_FOLDER = "inside a hidden folder"
 REASON_NO_CLASS = "not inside a class folder"
 REASON_OUTSIDE_SPLITS = "outside the train/val/test folders"
 REASON_NOT_IMAGE_NO_EXT = "not an image file (no extension)"
+REASON_CLUTTER = "system clutter (.DS_Store, Thumbs.db, desktop.ini, ._* files)"
 
 _TAIL_BYTES = 4096
 _HASH_CHUNK = 1 << 20
@@ -393,7 +394,7 @@ def _classify_name(name: str, size: int) -> tuple[str, str] | None:
     """Decide from the name (and size) alone, or return None when the content must be read."""
     lower = name.lower()
     if lower in OS_CLUTTER or lower.startswith("._"):
-        return STATUS_IGNORED, f"system clutter ({name if not lower.startswith('._') else '._* file'})"
+        return STATUS_IGNORED, REASON_CLUTTER
     if name.startswith("."):
         return STATUS_IGNORED, REASON_HIDDEN
     ext = os.path.splitext(lower)[1]
