@@ -114,3 +114,17 @@ def test_problems_are_grouped_and_all_lists_every_file(tmp_path, capsys):
     assert out.count("    a/broken") == 5 and "... and 3 more (--all lists them)" in out
     assert main(["scan", str(root), "--all"]) == 0
     assert capsys.readouterr().out.count("    a/broken") == 8
+
+
+def test_deep_scan_flag(tmp_path, capsys):
+    root = _dataset(tmp_path / "data")
+    path = root / "train" / "ants" / "ants0.png"
+    data = bytearray(path.read_bytes())
+    i = data.index(b"IDAT")
+    data[i + 10 : i + 40] = bytes(30)
+    path.write_bytes(bytes(data))
+    assert main(["scan", str(root), "--json"]) == 0
+    quick = {f["path"]: f["status"] for f in json.loads(capsys.readouterr().out)["files"]}
+    assert main(["scan", str(root), "--json", "--deep"]) == 0
+    deep = {f["path"]: f["status"] for f in json.loads(capsys.readouterr().out)["files"]}
+    assert quick["train/ants/ants0.png"] == "usable" and deep["train/ants/ants0.png"] == "skipped"

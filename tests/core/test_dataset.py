@@ -298,6 +298,9 @@ def test_file_that_only_fails_at_full_decode_is_caught_by_open_image(tmp_path):
     assert _by_path(scan)["a/corrupt.png"].status in ("usable", "skipped")
     with pytest.raises(ImageError, match="corrupt.png"):
         open_image(path)
+    deep = _by_path(scan_dataset(root, deep=True))
+    assert deep["a/corrupt.png"].status == "skipped" and deep["a/corrupt.png"].reason
+    assert deep["a/a_0.png"].status == "usable"
 
 
 # --- warnings -----------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("data", metavar="DATA", help="the dataset folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     parser.add_argument("--all", action="store_true", help="list every skipped and ignored file, not a few")
+    parser.add_argument(
+        "--deep", action="store_true", help="decode every image (slower; also finds damage inside files)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress, finish = _progress_bar(sys.stderr)
     try:
-        scan = scan_dataset(args.data, progress=progress)
+        scan = scan_dataset(args.data, progress=progress, deep=args.deep)
     finally:
         finish()
     try:

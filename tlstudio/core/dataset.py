@@ -438,7 +438,7 @@ def _looks_complete(fmt: str | None, fh: BinaryIO, size: int) -> bool | None:
     return None
 
 
-def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
+def _check_file(path: str, size: int, max_pixels: int, ext: str, deep: bool = False) -> _Checked:
     """Header read plus a cheap end-of-file check; a full decode only for suspicious files."""
     if size == 0:
         # an empty "README" is no image; an empty "cat.jpg" is a broken one
@@ -462,7 +462,7 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str) -> _Checked:
                     orientation = 1
                 if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
                     width, height = height, width
-            if _looks_complete(fmt, fh, size) is not True:
+            if deep or _looks_complete(fmt, fh, size) is not True:
                 # Incomplete-looking files (some cameras also append data after the end marker) and
                 # formats without an end marker get a full decode, at reduced scale for JPEG.
                 if fmt in ("JPEG", "MPO"):
@@ -640,6 +640,7 @@ def scan_dataset(
     cancel: threading.Event | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
+    deep: bool = False,
 ) -> DatasetScan:
     """Scan a dataset folder and report every file in it.
 
@@ -657,6 +658,9 @@ def scan_dataset(
         Images with more pixels are skipped (decompression bomb guard).
     workers
         Threads used to read files (default: a few per CPU, at most 16).
+    deep
+        Decode every image (JPEG at reduced scale) instead of trusting a good header and end
+        marker: several times slower, but also catches damage in the middle of a file.
 
     Returns
     -------
@@ -692,7 +696,7 @@ def scan_dataset(
     report(0, total, force=True)
 
     def check(e: _Entry) -> _Checked:
-        return _check_file(e.abs_path, e.size, max_pixels, os.path.splitext(e.rel)[1].lower())
+        return _check_file(e.abs_path, e.size, max_pixels, os.path.splitext(e.rel)[1].lower(), deep)
 
     checked = _run_pool(to_check, check, cancel, lambda d: report(d, total), n_workers)
     dims: dict[str, tuple[int | None, int | None]] = {}
