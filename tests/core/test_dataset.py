@@ -487,3 +487,22 @@ def test_single_class_with_subfolders_hints_at_the_right_folder(tmp_path):
     scan = scan_dataset(tmp_path / "outer")
     assert scan.classes == ["dataset"]
     assert any("Only one class" in w and "did you mean to pick 'dataset'" in w for w in scan.warnings)
+
+
+def test_unreadable_folders(tmp_path, monkeypatch):
+    root = _fill(tmp_path / "data", {"a": 5, "b": 5, "locked": 5})
+    real_scandir = os.scandir
+    refused = {str(root / "locked")}
+
+    def scandir(path="."):
+        if str(path) in refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(dataset_mod.os, "scandir", scandir)
+    scan = scan_dataset(root)
+    assert scan.classes == ["a", "b"]
+    assert any("could not be read" in w and "locked/" in w for w in scan.warnings)
+    refused.add(str(root.resolve()))
+    with pytest.raises(DatasetError, match="cannot read folder.*permission denied"):
+        scan_dataset(root)
