@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -506,3 +507,24 @@ def test_unreadable_folders(tmp_path, monkeypatch):
     refused.add(str(root.resolve()))
     with pytest.raises(DatasetError, match="cannot read folder.*permission denied"):
         scan_dataset(root)
+
+
+def test_jpeg_cut_after_its_exif_thumbnail_is_truncated(tmp_path):
+    """The thumbnail's end marker near the cut must not pass for the end of the picture."""
+    root = _fill(tmp_path / "data", {"a": 5})
+    rng = np.random.default_rng(5)
+    thumb = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    src = _img(tmp_path / "src.jpg", size=(400, 300), seed=8)
+    # embed a small JPEG in a comment segment before the picture, as EXIF thumbnails are
+    buf = io.BytesIO()
+    thumb.save(buf, "JPEG", quality=90)
+    data = src.read_bytes()
+    segment = b"\xff\xfe" + (len(buf.getvalue()) + 2).to_bytes(2, "big") + buf.getvalue()
+    data = data[:2] + segment + data[2:]
+    sos = data.index(b"\xff\xda", len(segment))
+    cut = root / "b" / "cut.jpg"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: sos + 200])  # header, thumbnail and a little image data
+    assert b"\xff\xd9" in data[max(0, sos + 200 - 4096) : sos + 200]
+    rec = _by_path(scan_dataset(root))["b/cut.jpg"]
+    assert rec.status == "skipped" and "truncated" in rec.reason

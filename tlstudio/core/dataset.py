@@ -421,10 +421,17 @@ class _Checked:
     height: int | None = None
 
 
-def _looks_complete(fmt: str | None, fh: BinaryIO, size: int) -> bool | None:
-    """Cheap completeness check from the file's end. None: no such check for this format."""
+def _looks_complete(fmt: str | None, fh: BinaryIO, size: int, data_start: int = 0) -> bool | None:
+    """Cheap completeness check from the file's end. None: no such check for this format.
+
+    ``data_start`` is where the image data begins (for JPEG, just after the start-of-scan
+    header): an end marker before it belongs to an embedded EXIF thumbnail, not to the image.
+    """
     if fmt in ("JPEG", "MPO", "PNG", "GIF"):
-        fh.seek(max(0, size - _TAIL_BYTES))
+        start = max(0, size - _TAIL_BYTES, data_start)
+        if start >= size:
+            return False
+        fh.seek(start)
         tail = fh.read()
         if fmt == "PNG":
             return b"IEND" in tail
@@ -450,6 +457,8 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str, deep: bool = Fa
     try:
         with open(path, "rb") as fh, Image.open(fh) as im:
             fmt = im.format
+            # Pillow stops reading a JPEG header at the start of scan: the entropy-coded data follows
+            data_start = fh.tell() if fmt == "JPEG" else 0
             width, height = im.size
             if width < 1 or height < 1:
                 return _Checked(STATUS_SKIPPED, "not a valid image (zero width or height)")
@@ -462,7 +471,7 @@ def _check_file(path: str, size: int, max_pixels: int, ext: str, deep: bool = Fa
                     orientation = 1
                 if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
                     width, height = height, width
-            if deep or _looks_complete(fmt, fh, size) is not True:
+            if deep or _looks_complete(fmt, fh, size, data_start) is not True:
                 # Incomplete-looking files (some cameras also append data after the end marker) and
                 # formats without an end marker get a full decode, at reduced scale for JPEG.
                 if fmt in ("JPEG", "MPO"):
