@@ -44,7 +44,7 @@ def saved_keras(tmp_path_factory):
     model = tiny_classifier()
     model.save(folder / "model.keras")
     x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
-    return folder, model.predict(x, verbose=0), x
+    return folder, run(model, x), x
 
 
 def test_keras3_file_loads_with_same_predictions(saved_keras):
@@ -54,7 +54,7 @@ def test_keras3_file_loads_with_same_predictions(saved_keras):
     assert loaded.source == "tlstudio"  # preprocess / base / head layout
     assert loaded.input_size == (32, 32)
     assert loaded.path == folder / "model.keras"
-    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(run(loaded.model, x), expected, atol=1e-5)
 
 
 def test_run_folder_labels_and_folder_path(saved_keras, tmp_path):
@@ -96,8 +96,8 @@ def test_cut_below_classifier_gives_feature_map(saved_keras):
     model = load_model_file(folder / "model.keras").model
     features = cut_below_classifier(model)
     assert tuple(features.output.shape) == (None, 16, 16, 6)
-    base_out = model.get_layer("base").predict(x / 255.0, verbose=0)
-    np.testing.assert_allclose(features.predict(x, verbose=0), base_out, atol=1e-5)
+    base_out = run(model.get_layer("base"), x / 255.0)
+    np.testing.assert_allclose(run(features, x), base_out, atol=1e-5)
     named = cut_below_classifier(model, "c1")
     assert tuple(named.output.shape) == (None, 32, 32, 4)
     assert named.get_layer("preprocess") is model.get_layer("preprocess")  # weights shared, input stays raw 0-255
@@ -134,3 +134,86 @@ def test_installed_keras_meets_the_pin():
     import keras
 
     check_keras_version(keras.__version__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Keras 2 / tf.keras / Teachable Machine .h5 files (built with tf_keras in a subprocess)
+
+from model_io_support import legacy_models  # noqa: E402
+
+
+def run(model, images):
+    """Probabilities for a batch, called eagerly (tracing predict() for a big graph costs seconds)."""
+    return np.asarray(model(np.asarray(images, dtype="float32"), training=False))
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory):
+    return legacy_models(tmp_path_factory)
+
+
+def test_teachable_machine_export_loads_takes_raw_rgb_and_matches_tf_keras(legacy, tmp_path):
+    loaded = load_model_file(legacy / "teachable" / "keras_model.h5")
+    assert loaded.source == "teachable-machine"
+    assert loaded.labels == ["Class 1", "Class 2", "Nothing"]
+    assert loaded.input_size == (96, 96)
+    assert any("preprocessing added" in n and "[-1, 1]" in n for n in loaded.notes)
+    assert any("Keras 2" in n for n in loaded.notes)
+    first = loaded.model.layers[1]
+    assert type(first).__name__ == "Rescaling" and first.name == "preprocess"
+    images = np.load(legacy / "inputs96.npy")  # raw uint8 RGB; tf.keras was given them scaled to [-1, 1]
+    expected = np.load(legacy / "teachable.probs.npy")
+    np.testing.assert_allclose(run(loaded.model, images), expected, atol=1e-5)
+    assert not np.allclose(expected, expected[:, :1])  # the comparison is not trivially flat
+
+    # Its base: the truncated MobileNetV2 feature map, below GlobalAveragePooling and the Dense head.
+    features = cut_below_classifier(loaded.model)
+    assert tuple(features.output.shape) == (None, 3, 3, 1280)
+
+
+@pytest.mark.slow
+def test_converted_teachable_machine_model_saves_as_safe_keras_file(legacy, tmp_path):
+    loaded = load_model_file(legacy / "teachable" / "keras_model.h5")
+    loaded.model.save(tmp_path / "converted.keras")
+    again = load_model_file(tmp_path / "converted.keras")  # safe_mode=True, standard layers only
+    images = np.load(legacy / "inputs96.npy")
+    np.testing.assert_allclose(run(again.model, images), np.load(legacy / "teachable.probs.npy"), atol=1e-5)
+
+
+def test_keras2_functional_model_with_depthwise_groups_loads(legacy):
+    loaded = load_model_file(legacy / "plain_functional.h5")
+    assert loaded.source == "keras2"
+    assert loaded.input_size == (32, 32)
+    assert loaded.labels is None
+    assert any("DepthwiseConv2D 'groups'" in n for n in loaded.notes)
+    images = np.load(legacy / "inputs32.npy")
+    np.testing.assert_allclose(run(loaded.model, images), np.load(legacy / "plain_functional.probs.npy"), atol=1e-5)
+    assert loaded.model.get_layer("bn").moving_variance.numpy().std() > 0  # BN statistics came across
+    assert tuple(cut_below_classifier(loaded.model).output.shape) == (None, 16, 16, 8)
+
+
+def test_keras2_sequential_with_batch_input_shape_loads(legacy):
+    loaded = load_model_file(legacy / "plain_sequential.h5")
+    assert loaded.source == "keras2"
+    images = np.load(legacy / "inputs32.npy") / 255.0
+    np.testing.assert_allclose(run(loaded.model, images), np.load(legacy / "plain_sequential.probs.npy"), atol=1e-5)
+
+
+def test_h5_whose_weights_do_not_fit_its_config_is_refused_clearly(legacy, tmp_path):
+    import shutil
+
+    import h5py
+
+    bad = tmp_path / "resized.h5"
+    shutil.copy(legacy / "plain_functional.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"].replace('"filters": 8', '"filters": 5')
+    with pytest.raises(ModelFileError, match="resized.h5: .*shape"):
+        load_model_file(bad)
+
+
+def test_weights_only_h5_is_explained(tmp_path):
+    model = tiny_classifier()
+    model.save_weights(tmp_path / "only.weights.h5")
+    with pytest.raises(ModelFileError, match="only weights"):
+        load_model_file(tmp_path / "only.weights.h5")
