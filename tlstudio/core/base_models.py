@@ -507,6 +507,7 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="image")
     x = make_preprocess_layer(preprocess_mode(config))(inputs)
     x = base(x, training=False)
+    freeze_batchnorm(base)
     rank = len(base.outputs[0].shape)
     if rank == 4:
         pool = keras.layers.GlobalMaxPooling2D(name="pool") if config.pooling == "max" else keras.layers.GlobalAveragePooling2D(name="pool")
@@ -522,6 +523,22 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
     return model
 
 
+def freeze_batchnorm(model) -> None:
+    """Freeze every BatchNormalization layer in ``model`` (nested models included).
+
+    Keras 3 passes ``training=True`` from ``fit`` into nested models even when they were called
+    with ``training=False``; a frozen BatchNormalization still normalises with its moving
+    statistics, so freezing keeps the base's normalisation in inference mode while fine-tuning.
+    """
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        elif isinstance(layer, keras.Model):
+            freeze_batchnorm(layer)
+
+
 def feature_model(classifier) -> keras.Model:
     """The part of a classifier from its input to the pooled features (what the head sees).
 
@@ -529,7 +546,7 @@ def feature_model(classifier) -> keras.Model:
     """
     import keras
 
-    return keras.Model(classifier.inputs, classifier.get_layer("pool").output, name="features")
+    return keras.Model(classifier.inputs[0], classifier.get_layer("pool").output, name="features")
 
 
 def feature_dim(classifier) -> int:

@@ -9,8 +9,12 @@ save and restore the frozen set by layer names (JSON).
 Nested models become subtrees. The layers of a base are grouped into blocks derived from
 their names, per architecture family (MobileNet ``conv_dw_N``/``conv_pw_N``, MobileNetV2
 ``block_N_``, ResNet ``conv4_block2_``, EfficientNet ``block6a_`` ...), with a generic fallback.
-BatchNormalization layers in the base always run in inference mode, because the base is called
-with ``training=False`` (the rule of the Keras transfer-learning guide); the tree notes that.
+
+BatchNormalization layers in the base always run in inference mode (the rule of the Keras
+transfer-learning guide): the base is called with ``training=False``, and because in Keras 3 the
+``training=True`` of ``fit`` reaches nested calls anyway (keras-team/keras#20285) while a frozen
+BatchNormalization always normalises with its moving statistics, those layers are locked frozen.
+The tree notes that on each of them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from typing import Any
 
 from tlstudio.core.errors import TlsError
 
-BN_NOTE = "stays in inference mode (base is called with training=False)"
+BN_NOTE = (
+    "stays in inference mode (base is called with training=False); kept frozen, because Keras 3 "
+    "runs a trainable BatchNormalization in training mode during fit"
+)
 PREPROCESS_NOTE = "input scaling for the base; always frozen"
 STATE_VERSION = 1
 
@@ -466,14 +473,17 @@ class LayerTree:
         if _is_container(layer) and isinstance(layer, keras.Model):
             return cls._model_node(layer, path, layer_path, family, in_base=in_base, top=False)
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        locked = layer.name == "preprocess" and len(parent_layer_path) == 0
+        # The preprocessing is fixed arithmetic; BatchNormalization in the base stays in inference
+        # mode, which Keras 3 only guarantees for a frozen layer (fit's training=True reaches nested
+        # calls), so both are locked.
+        locked = (layer.name == "preprocess" and len(parent_layer_path) == 0) or (is_bn and in_base)
         capacity_vars = getattr(layer, "_trainable_variables", None)
         capacity = _count(capacity_vars) if capacity_vars is not None else _count(layer.trainable_weights)
         note = ""
-        if locked:
-            note = PREPROCESS_NOTE
-        elif is_bn and in_base:
+        if is_bn and in_base:
             note = BN_NOTE
+        elif locked:
+            note = PREPROCESS_NOTE
         return LayerNode(
             name=layer.name,
             kind="layer",
