@@ -1,0 +1,91 @@
+"""``tlstudio train``: the JSON result, replaying a config, resuming after kill -9, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tlstudio.cli import main
+
+TINY = ["--base", "MobileNet", "--alpha", "0.25", "--weights", "none", "--input-size", "32", "--batch-size", "8"]
+
+
+def test_train_prints_one_json_line_and_a_saved_config_replays(image_folder, tmp_path, capsys):
+    data = image_folder({"a": 8, "b": 8})
+    code = main(["train", str(data), *TINY, "--epochs", "2", "--test-fraction", "0.25", "--out", str(tmp_path / "r1"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["status"] == "finished" and result["epochs_run"] == 2
+    assert 0 <= result["val_accuracy"] <= 1 and 0 <= result["test_accuracy"] <= 1
+    assert result["train_seconds"] > 0 and result["model_path"].endswith("model.keras")
+    assert "train" in out.err  # progress and epochs go to stderr
+
+    code = main(["train", "--config", str(tmp_path / "r1" / "config.json"), "--epochs", "1", "--out", str(tmp_path / "r2"), "--json"])
+    again = json.loads(capsys.readouterr().out.strip())
+    assert code == 0 and again["epochs_run"] == 1
+    saved = json.loads((tmp_path / "r2" / "config.json").read_text())
+    assert saved["split"]["test_fraction"] == 0.25 and saved["input_size"] == 32
+    assert saved["split"]["val"] == json.loads((tmp_path / "r1" / "config.json").read_text())["split"]["val"]
+
+
+def test_user_errors_are_one_line(image_folder, tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing"), *TINY, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tlstudio train:") and "not found" in err
+    data = image_folder({"a": 5, "b": 5})
+    assert main(["train", str(data), *TINY]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_loses_at_most_the_epoch_in_flight(image_folder, tmp_path):
+    data = image_folder({"a": 8, "b": 8})
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "tlstudio", "train", str(data), *TINY, "--epochs", "40", "--no-early-stopping"]
+    proc = subprocess.Popen([*args, "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 240
+    done = 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if state.is_file():
+                try:
+                    done = json.loads(state.read_text())["epochs_done"]
+                except (OSError, ValueError, KeyError):
+                    done = 0
+                if done >= 3:
+                    break
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            pytest.skip("the run finished before it could be killed")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    killed_at = json.loads(state.read_text())["epochs_done"]
+    assert killed_at >= 3
+    assert not (run / "model.keras").exists()
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+
+    out = subprocess.run(
+        [sys.executable, "-m", "tlstudio", "train", "--resume", str(run), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "finished" and result["epochs_run"] == 40
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert [h["run_epoch"] for h in history] == list(range(1, 41))
+    assert (run / "model.keras").is_file()
