@@ -61,8 +61,9 @@ class TrainingPlots(QWidget):
         self.smoothing = smoothing
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.loss_plot = self._make_plot("Loss", "loss")
-        self.acc_plot = self._make_plot("Accuracy", "accuracy")
+        # Loss falls and accuracy rises: each legend sits where its curves usually are not.
+        self.loss_plot = self._make_plot("Loss", "loss", legend_offset=(-10, 10))
+        self.acc_plot = self._make_plot("Accuracy", "accuracy", legend_offset=(-10, -10))
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.acc_plot)
@@ -105,14 +106,22 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(max(1, int(1000 / redraw_hz)))
         self._timer.timeout.connect(self._redraw_batches)
 
-    @staticmethod
-    def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w")
-        plot.setTitle(title, color="k")
+    def _make_plot(self, title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
+        # Colours from the palette, so the plots read in light and dark themes alike.
+        palette = self.palette()
+        fg = palette.text().color()
+        plot = pg.PlotWidget(background=palette.base().color())
+        plot.setTitle(title, color=fg)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setPen(fg)
+            plot.getAxis(axis).setTextPen(fg)
+            plot.getAxis(axis).enableAutoSIPrefix(False)  # "loss (x0.001)" reads badly
         plot.setLabel("bottom", "epoch")
         plot.setLabel("left", y_label)
         plot.showGrid(x=True, y=True, alpha=0.25)
-        plot.addLegend(offset=(-10, 10), labelTextColor="k")
+        bg = palette.base().color()
+        bg.setAlpha(200)
+        plot.addLegend(offset=legend_offset, labelTextColor=fg, brush=pg.mkBrush(bg))
         plot.setMouseEnabled(x=False, y=False)
         plot.setMenuEnabled(False)
         plot.getPlotItem().setDownsampling(auto=True, mode="peak")
@@ -129,8 +138,10 @@ class TrainingPlots(QWidget):
         self._ema_loss = self._ema_acc = None
         self._phase_offset = 0
         self._epochs_done = 0
-        for line in self._markers:
-            line.getViewBox().removeItem(line) if line.getViewBox() else None
+        for plot in (self.loss_plot, self.acc_plot):
+            for line in self._markers:
+                if line in plot.getPlotItem().items:
+                    plot.removeItem(line)
         self._markers.clear()
         for curve in (self.batch_loss_curve, self.batch_acc_curve, self.train_loss_curve, self.val_loss_curve,
                       self.train_acc_curve, self.val_acc_curve):
@@ -145,7 +156,8 @@ class TrainingPlots(QWidget):
             for plot in (self.loss_plot, self.acc_plot):
                 line = pg.InfiniteLine(pos=self._epochs_done, angle=90, movable=False,
                                        pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DotLine),
-                                       label="fine-tune", labelOpts={"position": 0.9, "color": (90, 90, 90)})
+                                       label="fine-tuning", labelOpts={"position": 0.5, "color": (90, 90, 90),
+                                                                        "fill": (255, 255, 255, 180)})
                 plot.addItem(line)
                 self._markers.append(line)
 

@@ -1,0 +1,64 @@
+"""TrainWorker: core training on a QThread, each core event forwarded as a signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlstudio.core import events as ev
+from tlstudio.core.config import TrainConfig
+from tlstudio.workers.base import start_worker
+from tlstudio.workers.train_worker import TrainWorker
+
+
+def tiny_config(data_dir: Path, **changes) -> TrainConfig:
+    config = TrainConfig(data_dir=str(data_dir), base="MobileNet", alpha=0.25, weights="none", input_size=32,
+                         head_epochs=2, fine_tune_epochs=0, batch_size=4, early_stopping=False)
+    for name, value in changes.items():
+        setattr(config, name, value)
+    return config
+
+
+def test_worker_forwards_core_events_as_signals(qtbot, recorder, image_folder, tmp_path):
+    data = image_folder({"cats": 6, "dogs": 6}, size=(32, 32))
+    worker = TrainWorker(tiny_config(data), tmp_path / "run")
+    started = recorder(worker.run_started)
+    phases = recorder(worker.phase_started)
+    batches = recorder(worker.batch_ended)
+    epochs = recorder(worker.epoch_ended)
+    finished = recorder(worker.train_finished)
+    results = recorder(worker.result_ready)
+    every = recorder(worker.event)
+    succeeded = recorder(worker.succeeded)
+    failed = recorder(worker.failed)
+    done = recorder(worker.done)
+    handle = start_worker(worker)
+    qtbot.waitUntil(lambda: bool(done.calls), timeout=120_000)
+    assert handle.wait(10_000)
+    assert not failed.calls, failed.calls
+    assert len(succeeded.calls) == 1
+
+    assert isinstance(started.calls[0][0], ev.RunStarted)
+    assert started.calls[0][0].classes == ("cats", "dogs")
+    assert ev.PHASE_HEAD in [c[0].phase for c in phases.calls]
+    assert [c[0].run_epoch for c in epochs.calls] == [1, 2]
+    assert batches.calls and all(isinstance(c[0], ev.BatchEnded) for c in batches.calls)
+    assert finished.calls[0][0].status == "finished"
+    result = results.calls[0][0]
+    assert Path(result.model_path).is_file()
+    # The catch-all signal saw every typed event too, in order.
+    kinds = [type(c[0]) for c in every.calls]
+    assert ev.RunStarted in kinds and kinds[-1] is ev.TrainFinished
+    assert kinds.count(ev.EpochEnded) == 2
+
+
+def test_bad_data_folder_fails_with_one_line(qtbot, recorder, tmp_path):
+    worker = TrainWorker(tiny_config(tmp_path / "missing"), tmp_path / "run")
+    failed = recorder(worker.failed)
+    done = recorder(worker.done)
+    handle = start_worker(worker)
+    qtbot.waitUntil(lambda: bool(done.calls), timeout=60_000)
+    assert handle.wait(10_000)
+    assert len(failed.calls) == 1
+    message = failed.calls[0][0]
+    assert "\n" not in message and "Traceback" not in message
+    assert "missing" in message or "not found" in message.lower()
