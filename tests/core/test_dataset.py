@@ -528,3 +528,17 @@ def test_jpeg_cut_after_its_exif_thumbnail_is_truncated(tmp_path):
     assert b"\xff\xd9" in data[max(0, sos + 200 - 4096) : sos + 200]
     rec = _by_path(scan_dataset(root))["b/cut.jpg"]
     assert rec.status == "skipped" and "truncated" in rec.reason
+
+
+def test_presplit_class_missing_from_a_split(tmp_path):
+    root = tmp_path / "data"
+    _fill(root / "train", {"a": 5, "b": 5})
+    _fill(root / "val", {"a": 2}, seed0=40)
+    (root / "val" / "b").mkdir()
+    _fill(root / "val", {"c": 2}, seed0=60)
+    scan = scan_dataset(root)
+    assert scan.classes == ["a", "b", "c"]
+    text = "\n".join(scan.warnings)
+    assert "Split 'val' has no images of class(es) 'b'" in text
+    assert "Split 'train' has no images of class(es) 'c'" in text
+    assert "Class folder" not in text

@@ -778,7 +778,8 @@ def _dataset_warnings(scan: DatasetScan, walker: _Walker, dup_groups: list[list[
         if usable_by_folder.get((split, name), 0) == 0:
             folder = f"{split}/{name}" if split else name
             if name in counts:
-                out.append(f"Class folder '{folder}' has no usable images.")
+                if not scan.presplit:  # pre-split: "Split 'val' has no images of class ..." says it below
+                    out.append(f"Class folder '{folder}' has no usable images.")
             else:
                 out.append(f"Folder '{folder}' has no usable images, so '{name}' is not a class.")
 
