@@ -384,6 +384,8 @@ def load_legacy_h5(file: Path) -> Any:
         raise ModelFileError(f"this .h5 file holds a '{config.get('class_name')}', not a model.")
     translator = _Translator()
     translator.model(config)
+    # The translation renamed modules (tf_keras -> keras): check again what Keras 3 will actually resolve.
+    check_config(config, keras3=True)
     model = build_from_config(config)
     load_h5_weights(file, model)
 

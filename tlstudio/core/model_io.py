@@ -399,8 +399,8 @@ def _truncate(model: Any, path: tuple[str, ...]) -> Any:
             x = sub(x)
         return keras.Model(inp, x, name=f"{model.name}_features")
     if inner is None:
-        return keras.Model(model.inputs, _outer_tensor(model, layer, "output"), name=f"{model.name}_features")
-    return keras.Model(model.inputs, inner(_outer_tensor(model, layer, "input")), name=f"{model.name}_features")
+        return keras.Model(_single_input(model), _outer_tensor(model, layer, "output"), name=f"{model.name}_features")
+    return keras.Model(_single_input(model), inner(_outer_tensor(model, layer, "input")), name=f"{model.name}_features")
 
 
 def _outer_tensor(model: Any, layer: Any, which: str) -> Any:
@@ -412,7 +412,7 @@ def _outer_tensor(model: Any, layer: Any, which: str) -> Any:
         if len(tensors) != 1:
             continue
         try:
-            keras.Model(model.inputs, tensors[0])
+            keras.Model(_single_input(model), tensors[0])
         except ValueError:
             continue
         return tensors[0]
@@ -449,3 +449,9 @@ def cut_below_classifier(model: Any, cut_layer: str | None = None) -> Any:
     else:
         path = _feature_path(model)
     return _truncate(model, path)
+
+
+def _single_input(model: Any) -> Any:
+    """The model's input as a bare tensor when it has one (a one-element list would warn at every call)."""
+    inputs = model.inputs
+    return inputs[0] if len(inputs) == 1 else inputs

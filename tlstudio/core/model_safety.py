@@ -77,6 +77,11 @@ def refuse(what: str, where: str | None = None) -> UnsafeModelError:
     return UnsafeModelError(f"this model contains {what}{place}; {REFUSAL_TAIL}")
 
 
+# Namespaces whose plain functions a config may name (activations, losses, metrics), minus helpers.
+_FUNCTION_NAMESPACES = ("activations", "losses", "metrics")
+_NOT_MODEL_FUNCTIONS = {"get", "serialize", "deserialize"}
+
+
 @lru_cache(maxsize=1)
 def _keras_names() -> tuple[dict[str, Any], set[str]]:
     """Keras's own built-in classes by name, and the names of built-in functions (activations etc.)."""
@@ -84,7 +89,7 @@ def _keras_names() -> tuple[dict[str, Any], set[str]]:
 
     import keras
 
-    classes: dict[str, Any] = {"Functional": None, "Model": keras.Model, "Sequential": keras.Sequential}
+    classes: dict[str, Any] = {"Model": keras.Model, "Sequential": keras.Sequential}
     functions: set[str] = set()
     for ns in _NAMESPACES:
         try:
@@ -96,7 +101,7 @@ def _keras_names() -> tuple[dict[str, Any], set[str]]:
                 continue
             if isinstance(obj, type):
                 classes.setdefault(name, obj)
-            elif callable(obj):
+            elif callable(obj) and ns in _FUNCTION_NAMESPACES and name not in _NOT_MODEL_FUNCTIONS:
                 functions.add(name)
     try:
         from keras.src.models.functional import Functional
@@ -104,6 +109,8 @@ def _keras_names() -> tuple[dict[str, Any], set[str]]:
         classes["Functional"] = Functional
     except ImportError:  # pragma: no cover
         pass
+    for name in DANGEROUS_LAYERS:
+        classes.pop(name, None)
     return classes, functions
 
 
@@ -162,14 +169,13 @@ def _check_class_entry(entry: dict[str, Any], where: str, modules: tuple[str, ..
         raise refuse(f"a reference to the Python module '{module}', outside Keras", where)
     classes, _ = _keras_names()
     obj = classes.get(class_name)
-    if obj is None and keras3 and isinstance(module, str):
-        obj = _registry_class(module, class_name)
-    if obj is None and class_name != "Functional":
+    if obj is None:
         raise refuse(f"a layer or object of type '{class_name}', which is not a standard Keras class", where)
-    if obj is not None:
-        origin = getattr(obj, "__module__", "") or ""
-        if not origin.startswith("keras"):
-            raise refuse(f"a class '{class_name}' that is not part of Keras", where)
+    if not (getattr(obj, "__module__", "") or "").startswith("keras"):
+        raise refuse(f"a class '{class_name}' that is not part of Keras", where)
+    # Keras 3 resolves module + class name itself: make sure that lands on this very built-in class.
+    if keras3 and isinstance(module, str) and module != obj.__module__ and _registry_class(module, class_name) is not obj:
+        raise refuse(f"a class '{class_name}' named through the unexpected module path '{module}'", where)
 
 
 def check_config(config: Any, *, keras3: bool) -> None:
@@ -193,7 +199,9 @@ def check_config(config: Any, *, keras3: bool) -> None:
     modules = ("keras",) if keras3 else LEGACY_KERAS_MODULES
     if not isinstance(config, dict) or "class_name" not in config:
         raise ModelFileError("the model description in this file is not a Keras model config.")
-    for entry, where in _walk(config, "the model"):
+    # With compile=False Keras ignores the top-level training set-up, so a custom loss there is harmless.
+    body = {k: v for k, v in config.items() if k != "compile_config"}
+    for entry, where in _walk(body, "the model"):
         class_name = entry.get("class_name")
         if class_name == "__lambda__":
             raise refuse("a Lambda function (marshalled Python code), which can run arbitrary code", where)
