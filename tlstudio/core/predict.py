@@ -305,6 +305,10 @@ class Predictor:
         """Class probabilities (N, num_classes) for a float32 batch of resized RGB 0-255 images."""
         if len(batch) == 0:
             return np.zeros((0, self.num_classes), np.float32)
+        return self._to_probabilities(self.raw_outputs(batch))
+
+    def raw_outputs(self, batch: np.ndarray) -> np.ndarray:
+        """The model's own outputs (N, outputs) for a float32 batch, before any conversion to probabilities."""
         fn = self._compiled()
         outs = []
         for start in range(0, len(batch), BATCH):
@@ -313,8 +317,7 @@ class Predictor:
             if isinstance(out, (list, tuple)):
                 out = out[0]
             outs.append(np.asarray(out, dtype=np.float32))
-        probs = np.concatenate(outs).reshape(len(batch), -1)
-        return self._to_probabilities(probs)
+        return np.concatenate(outs).reshape(len(batch), -1)
 
     def _to_probabilities(self, out: np.ndarray) -> np.ndarray:
         if self._binary:

@@ -1,0 +1,77 @@
+"""``tlstudio export MODEL --format FMT [--format FMT ...] --out PATH [--verify]``.
+
+Writes the model in each format with ``labels.txt``, ``model_card.md`` and a sample script beside
+it. With several formats, ``--out`` is a folder and each gets its default file name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx")  # = tlstudio.core.export.FORMATS
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained model (Keras, SavedModel, TFLite, ONNX) with labels and a model card",
+        description=(
+            "Export MODEL (a run folder or a .keras / .h5 file). Beside the model go labels.txt, model_card.md "
+            "and predict_<format>.py, a short script that runs the file with its own runtime. "
+            "--verify reloads the export in a fresh process and compares it with the Keras model."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", help="a run folder or a .keras / .h5 model file")
+    parser.add_argument(
+        "--format", "-f", dest="formats", action="append", required=True, metavar="FORMAT",
+        help=f"one of {', '.join(FORMATS)}; repeat it (or separate by commas) for several",
+    )
+    parser.add_argument(
+        "--out", "-o", required=True, metavar="PATH",
+        help="the file (folder for savedmodel) to write, or a folder to write default names into",
+    )
+    parser.add_argument("--verify", action="store_true", help="check the export in a fresh process with its runtime")
+    parser.add_argument(
+        "--images", action="append", metavar="IMAGE_OR_DIR",
+        help="images for int8 calibration and --verify when the run's own images are not available",
+    )
+    parser.set_defaults(func=run)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)  # pragma: no cover
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlstudio.core.export import check_format, describe_verification, export_model, export_models
+
+    formats: list[str] = []
+    for item in args.formats:
+        for part in item.split(","):
+            if part.strip():
+                fmt = check_format(part)
+                if fmt not in formats:
+                    formats.append(fmt)
+
+    def status(text: str) -> None:
+        print(f"{text}...", file=sys.stderr, flush=True)
+
+    if len(formats) == 1:
+        results = [export_model(args.model, formats[0], args.out, verify=args.verify, images=args.images, status=status)]
+    else:
+        results = export_models(args.model, formats, args.out, verify=args.verify, images=args.images, status=status)
+    for result in results:
+        print(f"{result.format}: {result.path} ({_size(result.files[0][1])})")
+        for path, size in result.files[1:]:
+            print(f"  + {path.name} ({_size(size)})")
+        for note in result.notes:
+            print(f"  note: {note}")
+        if result.verification:
+            print(f"  verified: {describe_verification(result.verification)}")
+    return 0

@@ -1,0 +1,114 @@
+"""``tlstudio predict MODEL IMAGE_OR_DIR... [--top-k K] [--threshold T] [--csv OUT] [--json] [--gradcam OUT_DIR]``.
+
+Classifies images (folders recursively) with a run folder or a model file, using the run's own
+preprocessing. Exit code 0 when every file was classified, 1 when some could not be read (they
+are reported with the reason), 2 for a usage or model error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify images with a trained model (top-k, CSV, JSON, Grad-CAM)",
+        description=(
+            "Classify images with MODEL (a tlstudio run folder or a .keras / .h5 file). Folders are searched "
+            "recursively; a file that cannot be read is reported with the reason."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", help="a run folder or a .keras / .h5 model file")
+    parser.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+", help="image files or folders")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to list (default 3)")
+    parser.add_argument(
+        "--threshold", type=float, default=None, metavar="T",
+        help='answer "not sure" when the best probability is below T (0-1)',
+    )
+    parser.add_argument("--csv", metavar="OUT", help="write one row per file to this CSV file")
+    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    parser.add_argument("--gradcam", metavar="OUT_DIR", help="save a Grad-CAM overlay PNG per image into OUT_DIR")
+    parser.set_defaults(func=run)
+
+
+def _progress(stream: Any):
+    if not stream.isatty():
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("Predicting"), BarColumn(), MofNCompleteColumn(), console=Console(file=stream), transient=True)
+    task = bar.add_task("predict", total=None)
+    bar.start()
+    return (lambda done, total: bar.update(task, completed=done, total=total)), bar.stop
+
+
+def _unique_png(folder: Path, source: str, used: set[str]) -> Path:
+    stem = Path(source).stem or "image"
+    name = f"{stem}_gradcam.png"
+    i = 1
+    while name in used:
+        i += 1
+        name = f"{stem}_{i}_gradcam.png"
+    used.add(name)
+    return folder / name
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlstudio.core.errors import TlsError
+    from tlstudio.core.predict import Predictor, format_top, predict_files, predict_folder_to_csv
+
+    if args.top_k < 1:
+        raise TlsError("--top-k must be at least 1")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise TlsError("--threshold must be between 0 and 1")
+    predictor = Predictor.from_path(args.model)
+    progress, finish = _progress(sys.stderr)
+    try:
+        if args.csv:
+            preds = predict_folder_to_csv(
+                predictor, args.images, args.csv, top_k=args.top_k, threshold=args.threshold, progress=progress
+            )
+        else:
+            preds = predict_files(predictor, args.images, top_k=args.top_k, threshold=args.threshold, progress=progress)
+    finally:
+        finish()
+    cams: dict[str, str] = {}
+    if args.gradcam:
+        out = Path(args.gradcam)
+        out.mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
+        for pred in preds:
+            if pred.error is None:
+                cam = predictor.gradcam(pred.source)
+                path = _unique_png(out, pred.source, used)
+                cam.overlay.save(path)
+                cams[pred.source] = os.fspath(path)
+    failed = sum(1 for p in preds if p.error is not None)
+    if args.json:
+        data = {
+            "model": os.fspath(args.model),
+            "labels": predictor.labels,
+            "predictions": [dict(p.to_dict(), **({"gradcam": cams[p.source]} if p.source in cams else {})) for p in preds],
+        }
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.csv:
+        print(f"wrote {len(preds)} rows to {args.csv}" + (f" ({failed} files could not be read)" if failed else ""))
+    else:
+        for p in preds:
+            if p.error is not None:
+                print(f"{p.source}: error: {p.error}")
+            else:
+                print(f"{p.source}: {p.label} {p.probability:.1%}  [{format_top(p.top)}]")
+    if cams and not args.json:
+        print(f"Grad-CAM overlays saved in {args.gradcam}")
+    if not preds:
+        raise TlsError("no files to classify")
+    return 1 if failed else 0
