@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -62,6 +64,43 @@ def configure_pyqtgraph() -> None:
     )
 
 
+def arm_smoke_test(app: QApplication, window, limit_s: float = 170.0) -> None:
+    """``TLSTUDIO_SMOKE_TEST=1``: quit with 0 once the window is shown and TensorFlow has loaded.
+
+    Quits with 1 when an exception escapes a slot, a dialog pops up (an error), or nothing is ready
+    within ``limit_s`` seconds. packaging/smoke_test.sh runs the built app this way.
+    """
+    started = time.monotonic()
+    errors: list[str] = []
+    previous_hook = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        errors.append(f"{kind.__name__}: {value}")
+        previous_hook(kind, value, tb)
+
+    sys.excepthook = hook
+
+    def check() -> None:
+        dialog = QApplication.activeModalWidget()
+        problem = errors[0] if errors else None
+        if problem is None and dialog is not None:
+            problem = f"a dialog opened: {dialog.windowTitle()}: {getattr(dialog, 'text', lambda: '')()}"
+        if problem is None and time.monotonic() - started > limit_s:
+            problem = f"TensorFlow did not load within {limit_s:.0f} s"
+        if problem is None and not (window.isVisible() and window.state.tf_ready):
+            return
+        timer.stop()
+        print(f"smoke test failed: {problem}" if problem else "smoke test: window shown, TensorFlow ready", flush=True)
+        if dialog is not None:
+            dialog.close()
+        window.close()
+        app.exit(1 if problem else 0)
+
+    timer = QTimer(window)
+    timer.timeout.connect(check)
+    timer.start(250)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -93,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             window.offer_recovery()
 
     QTimer.singleShot(0, after_show)
+    if os.environ.get("TLSTUDIO_SMOKE_TEST") == "1":
+        arm_smoke_test(app, window)
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, window.close)
     return int(app.exec())
