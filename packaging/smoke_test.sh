@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# Smoke-test a built bundle: the CLI answers, the bundled sample scans, the window opens offscreen.
+# Smoke-test a built bundle offline: the CLI answers, the bundled sample scans and trains on the
+# shipped MobileNet weights (empty Keras cache), the model predicts and exports, and the window
+# opens offscreen, waits for TensorFlow and closes itself.
+#   bash packaging/smoke_test.sh [dist/tlstudio/tlstudio]
 set -euo pipefail
-app=${1:-dist/tlstudio/tlstudio}
+app=$(realpath "${1:-dist/tlstudio/tlstudio}")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# A fresh home: no settings, no runs, no Keras cache, so nothing can come from a previous run.
+export HOME="$work/home" TLSTUDIO_HOME="$work/data" KERAS_HOME="$work/keras"
 export QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2
+mkdir -p "$HOME"
+step() { echo "--- $*"; }
+
+step version
 "$app" --version
 sample=$(find "$(dirname "$app")" -type d -name sample-signs | head -n 1)
-[ -n "$sample" ] || { echo "smoke test: the sample dataset is missing from the bundle"; exit 1; }
-"$app" scan "$sample" --json > /dev/null
-"$app" models > /dev/null
-# The window: the app quits by itself once it is shown and TensorFlow has loaded.
-TLSTUDIO_SMOKE_TEST=1 timeout 180 "$app"
+[ -n "$sample" ] || { echo "smoke test failed: the sample dataset is missing from the bundle"; exit 1; }
+step scan
+"$app" scan "$sample"
+step models
+"$app" models | grep -i mobilenet
+step train
+"$app" train "$sample" --epochs 2 --out "$work/run" --json | tail -n 1
+[ -f "$work/run/model.keras" ] || { echo "smoke test failed: training wrote no model"; exit 1; }
+[ -z "$(ls -A "$KERAS_HOME" 2>/dev/null)" ] || { echo "smoke test failed: weights were downloaded"; exit 1; }
+step predict
+"$app" predict "$work/run" "$sample/one" --top-k 1 | tail -n 3
+step export
+"$app" export "$work/run" --format tflite --out "$work/export" --verify
+step window
+TLSTUDIO_SMOKE_TEST=1 timeout 200 "$app"
 echo "smoke test passed: $app"
