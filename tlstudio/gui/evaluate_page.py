@@ -308,6 +308,10 @@ class EvaluatePage(QWidget):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.class_table.setItem(r, c, item)
+        # As tall as its rows (up to ten), so the heat map gets the room.
+        table = self.class_table
+        rows_height = sum(table.rowHeight(r) for r in range(min(len(classes), 10)))
+        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + rows_height + 2 * table.frameWidth() + 4)
 
         self.cell_gallery.clear()
         self.tabs.setCurrentWidget(self.cell_gallery)
