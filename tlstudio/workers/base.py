@@ -17,7 +17,7 @@ import threading
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from tlstudio.core.errors import Cancelled, TlsError
 
@@ -81,34 +81,49 @@ class WorkerHandle:
         self.worker = worker
         self.thread = thread
         self._finished = False
-        thread.finished.connect(self._on_thread_finished)
-
-    def _on_thread_finished(self) -> None:
-        self._finished = True
+        # The thread's state is asked of the thread itself: a Python slot on ``thread.finished`` is
+        # delivered later through the GUI event loop, when this plain object may already be gone.
+        # Keep the handle until the thread has ended: dropping the last reference to a running
+        # QThread destroys it.
 
     def is_running(self) -> bool:
         if self._finished:
             return False
         try:
-            return self.thread.isRunning() or not self.thread.isFinished()
+            running = self.thread.isRunning() or not self.thread.isFinished()
         except RuntimeError:  # the C++ thread object is gone
-            return False
+            running = False
+        if not running:
+            self._finished = True
+        return running
 
     def cancel(self) -> None:
-        self.worker.request_cancel()
+        try:
+            self.worker.request_cancel()
+        except RuntimeError:  # the worker was already deleted: it has finished
+            pass
 
     def wait(self, msecs: int = 30000) -> bool:
         """Block until the thread has ended (or ``msecs`` passed); True when it ended."""
         if self._finished:
             return True
         try:
-            return bool(self.thread.wait(msecs))
+            ended = bool(self.thread.wait(msecs))
         except RuntimeError:
-            return True
+            ended = True
+        if ended:
+            self._finished = True
+        return ended
+
+
+# Every started handle stays referenced here until its thread has ended, so a caller that drops
+# its handle early never destroys a running QThread.
+_live_handles: list[WorkerHandle] = []
 
 
 def start_worker(worker: Worker, *, name: str | None = None) -> WorkerHandle:
     """Move ``worker`` to a new QThread, wire the lifetime signals and start it."""
+    _live_handles[:] = [h for h in _live_handles if h.is_running()]
     thread = QThread()
     if name:
         thread.setObjectName(name)
@@ -120,6 +135,7 @@ def start_worker(worker: Worker, *, name: str | None = None) -> WorkerHandle:
     worker.done.connect(worker.deleteLater)
     thread.finished.connect(thread.deleteLater)
     handle = WorkerHandle(worker, thread)
+    _live_handles.append(handle)
     thread.start()
     return handle
 
