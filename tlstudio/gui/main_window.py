@@ -34,7 +34,7 @@ from tlstudio.core.project import PROJECT_SCHEMA_VERSION, PROJECT_SUFFIX, Projec
 from tlstudio.gui import settings
 from tlstudio.gui.state import AppState
 from tlstudio.gui.welcome import WelcomeWidget
-from tlstudio.gui.widgets import PlaceholderPage, StepSidebar, app_icon, icon
+from tlstudio.gui.widgets import PlaceholderPage, StepSidebar, WorkerHandles, app_icon, icon
 from tlstudio.workers.base import WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.state = state if state is not None else AppState(self)
         self.pages: dict[str, QWidget] = {}
         self._holders: dict[str, QWidget] = {}
-        self._handles: list[WorkerHandle] = []
+        self._handles = WorkerHandles()
         self._tf_handle: WorkerHandle | None = None
         self._tf_worker = None
         self._open_model_handle: WorkerHandle | None = None
@@ -393,8 +393,7 @@ class MainWindow(QMainWindow):
         worker.succeeded.connect(self._tf_loaded)
         worker.failed.connect(self._tf_failed)
         self._tf_worker = worker
-        self._tf_handle = start_worker(worker, name="tf-loader")
-        self._handles.append(self._tf_handle)
+        self._tf_handle = self._handles.add(start_worker(worker, name="tf-loader"))
         self._on_tf_ready(False)
 
     def _tf_loaded(self, text: str) -> None:
@@ -424,14 +423,13 @@ class MainWindow(QMainWindow):
             return
         settings.add_recent("recent/folders", folder)
         settings.put("dialogs/last_dir", str(Path(folder).parent))
-        if self.state.project.train.data_dir != str(Path(folder).resolve()):
-            self.state.scan = None
-            self.state.update_train_config(data_dir=str(Path(folder).resolve()))
-        self.go_to("data")
         page = self.page("data")
         if hasattr(page, "open_folder"):
             page.open_folder(folder)
-        self._update_data_view()
+        elif self.state.project.train.data_dir != str(Path(folder).resolve()):
+            self.state.set_scan(None)
+            self.state.update_train_config(data_dir=str(Path(folder).resolve()))
+        self.go_to("data")
 
     # --- projects --------------------------------------------------------------------------------
 
@@ -634,8 +632,7 @@ class MainWindow(QMainWindow):
         worker.failed.connect(self._model_open_failed)
         worker.message.connect(self._show_message)
         self._open_model_worker = worker
-        self._open_model_handle = start_worker(worker, name="open-model")
-        self._handles.append(self._open_model_handle)
+        self._open_model_handle = self._handles.add(start_worker(worker, name="open-model"))
         waiting = "" if self.state.tf_ready else " (waiting for TensorFlow to load)"
         self.state.message(f"Opening {Path(path).name}...{waiting}")
 
@@ -740,11 +737,8 @@ class MainWindow(QMainWindow):
         """Cancel and wait for every worker of the window and its pages."""
         self._autosave_timer.stop()
         self._shutdown_pages()
-        for handle in self._handles:
-            handle.cancel()
-        for handle in self._handles:
-            handle.wait(60000)
-        self._handles.clear()
+        self._handles.cancel_all()
+        self._handles.wait_all()
 
     def closeEvent(self, event) -> None:
         if not self._closing:
