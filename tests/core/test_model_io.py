@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -217,3 +219,54 @@ def test_weights_only_h5_is_explained(tmp_path):
     model.save_weights(tmp_path / "only.weights.h5")
     with pytest.raises(ModelFileError, match="only weights"):
         load_model_file(tmp_path / "only.weights.h5")
+
+
+def test_older_style_teachable_machine_file_with_renamed_weights_loads(legacy, tmp_path):
+    """Older exports: class "Model", no module keys, Dense with batch_input_shape, weight names that do not
+    match the layer names (the loader then falls back to Keras 2's weight order)."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "keras_model.h5"
+    shutil.copy(legacy / "teachable" / "keras_model.h5", path)
+    shutil.copy(legacy / "teachable" / "labels.txt", tmp_path / "labels.txt")
+
+    def strip(node):
+        if isinstance(node, dict):
+            for key in ("module", "registered_name", "build_config"):
+                node.pop(key, None)
+            if node.get("class_name") == "Functional":
+                node["class_name"] = "Model"
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        strip(config)
+        head = config["config"]["layers"][2]["config"]["layers"]
+        head[0]["config"]["batch_input_shape"] = [None, 1280]
+        f.attrs["model_config"] = json.dumps(config)
+        group = f["model_weights"]["sequential_1"]
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        renamed = [f"model1/{n.split('/')[0]}_1/{n.split('/')[-1]}" for n in names]
+        for old, new in zip(names, renamed, strict=True):
+            group[new] = np.asarray(group[old])
+            del group[old]
+        group.attrs["weight_names"] = [n.encode() for n in renamed]
+    loaded = load_model_file(path)
+    assert loaded.source == "teachable-machine"
+    images = np.load(legacy / "inputs96.npy")
+    np.testing.assert_allclose(run(loaded.model, images), np.load(legacy / "teachable.probs.npy"), atol=1e-5)
+
+
+def test_h5_saved_by_keras3_loads(tmp_path):
+    model = tiny_classifier()
+    model.save(tmp_path / "k3.h5")
+    loaded = load_model_file(tmp_path / "k3.h5")
+    assert loaded.source == "keras3"
+    x = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3))
+    np.testing.assert_allclose(run(loaded.model, x), run(model, x), atol=1e-5)
