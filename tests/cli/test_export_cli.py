@@ -1,0 +1,49 @@
+"""``tlstudio export``: one or several formats, --verify, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from predict_support import trained_run  # noqa: E402
+
+from tlstudio.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def test_export_onnx_with_verify(run_dir, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out / "flowers.onnx"), "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert f"onnx: {out / 'flowers.onnx'}" in text
+    assert "verified: top-1 agreement 100% on 6 validation images" in text
+    assert sorted(p.name for p in out.iterdir()) == ["flowers.onnx", "labels.txt", "model_card.md", "predict_onnx.py"]
+
+
+def test_several_formats_into_one_folder(run_dir, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["export", str(run_dir), "-f", "keras", "--format", "TFLITE", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "keras:" in text and "tflite:" in text
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["labels.txt", "model.keras", "model.tflite", "model_card.md", "predict_keras.py", "predict_tflite.py"]
+
+
+def test_errors_are_one_line(run_dir, tmp_path, capsys, monkeypatch):
+    assert main(["export", str(run_dir), "--format", "coreml", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tlstudio export: unknown export format") and "\n" not in err
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'pip install "tlstudio[onnx]"' in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["export", str(tmp_path / "nope"), "--format", "keras", "--out", str(tmp_path / "x")]) == 2
+    assert "no such model" in capsys.readouterr().err
