@@ -134,7 +134,7 @@ def test_big_bases_build_random_and_group_into_blocks():
 
 @pytest.fixture(scope="module")
 def classifier():
-    config = TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="none", dropout=0.0)
+    config = TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0)  # shipped
     return config, build_classifier(config, 3)
 
 
@@ -169,6 +169,13 @@ def test_base_runs_in_inference_mode_even_when_training(classifier):
     np.testing.assert_allclose(np.asarray(model(x, training=True)), np.asarray(model(x, training=False)), atol=1e-6)
     tree.freeze_base()
     tree.apply_to(model)
+
+
+def test_random_base_keeps_batchnorm_trainable():
+    """A randomly initialised base has no statistics to keep: its BatchNormalization must learn them."""
+    model = build_classifier(TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="none"), 2)
+    bns = [layer for layer in model.get_layer("base").layers if type(layer).__name__ == "BatchNormalization"]
+    assert bns and all(bn.trainable for bn in bns)
 
 
 def test_saved_classifier_loads_in_safe_mode_with_same_outputs(classifier, tmp_path):

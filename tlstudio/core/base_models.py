@@ -507,7 +507,8 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="image")
     x = make_preprocess_layer(preprocess_mode(config))(inputs)
     x = base(x, training=False)
-    freeze_batchnorm(base)
+    if config.base_model_path or _weights_choice(config) not in ("none", "random"):
+        freeze_batchnorm(base)  # pre-trained statistics are kept; a random base's BatchNorm must train
     rank = len(base.outputs[0].shape)
     if rank == 4:
         pool = keras.layers.GlobalMaxPooling2D(name="pool") if config.pooling == "max" else keras.layers.GlobalAveragePooling2D(name="pool")
@@ -524,7 +525,7 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
 
 
 def freeze_batchnorm(model) -> None:
-    """Freeze every BatchNormalization layer in ``model`` (nested models included).
+    """Freeze every BatchNormalization layer in ``model`` that holds learned statistics (nested models included).
 
     Keras 3 passes ``training=True`` from ``fit`` into nested models even when they were called
     with ``training=False``; a frozen BatchNormalization still normalises with its moving
@@ -532,9 +533,12 @@ def freeze_batchnorm(model) -> None:
     """
     import keras
 
+    from tlstudio.core.layer_tree import has_learned_statistics
+
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+            if has_learned_statistics(layer):
+                layer.trainable = False
         elif isinstance(layer, keras.Model):
             freeze_batchnorm(layer)
 

@@ -10,11 +10,12 @@ Nested models become subtrees. The layers of a base are grouped into blocks deri
 their names, per architecture family (MobileNet ``conv_dw_N``/``conv_pw_N``, MobileNetV2
 ``block_N_``, ResNet ``conv4_block2_``, EfficientNet ``block6a_`` ...), with a generic fallback.
 
-BatchNormalization layers in the base always run in inference mode (the rule of the Keras
-transfer-learning guide): the base is called with ``training=False``, and because in Keras 3 the
-``training=True`` of ``fit`` reaches nested calls anyway (keras-team/keras#20285) while a frozen
-BatchNormalization always normalises with its moving statistics, those layers are locked frozen.
-The tree notes that on each of them.
+BatchNormalization layers of a pre-trained base always run in inference mode (the rule of the
+Keras transfer-learning guide): the base is called with ``training=False``, and because in Keras 3
+the ``training=True`` of ``fit`` reaches nested calls anyway (keras-team/keras#20285) while a
+frozen BatchNormalization always normalises with its moving statistics, those layers are locked
+frozen. A randomly initialised base has no statistics to keep (moving mean 0, variance 1), and
+its BatchNormalization layers train normally. The tree notes which applies on each of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ BN_NOTE = (
     "stays in inference mode (base is called with training=False); kept frozen, because Keras 3 "
     "runs a trainable BatchNormalization in training mode during fit"
 )
+BN_RANDOM_NOTE = "no learned statistics yet (random initialisation), so it trains like any layer"
 PREPROCESS_NOTE = "input scaling for the base; always frozen"
 STATE_VERSION = 1
 
@@ -382,6 +384,18 @@ def _shape_text(layer) -> str:
         return ""
 
 
+def has_learned_statistics(layer) -> bool:
+    """True when a BatchNormalization layer's moving mean / variance differ from their initial 0 / 1."""
+    import numpy as np
+
+    try:
+        mean = np.asarray(layer.moving_mean)
+        var = np.asarray(layer.moving_variance)
+    except (AttributeError, TypeError, ValueError):
+        return True
+    return not (np.all(mean == 0.0) and np.all(var == 1.0))
+
+
 def _is_container(layer) -> bool:
     return bool(getattr(layer, "_layers", None)) and hasattr(layer, "layers")
 
@@ -401,7 +415,7 @@ class LayerTree:
     # ---- construction -------------------------------------------------------------------
 
     @classmethod
-    def from_model(cls, model, family: str | None = None) -> LayerTree:
+    def from_model(cls, model, family: str | None = None, *, lock_batchnorm: bool | None = None) -> LayerTree:
         """Build the tree of a Keras model (a whole classifier, or a base alone).
 
         Parameters
@@ -409,12 +423,15 @@ class LayerTree:
         model : keras.Model
         family : str, optional
             Architecture family of the base (``BaseSpec.family``); guessed from layer names if None.
+        lock_batchnorm : bool, optional
+            Keep the base's BatchNormalization layers frozen (inference mode). By default each one
+            is locked when it holds learned statistics, i.e. in a pre-trained base.
         """
-        root = cls._model_node(model, (), (), family, in_base=False, top=True)
+        root = cls._model_node(model, (), (), family, in_base=False, top=True, lock_bn=lock_batchnorm)
         return cls(root)
 
     @classmethod
-    def _model_node(cls, model, path, layer_path, family, *, in_base: bool, top: bool) -> LayerNode:
+    def _model_node(cls, model, path, layer_path, family, *, in_base: bool, top: bool, lock_bn: bool | None) -> LayerNode:
         import keras
 
         layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -433,7 +450,7 @@ class LayerTree:
         if groups:
             for gname, glayers in groups:
                 gpath = path + (gname,)
-                gchildren = [cls._layer_node(layer, gpath, layer_path, child_family, in_base=in_base) for layer in glayers]
+                gchildren = [cls._layer_node(layer, gpath, layer_path, child_family, in_base=in_base, lock_bn=lock_bn) for layer in glayers]
                 children.append(
                     LayerNode(
                         name=gname,
@@ -449,7 +466,7 @@ class LayerTree:
                 )
         else:
             for layer in layers:
-                children.append(cls._layer_node(layer, path, layer_path, child_family, in_base=in_base))
+                children.append(cls._layer_node(layer, path, layer_path, child_family, in_base=in_base, lock_bn=lock_bn))
         return LayerNode(
             name=model.name,
             kind="model",
@@ -465,23 +482,26 @@ class LayerTree:
         )
 
     @classmethod
-    def _layer_node(cls, layer, parent_path, parent_layer_path, family, *, in_base: bool) -> LayerNode:
+    def _layer_node(cls, layer, parent_path, parent_layer_path, family, *, in_base: bool, lock_bn: bool | None) -> LayerNode:
         import keras
 
         path = parent_path + (layer.name,)
         layer_path = parent_layer_path + (layer.name,)
         if _is_container(layer) and isinstance(layer, keras.Model):
-            return cls._model_node(layer, path, layer_path, family, in_base=in_base, top=False)
+            return cls._model_node(layer, path, layer_path, family, in_base=in_base, top=False, lock_bn=lock_bn)
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         # The preprocessing is fixed arithmetic; BatchNormalization in the base stays in inference
         # mode, which Keras 3 only guarantees for a frozen layer (fit's training=True reaches nested
         # calls), so both are locked.
-        locked = (layer.name == "preprocess" and len(parent_layer_path) == 0) or (is_bn and in_base)
+        bn_locked = False
+        if is_bn and in_base:
+            bn_locked = lock_bn if lock_bn is not None else has_learned_statistics(layer)
+        locked = (layer.name == "preprocess" and len(parent_layer_path) == 0) or bn_locked
         capacity_vars = getattr(layer, "_trainable_variables", None)
         capacity = _count(capacity_vars) if capacity_vars is not None else _count(layer.trainable_weights)
         note = ""
         if is_bn and in_base:
-            note = BN_NOTE
+            note = BN_NOTE if bn_locked else BN_RANDOM_NOTE
         elif locked:
             note = PREPROCESS_NOTE
         return LayerNode(
