@@ -34,7 +34,11 @@ def tiny_classifier(size=32, classes=3):
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     head = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dropout(0.1), keras.layers.Dense(classes, activation="softmax", name="predictions")],
+        [
+            keras.Input((6,)),
+            keras.layers.Dropout(0.1),
+            keras.layers.Dense(classes, activation="softmax", name="predictions"),
+        ],
         name="head",
     )
     return keras.Model(inp, head(x), name="tiny")
@@ -102,7 +106,8 @@ def test_cut_below_classifier_gives_feature_map(saved_keras):
     np.testing.assert_allclose(run(features, x), base_out, atol=1e-5)
     named = cut_below_classifier(model, "c1")
     assert tuple(named.output.shape) == (None, 32, 32, 4)
-    assert named.get_layer("preprocess") is model.get_layer("preprocess")  # weights shared, input stays raw 0-255
+    # Weights are shared and the input stays raw 0-255 (the preprocess layer is kept in front).
+    assert named.get_layer("preprocess") is model.get_layer("preprocess")
     with pytest.raises(ModelFileError, match="no layer named 'nope'"):
         cut_below_classifier(model, "nope")
 
@@ -189,7 +194,9 @@ def test_keras2_functional_model_with_depthwise_groups_loads(legacy):
     assert loaded.labels is None
     assert any("DepthwiseConv2D 'groups'" in n for n in loaded.notes)
     images = np.load(legacy / "inputs32.npy")
-    np.testing.assert_allclose(run(loaded.model, images), np.load(legacy / "plain_functional.probs.npy"), atol=1e-5)
+    np.testing.assert_allclose(
+        run(loaded.model, images), np.load(legacy / "plain_functional.probs.npy"), atol=1e-5
+    )
     assert loaded.model.get_layer("bn").moving_variance.numpy().std() > 0  # BN statistics came across
     assert tuple(cut_below_classifier(loaded.model).output.shape) == (None, 16, 16, 8)
 
@@ -198,7 +205,9 @@ def test_keras2_sequential_with_batch_input_shape_loads(legacy):
     loaded = load_model_file(legacy / "plain_sequential.h5")
     assert loaded.source == "keras2"
     images = np.load(legacy / "inputs32.npy") / 255.0
-    np.testing.assert_allclose(run(loaded.model, images), np.load(legacy / "plain_sequential.probs.npy"), atol=1e-5)
+    np.testing.assert_allclose(
+        run(loaded.model, images), np.load(legacy / "plain_sequential.probs.npy"), atol=1e-5
+    )
 
 
 def test_h5_whose_weights_do_not_fit_its_config_is_refused_clearly(legacy, tmp_path):

@@ -63,7 +63,12 @@ def plain_keras(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("plain_keras")
     model = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3, name="conv"), keras.layers.Flatten(), keras.layers.Dense(2, name="dense")]
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(2, 3, name="conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, name="dense"),
+        ]
     )
     model.save(folder / "plain.keras")
     return folder / "plain.keras"
@@ -115,7 +120,9 @@ def test_lambda_hidden_as_an_activation_is_refused(plain_keras, tmp_path):
     ],
 )
 def test_keras_file_naming_code_outside_keras_is_refused(plain_keras, tmp_path, change, expected):
-    bad = rewrite_keras_config(plain_keras, tmp_path / "bad.keras", lambda c: layer_entry(c, "dense").update(change))
+    bad = rewrite_keras_config(
+        plain_keras, tmp_path / "bad.keras", lambda c: layer_entry(c, "dense").update(change)
+    )
     with pytest.raises(UnsafeModelError, match=expected):
         load_model_file(bad)
 
@@ -135,7 +142,9 @@ def test_custom_function_reference_is_refused(plain_keras, tmp_path):
 
 
 def test_keras_file_with_embedded_pickle_is_refused(plain_keras, tmp_path):
-    bad = rewrite_keras_config(plain_keras, tmp_path / "pickle.keras", lambda c: None, {"assets/state.pkl": b"\x80\x04."})
+    bad = rewrite_keras_config(
+        plain_keras, tmp_path / "pickle.keras", lambda c: None, {"assets/state.pkl": b"\x80\x04."}
+    )
     with pytest.raises(UnsafeModelError, match="embedded Python code or pickled data .*state.pkl"):
         load_model_file(bad)
 
@@ -180,14 +189,18 @@ def edited_h5(src: Path, dst: Path, edit) -> Path:
     ],
 )
 def test_h5_with_custom_or_foreign_classes_is_refused(legacy, tmp_path, change, expected):
-    bad = edited_h5(legacy / "plain_functional.h5", tmp_path / "bad.h5", lambda c: layer_entry(c, "conv").update(change))
+    bad = edited_h5(
+        legacy / "plain_functional.h5", tmp_path / "bad.h5", lambda c: layer_entry(c, "conv").update(change)
+    )
     with pytest.raises(UnsafeModelError, match=expected):
         load_model_file(bad)
 
 
 def test_h5_with_keras2_function_code_field_is_refused(legacy, tmp_path):
     def edit(config):
-        layer_entry(config, "conv")["config"].update({"function": ["YWJj", None, None], "function_type": "lambda"})
+        layer_entry(config, "conv")["config"].update(
+            {"function": ["YWJj", None, None], "function_type": "lambda"}
+        )
 
     bad = edited_h5(legacy / "plain_functional.h5", tmp_path / "code.h5", edit)
     with pytest.raises(UnsafeModelError, match="Python function stored as code"):

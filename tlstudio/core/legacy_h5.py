@@ -184,7 +184,7 @@ class _Translator:
             self.changed.add("DepthwiseConv2D 'groups'")
         if class_name == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1:
             cfg["axis"] = int(cfg["axis"][0])
-        for key, value in list(cfg.items()):
+        for value in list(cfg.values()):
             if isinstance(value, dict) and "class_name" in value:
                 _keras3_module(value)
                 if value.get("class_name") == "VarianceScaling":
@@ -271,7 +271,9 @@ def _leaves(layer: Any) -> list[Any]:
 
 def _assign(variables: list[Any], values: list[np.ndarray], where: str) -> None:
     if len(variables) != len(values):
-        raise ModelFileError(f"layer '{where}' has {len(variables)} weights but the file holds {len(values)}.")
+        raise ModelFileError(
+            f"layer '{where}' has {len(variables)} weights but the file holds {len(values)}."
+        )
     for var, value in zip(variables, values, strict=True):
         if tuple(var.shape) != tuple(value.shape):
             raise ModelFileError(
@@ -336,7 +338,9 @@ def load_h5_weights(file: Path, model: Any) -> None:
             if not weight_names:
                 continue
             if name not in top:
-                raise ModelFileError(f"the file holds weights for a layer '{name}' that the model does not have.")
+                raise ModelFileError(
+                    f"the file holds weights for a layer '{name}' that the model does not have."
+                )
             values = [np.asarray(layer_group[n]) for n in weight_names]
             _assign_layer(top[name], weight_names, values)
             filled.add(name)

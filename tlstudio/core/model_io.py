@@ -160,7 +160,9 @@ def find_model_file(path: str | Path) -> Path:
             return found[0]
         if not found:
             raise ModelFileError(f"no model file (.keras or .h5) in the folder {path}.")
-        raise ModelFileError(f"several model files in {path}; choose one of: {', '.join(p.name for p in found)}")
+        raise ModelFileError(
+            f"several model files in {path}; choose one of: {', '.join(p.name for p in found)}"
+        )
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -246,12 +248,18 @@ def model_input_size(model: Any, notes: list[str]) -> tuple[int, int]:
         raise ModelFileError(f"this model takes {len(inputs)} inputs; tlstudio works with one image input.")
     shape = tuple(inputs[0].shape)
     if len(shape) != 4:
-        raise ModelFileError(f"this model's input has shape {shape}; tlstudio needs an image input (H, W, 3).")
+        raise ModelFileError(
+            f"this model's input has shape {shape}; tlstudio needs an image input (H, W, 3)."
+        )
     if shape[-1] != 3:
-        raise ModelFileError(f"this model expects {shape[-1]} colour channels; tlstudio works with RGB images (3).")
+        raise ModelFileError(
+            f"this model expects {shape[-1]} colour channels; tlstudio works with RGB images (3)."
+        )
     h, w = shape[1], shape[2]
     if h is None or w is None:
-        notes.append(f"The model accepts any image size; images are resized to {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}.")
+        notes.append(
+            f"The model accepts any image size; images are resized to {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}."
+        )
         return DEFAULT_SIZE
     return int(h), int(w)
 
@@ -310,7 +318,12 @@ _CLASSIFIER_LAYERS = {
     "ELU",
     "InputLayer",
 }
-_POOLING_LAYERS = {"GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"}
+_POOLING_LAYERS = {
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+}
 
 
 def _is_model(layer: Any) -> bool:
@@ -330,11 +343,11 @@ def _is_classifier_block(layer: Any) -> bool:
         return bool(body) and all(_is_classifier_block(sub) for sub in body)
     name = type(layer).__name__
     if name in ("BatchNormalization", "ReLU", "LeakyReLU", "PReLU", "ELU"):
-        shape = getattr(layer, "output", None)
         try:
-            return len(shape.shape) == 2  # after pooling only
-        except AttributeError:
+            rank = len(layer.output.shape)
+        except (AttributeError, ValueError):
             return False
+        return rank == 2  # after pooling only: part of the classifier
     return name in _CLASSIFIER_LAYERS
 
 
@@ -391,7 +404,9 @@ def _truncate(model: Any, path: tuple[str, ...]) -> Any:
     layer = model.get_layer(path[0])
     inner = _truncate(layer, path[1:]) if len(path) > 1 else None
     if _is_sequential(model):
-        x = inp = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="image")
+        x = inp = keras.Input(
+            shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="image"
+        )
         for sub in _body_layers(model):
             if sub is layer:
                 x = inner(x) if inner is not None else sub(x)
@@ -399,8 +414,12 @@ def _truncate(model: Any, path: tuple[str, ...]) -> Any:
             x = sub(x)
         return keras.Model(inp, x, name=f"{model.name}_features")
     if inner is None:
-        return keras.Model(_single_input(model), _outer_tensor(model, layer, "output"), name=f"{model.name}_features")
-    return keras.Model(_single_input(model), inner(_outer_tensor(model, layer, "input")), name=f"{model.name}_features")
+        return keras.Model(
+            _single_input(model), _outer_tensor(model, layer, "output"), name=f"{model.name}_features"
+        )
+    return keras.Model(
+        _single_input(model), inner(_outer_tensor(model, layer, "input")), name=f"{model.name}_features"
+    )
 
 
 def _outer_tensor(model: Any, layer: Any, which: str) -> Any:

@@ -46,7 +46,15 @@ DANGEROUS_LAYERS = {
 }
 
 # Special entries of the Keras 3 serialization format that hold plain data, not code.
-DATA_ENTRIES = {"__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__", "__keras_tensor__", "__tuple__"}
+DATA_ENTRIES = {
+    "__tensor__",
+    "__numpy__",
+    "__bytes__",
+    "__ellipsis__",
+    "__slice__",
+    "__keras_tensor__",
+    "__tuple__",
+}
 
 # Module prefixes a Keras 2 / tf.keras file may name for its own built-in classes.
 LEGACY_KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "tensorflow.python.keras")
@@ -174,7 +182,12 @@ def _check_class_entry(entry: dict[str, Any], where: str, modules: tuple[str, ..
     if not (getattr(obj, "__module__", "") or "").startswith("keras"):
         raise refuse(f"a class '{class_name}' that is not part of Keras", where)
     # Keras 3 resolves module + class name itself: make sure that lands on this very built-in class.
-    if keras3 and isinstance(module, str) and module != obj.__module__ and _registry_class(module, class_name) is not obj:
+    if (
+        keras3
+        and isinstance(module, str)
+        and module != obj.__module__
+        and _registry_class(module, class_name) is not obj
+    ):
         raise refuse(f"a class '{class_name}' named through the unexpected module path '{module}'", where)
 
 
