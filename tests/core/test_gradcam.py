@@ -80,21 +80,20 @@ def test_predictor_gradcam_on_a_run(tmp_path_factory, tmp_path):
     assert cam.layer == "conv3"
 
 
-def test_gradcam_finds_the_last_feature_map_of_a_catalogue_base():
-    import keras
+@pytest.mark.parametrize("base, layer", [("MobileNetV2", "out_relu"), ("EfficientNetB0", "top_activation")])
+def test_gradcam_finds_the_last_feature_map_of_a_catalogue_base(base, layer):
+    from tlstudio.core.base_models import build_classifier
+    from tlstudio.core.config import TrainConfig
 
-    inputs = keras.Input((64, 64, 3), name="image")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="preprocess")(inputs)
-    mnv2 = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, include_top=False, weights=None)
-    base = keras.Model(mnv2.input, mnv2.output, name="base")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(x, training=False))
-    out = keras.Sequential([keras.layers.Dense(3, activation="softmax", name="predictions")], name="head")(x)
-    model = keras.Model(inputs, out)
+    config = TrainConfig(base=base, alpha=0.35 if base == "MobileNetV2" else None, input_size=64, weights="none")
+    model = build_classifier(config, 3)
     gm = GradCamModel(model)
-    assert gm.layer_name == "out_relu"  # 2 x 2 at 64 px: the last 4-D map
+    assert gm.layer_name == layer  # 2 x 2 at 64 px: the base's last 4-D map
     img = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
     cam = gradcam(gm, img)
     assert cam.heatmap.shape == (64, 64)
+    assert gm._logit_layers is not None, "the class score is the logit of the head's softmax Dense"
+    assert cam.heatmap.std() > 0
 
 
 def test_colormap_and_overlay():

@@ -156,20 +156,19 @@ def _outer_node(model: Any, layer: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _chain_layers(model: Any) -> list[Any] | None:
-    """The layers of a model that is a plain chain, nested models flattened; None otherwise."""
+def _chain_layers(model: Any) -> list[Any]:
+    """The layers of a model in order, nested models flattened.
+
+    Right for chains (tlstudio's pool + head); for anything else the logits computed from it do
+    not reproduce the model's probabilities, which :meth:`GradCamModel.compute` checks.
+    """
     out: list[Any] = []
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
         if _is_model(layer):
-            inner = _chain_layers(layer)
-            if inner is None:
-                return None
-            out.extend(inner)
+            out.extend(_chain_layers(layer))
         else:
-            if len(getattr(layer, "_inbound_nodes", [])) > 1:
-                return None
             out.append(layer)
     return out
 
@@ -248,13 +247,17 @@ class GradCamModel:
         if not use_logits or self._logit_layers is None:
             return probs, probs
         h = x
-        for layer in self._logit_layers:
-            if layer is self._logit_layers[-1] and isinstance(layer, keras.layers.Dense):
-                h = tf.matmul(h, layer.kernel)
-                if layer.use_bias:
-                    h = h + layer.bias
-            else:
-                h = layer(h, training=False)
+        try:
+            for layer in self._logit_layers:
+                if layer is self._logit_layers[-1] and isinstance(layer, keras.layers.Dense):
+                    h = tf.matmul(h, layer.kernel)
+                    if layer.use_bias:
+                        h = h + layer.bias
+                else:
+                    h = layer(h, training=False)
+        except Exception:  # noqa: BLE001 - not a plain chain after all: explain the probability
+            self._logit_layers = None
+            return probs, probs
         return h, probs
 
     def compute(self, batch: np.ndarray, class_index: int | None = None) -> tuple[np.ndarray, int, np.ndarray]:
