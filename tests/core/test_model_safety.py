@@ -231,3 +231,41 @@ def test_nested_custom_layer_deep_inside_teachable_machine_is_found(legacy, tmp_
 def test_not_a_model_config_is_a_plain_file_error():
     with pytest.raises(ModelFileError):
         check_config(["not", "a", "dict"], keras3=True)
+
+
+def test_h5_weights_stored_in_another_file_are_refused(legacy, tmp_path):
+    import h5py
+    import numpy as np
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(8 * 4, dtype="float32").tobytes())
+    bad = tmp_path / "external.h5"
+    shutil.copy(legacy / "plain_functional.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        group = f["model_weights"]["predictions"]
+        name = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]][
+            1
+        ]  # bias (4,)
+        del group[name]
+        group.create_dataset(name, shape=(4,), dtype="float32", external=[(str(secret), 0, 16)])
+    with pytest.raises(UnsafeModelError, match="stores weights in other files"):
+        load_model_file(bad)
+
+
+def test_h5_external_link_is_refused(legacy, tmp_path):
+    import h5py
+
+    bad = tmp_path / "linked.h5"
+    shutil.copy(legacy / "plain_functional.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        f["model_weights"]["elsewhere"] = h5py.ExternalLink(
+            str(legacy / "plain_sequential.h5"), "/model_weights"
+        )
+    with pytest.raises(UnsafeModelError, match="links to data elsewhere"):
+        load_model_file(bad)
+
+
+def test_keras_archive_member_outside_the_archive_is_refused(plain_keras, tmp_path):
+    bad = rewrite_keras_config(plain_keras, tmp_path / "slip.keras", lambda c: None, {"../../evil.txt": b"x"})
+    with pytest.raises(UnsafeModelError, match="points outside the archive"):
+        load_model_file(bad)

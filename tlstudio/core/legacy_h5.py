@@ -47,6 +47,37 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+def check_h5_storage(f: Any) -> None:
+    """Refuse HDF5 links and datasets that pull data from other files (a way to read local files).
+
+    Raises
+    ------
+    UnsafeModelError
+        On an external or soft link, or a dataset stored externally or virtually.
+    """
+    import h5py
+
+    # Visitors return a value to stop early; raising inside h5py's C iteration is not clean.
+    def link(name: str, obj: Any) -> str | None:
+        return name if isinstance(obj, (h5py.ExternalLink, h5py.SoftLink)) else None
+
+    def dataset(name: str, obj: Any) -> str | None:
+        return name if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual) else None
+
+    linked = f.visititems_links(link)
+    if linked:
+        raise UnsafeModelError(
+            f"this model file links to data elsewhere ('{linked}'), which could read other files on this "
+            "computer; tlstudio does not load such models."
+        )
+    stored = f.visititems(dataset)
+    if stored:
+        raise UnsafeModelError(
+            f"this model file stores weights in other files ('{stored}'), which could read other files on "
+            "this computer; tlstudio does not load such models."
+        )
+
+
 def read_h5_config(file: Path) -> tuple[dict[str, Any], str]:
     """The decoded ``model_config`` of a legacy h5 file and the Keras version that wrote it.
 
@@ -59,6 +90,7 @@ def read_h5_config(file: Path) -> tuple[dict[str, Any], str]:
 
     try:
         with h5py.File(file, "r") as f:
+            check_h5_storage(f)
             raw = f.attrs.get("model_config")
             version = _text(f.attrs.get("keras_version", "unknown"))
             weights_only = raw is None and ("layer_names" in f.attrs or "model_weights" not in f)

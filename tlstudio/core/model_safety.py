@@ -62,6 +62,9 @@ LEGACY_KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "tensorflow.pyt
 # Files in a .keras archive that carry executable code or pickles.
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pkl", ".pickle", ".joblib", ".dill", ".so", ".dll", ".dylib")
 
+# A model description is a few MB at most; a far larger one is a damaged or hostile file.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
 # Public Keras namespaces whose classes and functions may appear in a model config.
 _NAMESPACES = (
     "layers",
@@ -263,6 +266,12 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             for name in names:
+                parts = name.replace("\\", "/").split("/")
+                if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                    raise UnsafeModelError(
+                        f"this model file holds a member named '{name}' that points outside the archive; "
+                        f"{REFUSAL_TAIL}"
+                    )
                 lower = name.lower()
                 if lower.endswith(CODE_SUFFIXES) or "__pycache__" in lower:
                     raise UnsafeModelError(
@@ -270,6 +279,10 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
                     )
             if "config.json" not in names:
                 raise ModelFileError("this .keras file has no config.json: it is not a Keras 3 model file.")
+            if zf.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+                raise ModelFileError(
+                    "this .keras file's model description is implausibly large; it is damaged."
+                )
             raw = zf.read("config.json")
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"this .keras file is damaged or not a Keras 3 model file ({exc}).") from exc
