@@ -47,7 +47,7 @@ BIG = {
     "DenseNet121": ("conv3_block5", 63),
     "ConvNeXtTiny": ("stage_3", 6),
     "NASNetMobile": ("cell_reduce_4", 17),
-    "EfficientNetB3": ("block6a", 27),
+    "EfficientNetB3": ("block6a", 28),
 }
 
 
