@@ -78,3 +78,28 @@ def main_window(qtbot):
     window.state.training = False
     window.close()
     window.shutdown()
+
+
+TINY = dict(base="MobileNet", alpha=0.25, weights="none", input_size=32)
+
+
+@pytest.fixture(scope="session")
+def _tiny_trees():
+    """One real tiny classifier (MobileNet alpha 0.25, random weights, 32 px), built once per session."""
+    from tlstudio.core import base_models
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.layer_tree import LayerTree
+
+    model = base_models.build_classifier(TrainConfig(**TINY), 2)
+    return {
+        "plain": LayerTree.from_model(model, family="mobilenet"),
+        "bn_locked": LayerTree.from_model(model, family="mobilenet", lock_batchnorm=True),
+    }
+
+
+@pytest.fixture
+def tiny_tree(_tiny_trees):
+    """Factory of fresh copies of the tiny model's layer tree: ``tiny_tree()`` or ``tiny_tree("bn_locked")``."""
+    import copy
+
+    return lambda kind="plain": copy.deepcopy(_tiny_trees[kind])

@@ -105,3 +105,34 @@ def test_dropping_a_non_folder_file_is_ignored(main_window, tmp_path):
     event = drop(main_window, junk)
     event.ignore.assert_called()
     assert main_window.showing_welcome()
+
+
+def test_dropping_a_model_file_opens_it_and_offers_the_test_page(qtbot, main_window, tmp_path, monkeypatch):
+    from tests.gui.conftest import TINY
+    from tlstudio.core import base_models
+    from tlstudio.core.config import TrainConfig
+
+    path = tmp_path / "mine.keras"
+    base_models.build_classifier(TrainConfig(**TINY), 2).save(path)
+    asked = []
+    monkeypatch.setattr(main_window, "ask_model_action", lambda info: asked.append(info) or "test")
+    with qtbot.waitSignal(main_window.state.opened_model_changed, timeout=60000):
+        drop(main_window, path).acceptProposedAction.assert_called()
+    assert asked[0].source in ("tlstudio", "keras3") and asked[0].input_size == (32, 32)
+    assert main_window.state.opened_model == str(path)
+    assert main_window.current_step() == "test"
+    assert main_window.sidebar.status["test"] == ("ready", "mine.keras")
+
+
+def test_a_broken_model_file_gives_a_message(qtbot, main_window, dialogs, tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"PK not really a zip")
+    main_window.open_model(bad)
+    qtbot.waitUntil(lambda: "critical" in dialogs.kinds(), timeout=60000)
+    assert main_window.state.opened_model is None
+
+
+def test_background_tensorflow_loading_flips_tf_ready(qtbot, main_window):
+    main_window.start_background_loading()
+    qtbot.waitUntil(lambda: main_window.state.tf_ready, timeout=120000)
+    assert main_window.tf_label.text() == "TensorFlow ready"

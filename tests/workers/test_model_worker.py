@@ -1,0 +1,55 @@
+"""Model workers: build the classifier's layer tree off the GUI thread; open a model file safely."""
+
+from __future__ import annotations
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.workers.base import start_worker
+from tlstudio.workers.model_worker import BuildModelWorker, BuiltModel, ModelFileInfo, OpenModelWorker
+
+TINY = dict(base="MobileNet", alpha=0.25, weights="none", input_size=32)
+
+
+def run(qtbot, recorder, worker):
+    ok, failed = recorder(worker.succeeded), recorder(worker.failed)
+    handle = start_worker(worker)
+    qtbot.waitUntil(lambda: bool(ok.calls or failed.calls), timeout=120000)
+    assert handle.wait(10000)
+    return (ok.calls[0][0] if ok.calls else None), (failed.calls[0][0] if failed.calls else None)
+
+
+def test_build_returns_a_pure_layer_tree(qtbot, recorder):
+    from tlstudio.core.layer_tree import LayerTree
+
+    built, error = run(qtbot, recorder, BuildModelWorker(TrainConfig(**TINY), 3))
+    assert error is None and isinstance(built, BuiltModel)
+    assert isinstance(built.tree, LayerTree)
+    assert built.num_classes == 3 and built.input_size == 32
+    assert built.total_params == built.tree.total_params > 0
+    assert "random" in built.weights_message.lower() or "pre-train" in built.weights_message.lower()
+
+
+def test_build_failure_is_a_message(qtbot, recorder, tmp_path):
+    config = TrainConfig(**{**TINY, "weights": str(tmp_path / "missing.h5")})
+    built, error = run(qtbot, recorder, BuildModelWorker(config, 2))
+    assert built is None and "not found" in error
+
+
+def test_open_model_reports_its_source_and_labels(qtbot, recorder, tmp_path):
+    from tlstudio.core import base_models
+
+    model = base_models.build_classifier(TrainConfig(**TINY), 2)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    (tmp_path / "labels.txt").write_text("cats\ndogs\n")
+    info, error = run(qtbot, recorder, OpenModelWorker(path))
+    assert error is None and isinstance(info, ModelFileInfo)
+    assert info.source in ("tlstudio", "keras3") and info.source_label
+    assert info.labels == ["cats", "dogs"]
+    assert info.input_size == (32, 32) and info.num_outputs == 2 and info.params > 0
+
+
+def test_open_model_refuses_junk_with_a_message(qtbot, recorder, tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not a model at all")
+    info, error = run(qtbot, recorder, OpenModelWorker(junk))
+    assert info is None and error and "Unexpected" not in error
