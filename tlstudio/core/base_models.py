@@ -13,6 +13,7 @@ TensorFlow is imported inside the functions only.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,11 +396,20 @@ def _load_own_model(path: Path):
 
 def _own_model_size(config: TrainConfig) -> int:
     path = Path(str(config.base_model_path)).expanduser()
-    loaded = _load_own_model(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        raise ModelError(f"model file not found: {path}") from None
+    static, default = _own_model_input(str(path), stamp)
+    return int(static or config.input_size or default)
+
+
+@functools.lru_cache(maxsize=8)
+def _own_model_input(path: str, stamp: int) -> tuple[int | None, int]:
+    """(static input size or None, the loader's default size) of a model file, cached by modification time."""
+    loaded = _load_own_model(Path(path))
     shape = tuple(loaded.model.inputs[0].shape)
-    if shape[1] is not None:
-        return int(shape[1])
-    return int(config.input_size or loaded.input_size[0])
+    return (int(shape[1]) if shape[1] is not None else None), int(loaded.input_size[0])
 
 
 def build_own_base(config: TrainConfig) -> keras.Model:

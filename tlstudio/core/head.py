@@ -48,7 +48,8 @@ def build_head(feature_dim: int, config: TrainConfig, num_classes: int) -> keras
         layers.append(keras.layers.Dense(int(config.hidden_units), activation="relu", name="hidden"))
         if config.dropout and config.dropout > 0:
             layers.append(keras.layers.Dropout(float(config.dropout), name="hidden_dropout"))
-    layers.append(keras.layers.Dense(int(num_classes), activation="softmax", name="predictions"))
+    # float32 output even under a mixed-precision policy, so the softmax stays numerically sound.
+    layers.append(keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32", name="predictions"))
     return keras.Sequential(layers, name="head")
 
 
