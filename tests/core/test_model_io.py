@@ -279,3 +279,12 @@ def test_h5_saved_by_keras3_loads(tmp_path):
     assert loaded.source == "keras3"
     x = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3))
     np.testing.assert_allclose(run(loaded.model, x), run(model, x), atol=1e-5)
+
+
+def test_keras_files_are_refused_on_a_keras_without_the_safe_mode_fixes(saved_keras, monkeypatch):
+    import keras
+
+    folder, _, _ = saved_keras
+    monkeypatch.setattr(keras, "__version__", "3.8.0")
+    with pytest.raises(ModelFileError, match=r"model.keras: Keras 3.8.0 is installed.*3.12 or newer"):
+        load_model_file(folder / "model.keras")

@@ -269,3 +269,30 @@ def test_keras_archive_member_outside_the_archive_is_refused(plain_keras, tmp_pa
     bad = rewrite_keras_config(plain_keras, tmp_path / "slip.keras", lambda c: None, {"../../evil.txt": b"x"})
     with pytest.raises(UnsafeModelError, match="points outside the archive"):
         load_model_file(bad)
+
+
+def test_function_reference_must_be_an_activation_loss_or_metric(plain_keras, tmp_path):
+    def edit(config):
+        layer_entry(config, "dense")["config"]["activation"] = {
+            "module": "keras.ops",
+            "class_name": "function",
+            "config": "relu",
+            "registered_name": None,
+        }
+
+    ok = rewrite_keras_config(plain_keras, tmp_path / "ops_relu.keras", edit)
+    with pytest.raises(UnsafeModelError, match="'keras.ops.relu' that is not an activation"):
+        load_model_file(ok)
+
+
+def test_keras_activation_function_entry_is_accepted(plain_keras, tmp_path):
+    def edit(config):
+        layer_entry(config, "dense")["config"]["activation"] = {
+            "module": "keras.activations",
+            "class_name": "function",
+            "config": "relu",
+            "registered_name": None,
+        }
+
+    good = rewrite_keras_config(plain_keras, tmp_path / "relu.keras", edit)
+    assert load_model_file(good).input_size == (8, 8)

@@ -162,6 +162,23 @@ def _check_function_entry(entry: dict[str, Any], where: str, modules: tuple[str,
     _, functions = _keras_names()
     if not isinstance(name, str) or name.split(">")[-1] not in functions or ">" in name:
         raise refuse(f"a custom function '{name}' that is not part of Keras", where)
+    # With a Keras module, Keras looks "module.name" up in its export registry: it must be one of the
+    # activations, losses or metrics, not some other exported function that happens to share the name.
+    if isinstance(module, str) and module != "builtins":
+        found = _registry_class(module, name)
+        if found is None or id(found) not in _function_ids():
+            raise refuse(f"a function '{module}.{name}' that is not an activation, loss or metric", where)
+
+
+@lru_cache(maxsize=1)
+def _function_ids() -> frozenset[int]:
+    import importlib
+
+    ids = set()
+    for ns in _FUNCTION_NAMESPACES:
+        mod = importlib.import_module(f"keras.{ns}")
+        ids |= {id(obj) for name, obj in vars(mod).items() if callable(obj) and not isinstance(obj, type)}
+    return frozenset(ids)
 
 
 def _check_class_entry(entry: dict[str, Any], where: str, modules: tuple[str, ...], keras3: bool) -> None:
