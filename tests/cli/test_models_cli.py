@@ -31,7 +31,9 @@ def test_models_json(capsys):
 
 
 def test_layers_prints_blocks_shapes_counts_and_frozen_state(capsys):
-    code = main(["layers", "--base", "mobilenet", "--alpha", "0.25", "--input-size", "32", "--unfreeze-top", "1"])
+    code = main(
+        ["layers", "--base", "mobilenet", "--alpha", "0.25", "--input-size", "32", "--unfreeze-top", "1"]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "weights: ImageNet" in out
@@ -58,9 +60,15 @@ def test_layers_json_and_random_weights(capsys):
     "argv, expected",
     [
         (["layers", "--base", "LeNet"], "unknown base model"),
-        (["layers", "--base", "MobileNet", "--alpha", "0.3", "--input-size", "32"], "alpha 0.3 is not available"),
+        (
+            ["layers", "--base", "MobileNet", "--alpha", "0.3", "--input-size", "32"],
+            "alpha 0.3 is not available",
+        ),
         (["layers", "--base", "MobileNet", "--weights", "/no/such/file.h5"], "weights file not found"),
-        (["layers", "--base", "MobileNet", "--input-size", "32", "--unfreeze-from", "nope"], "no layer or block"),
+        (
+            ["layers", "--base", "MobileNet", "--input-size", "32", "--unfreeze-from", "nope"],
+            "no layer or block",
+        ),
     ],
 )
 def test_layers_failures_are_one_line(argv, expected, capsys):

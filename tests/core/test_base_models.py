@@ -134,7 +134,9 @@ def test_big_bases_build_random_and_group_into_blocks():
 
 @pytest.fixture(scope="module")
 def classifier():
-    config = TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0)  # shipped
+    config = TrainConfig(
+        base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0
+    )  # shipped
     return config, build_classifier(config, 3)
 
 
@@ -166,7 +168,9 @@ def test_base_runs_in_inference_mode_even_when_training(classifier):
     tree.apply_to(model)
     assert model.get_layer("base").get_layer("conv1").trainable
     x = _x(32, n=4)
-    np.testing.assert_allclose(np.asarray(model(x, training=True)), np.asarray(model(x, training=False)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model(x, training=True)), np.asarray(model(x, training=False)), atol=1e-6
+    )
     tree.freeze_base()
     tree.apply_to(model)
 
@@ -194,7 +198,9 @@ def test_feature_model_and_hidden_head(classifier):
     features = feature_model(model)
     assert features.outputs[0].shape[-1] == 256  # MobileNet 0.25
     bigger = build_classifier(
-        TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="none", pooling="max", hidden_units=16),
+        TrainConfig(
+            base="MobileNet", alpha=0.25, input_size=32, weights="none", pooling="max", hidden_units=16
+        ),
         2,
         base=model.get_layer("base"),
     )

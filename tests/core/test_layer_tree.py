@@ -11,7 +11,9 @@ from tlstudio.core.base_models import build_classifier
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.layer_tree import BN_NOTE, LayerTree, LayerTreeError, apply_freezing, detect_family
 
-CONFIG = TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0)  # shipped weights
+CONFIG = TrainConfig(
+    base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0
+)  # shipped weights
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,9 @@ def test_structure_groups_and_notes(tree, model):
     bn = tree.node(("base", "block_12", "conv_dw_12_bn"))
     assert bn.is_batchnorm and bn.note == BN_NOTE and bn.locked and bn.trainable is False
     assert tree.node(("preprocess",)).locked
-    random_tree = LayerTree.from_model(build_classifier(TrainConfig(base="MobileNet", input_size=32, weights="none"), 2))
+    random_tree = LayerTree.from_model(
+        build_classifier(TrainConfig(base="MobileNet", input_size=32, weights="none"), 2)
+    )
     random_bn = random_tree.node(("base", "block_12", "conv_dw_12_bn"))
     assert not random_bn.locked and random_bn.trainable and "random" in random_bn.note
     conv = tree.node(("base", "block_12", "conv_dw_12"))
@@ -75,7 +79,9 @@ def test_group_toggle_and_locked_layers(tree):
     tree.freeze_base()
     tree.set_trainable(("base", "block_13"), True)
     assert _on(tree) == {"conv_dw_13", "conv_pw_13"}
-    assert tree.node(("base", "block_13")).trainable is True  # BatchNorm is locked, so it does not make it mixed
+    assert (
+        tree.node(("base", "block_13")).trainable is True
+    )  # BatchNorm is locked, so it does not make it mixed
     tree.set_trainable(("preprocess",), True)
     assert tree.node(("preprocess",)).trainable is False
 
@@ -91,7 +97,10 @@ def test_presets_change_exactly_the_intended_layers(tree, model):
     assert on == {"conv_dw_12", "conv_pw_12", "conv_dw_13", "conv_pw_13"}
     assert not any(tree.node(("base", b)).trainable for b in tree.block_names()[:-2])
     expected = head.params + sum(
-        leaf.trainable_capacity for b in ("block_12", "block_13") for leaf in tree.node(("base", b)).leaves() if not leaf.locked
+        leaf.trainable_capacity
+        for b in ("block_12", "block_13")
+        for leaf in tree.node(("base", b)).leaves()
+        if not leaf.locked
     )
     assert tree.trainable_params == expected
 
@@ -130,7 +139,11 @@ def test_apply_to_matches_counts_and_trains_only_unfrozen_layers(tree, model):
 
     tree.freeze_base()
     tree.apply_to(model)
-    assert _weights_size(model.trainable_weights) == tree.trainable_params == model.get_layer("head").count_params()
+    assert (
+        _weights_size(model.trainable_weights)
+        == tree.trainable_params
+        == model.get_layer("head").count_params()
+    )
 
 
 def test_state_round_trips_through_json_onto_a_rebuilt_model(tree, model):

@@ -103,7 +103,9 @@ def test_file_names_are_the_ones_keras_asks_for(ctor, kwargs, size, monkeypatch)
     monkeypatch.setattr(file_utils, "get_file", fake_get_file)
     with warnings.catch_warnings(), pytest.raises(Stop):
         warnings.simplefilter("ignore")
-        getattr(keras.applications, ctor)(include_top=False, weights="imagenet", input_shape=(size, size, 3), **kwargs)
+        getattr(keras.applications, ctor)(
+            include_top=False, weights="imagenet", input_shape=(size, size, 3), **kwargs
+        )
     official = weights.find_official(ctor, kwargs.get("alpha"), size)
     assert official.file_name == asked["fname"]
     assert official.url == asked["origin"]
@@ -176,8 +178,9 @@ def test_download_into_keras_cache_with_progress(keras_home, weights_server, mon
     payload = np.random.default_rng(0).bytes(300_000)
     (root / "thing_notop.h5").write_bytes(payload)
     monkeypatch.setenv(weights.MIRROR_ENV, url)
-    official = weights.OfficialWeights("thing_notop.h5", "https://example.invalid/thing_notop.h5",
-                                       hashlib.md5(payload).hexdigest())
+    official = weights.OfficialWeights(
+        "thing_notop.h5", "https://example.invalid/thing_notop.h5", hashlib.md5(payload).hexdigest()
+    )
     calls = []
     kind, path = weights.resolve_official(official, progress=lambda d, t: calls.append((d, t)))
     assert kind == "downloaded"
@@ -249,7 +252,9 @@ def test_weights_file_for_another_architecture_is_refused(tmp_path):
     with pytest.raises(ModelError, match="whole model"):
         build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights=str(whole)))
     with pytest.raises(ModelError, match="not found"):
-        build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights=str(tmp_path / "gone.h5")))
+        build_base(
+            TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights=str(tmp_path / "gone.h5"))
+        )
 
 
 def _features(model, x):
@@ -263,9 +268,10 @@ def test_bundled_cached_and_file_weights_give_identical_features(shared_weights,
 
     import keras
 
-    assert hashlib.sha256(shared_weights.read_bytes()).digest() == hashlib.sha256(
-        weights.bundled_path(BUNDLED).read_bytes()
-    ).digest()
+    assert (
+        hashlib.sha256(shared_weights.read_bytes()).digest()
+        == hashlib.sha256(weights.bundled_path(BUNDLED).read_bytes()).digest()
+    )
     x = np.random.default_rng(1).uniform(-1, 1, (2, 96, 96, 3)).astype("float32")
     config = TrainConfig(base="MobileNet", alpha=0.25, input_size=96)
 
@@ -281,7 +287,9 @@ def test_bundled_cached_and_file_weights_give_identical_features(shared_weights,
     assert weights_status(config).kind == "cached"
     cached = _features(build_base(config), x)
 
-    from_file = build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=96, weights=str(shared_weights)))
+    from_file = build_base(
+        TrainConfig(base="MobileNet", alpha=0.25, input_size=96, weights=str(shared_weights))
+    )
     chosen = _features(from_file, x)
 
     with warnings.catch_warnings():
@@ -292,7 +300,9 @@ def test_bundled_cached_and_file_weights_give_identical_features(shared_weights,
             ),
             x,
         )
-    random_init = _features(build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=96, weights="none")), x)
+    random_init = _features(
+        build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=96, weights="none")), x
+    )
     np.testing.assert_array_equal(bundled, cached)
     np.testing.assert_array_equal(bundled, chosen)
     np.testing.assert_allclose(bundled, reference, rtol=0, atol=1e-6)

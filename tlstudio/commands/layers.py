@@ -18,23 +18,35 @@ def register(subparsers: Any) -> None:
             "frozen (the first phase of training); --unfreeze-top N shows fine-tuning of the top N blocks."
         ),
     )
-    parser.add_argument("--base", default="MobileNet", metavar="NAME", help="base model (see `tlstudio models`)")
+    parser.add_argument(
+        "--base", default="MobileNet", metavar="NAME", help="base model (see `tlstudio models`)"
+    )
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier for the MobileNets")
-    parser.add_argument("--input-size", type=int, default=None, metavar="S", help="square input size in pixels")
+    parser.add_argument(
+        "--input-size", type=int, default=None, metavar="S", help="square input size in pixels"
+    )
     parser.add_argument(
         "--weights",
         default="imagenet",
         metavar="W",
         help="imagenet (default), none (random init), or a weights file (.h5 / .weights.h5)",
     )
-    parser.add_argument("--base-model", default=None, metavar="FILE", help="use your own model file as the base")
+    parser.add_argument(
+        "--base-model", default=None, metavar="FILE", help="use your own model file as the base"
+    )
     parser.add_argument("--cut-layer", default=None, metavar="LAYER", help="where to cut your own model")
     parser.add_argument("--classes", type=int, default=2, metavar="N", help="number of classes of the head")
-    parser.add_argument("--hidden-units", type=int, default=0, metavar="N", help="hidden Dense layer in the head")
+    parser.add_argument(
+        "--hidden-units", type=int, default=0, metavar="N", help="hidden Dense layer in the head"
+    )
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
     freeze = parser.add_mutually_exclusive_group()
-    freeze.add_argument("--unfreeze-top", type=int, default=None, metavar="N", help="make the top N blocks trainable")
-    freeze.add_argument("--unfreeze-from", default=None, metavar="LAYER", help="make LAYER and all above trainable")
+    freeze.add_argument(
+        "--unfreeze-top", type=int, default=None, metavar="N", help="make the top N blocks trainable"
+    )
+    freeze.add_argument(
+        "--unfreeze-from", default=None, metavar="LAYER", help="make LAYER and all above trainable"
+    )
     freeze.add_argument("--unfreeze-all", action="store_true", help="make every layer trainable")
     parser.add_argument("--expand", action="store_true", help="list every layer inside each block")
     parser.add_argument("--json", action="store_true", help="print the tree as JSON")
@@ -42,7 +54,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.base_models import ModelError, build_classifier, get_spec, weights_label, weights_status
+    from tlstudio.core.base_models import (
+        ModelError,
+        build_classifier,
+        get_spec,
+        weights_label,
+        weights_status,
+    )
     from tlstudio.core.config import TrainConfig
     from tlstudio.core.layer_tree import LayerTree
 
@@ -85,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     title = args.base_model or get_spec(args.base).name
     out = sys.stdout
-    out.write(f"{title}  input {model.inputs[0].shape[1]}x{model.inputs[0].shape[2]}  weights: {weights_label(config)}\n")
+    out.write(
+        f"{title}  input {model.inputs[0].shape[1]}x{model.inputs[0].shape[2]}  weights: {weights_label(config)}\n"
+    )
     print_tree(tree, out, expand=args.expand)
     out.write(f"\n{tree.summary()}\n")
     blocks = tree.block_names()
@@ -131,7 +151,9 @@ def print_tree(tree, out: TextIO, expand: bool = False) -> None:
             f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]:>{widths[4]}}\n"
         )
     if any(n.is_batchnorm for n in tree.base.iter_nodes()):
-        out.write("BatchNormalization layers in the base stay in inference mode (the base is called with training=False).\n")
+        out.write(
+            "BatchNormalization layers in the base stay in inference mode (the base is called with training=False).\n"
+        )
 
 
 def _download_bar(stream: TextIO):
@@ -143,7 +165,13 @@ def _download_bar(stream: TextIO):
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
     except ImportError:  # pragma: no cover - rich is a dependency
         return None, lambda: None
-    bar = Progress(TextColumn("downloading weights"), BarColumn(), DownloadColumn(), console=Console(file=stream), transient=True)
+    bar = Progress(
+        TextColumn("downloading weights"),
+        BarColumn(),
+        DownloadColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
     task = None
 
     def progress(done: int, total: int) -> None:

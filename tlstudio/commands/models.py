@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
             top1 = f"({r['top1_full_width']:.1f}% at 1.0)"
         else:
             top1 = "-"
-        weights = {"bundled": "shipped", "cached": "cached", "download": "download"}.get(r["weights"], r["weights"])
-        table.append([r["name"], str(r["default_size"]), alpha, _params_text(r["params"]), top1, r["speed"], weights])
+        weights = {"bundled": "shipped", "cached": "cached", "download": "download"}.get(
+            r["weights"], r["weights"]
+        )
+        table.append(
+            [r["name"], str(r["default_size"]), alpha, _params_text(r["params"]), top1, r["speed"], weights]
+        )
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     out = sys.stdout
     out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")

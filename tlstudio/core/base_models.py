@@ -94,6 +94,7 @@ def _spec(*args: Any, **kwargs: Any) -> BaseSpec:
     return BaseSpec(*args, **kwargs)
 
 
+# fmt: off
 _SPECS = [
     _spec("MobileNet", "mobilenet", 224, 32, (0.25, 0.5, 0.75, 1.0), 0.25, 218_544, 70.4, "fast", "tf",
           "MobileNet v1: tiny and fast; alpha 0.25 ships with tlstudio and works offline.",
@@ -136,6 +137,7 @@ _SPECS = [
     _spec("NASNetMobile", "nasnet", 224, 32, (), None, 4_269_716, 74.4, "medium", "tf",
           "NASNet mobile: found by architecture search.", module="nasnet"),
 ]
+# fmt: on
 
 CATALOGUE: dict[str, BaseSpec] = {s.name: s for s in _SPECS}
 _BY_LOWER = {name.lower(): spec for name, spec in CATALOGUE.items()}
@@ -239,10 +241,10 @@ def weights_status(config: TrainConfig) -> WeightsStatus:
     WeightsStatus
     """
     if config.base_model_path:
-        path = Path(config.base_model_path).expanduser()
-        ok = path.is_file()
-        msg = f"your own model {path.name} is the base" if ok else f"model file not found: {path}"
-        return WeightsStatus("own-model", path.name, path, msg, ok)
+        own = Path(config.base_model_path).expanduser()
+        ok = own.is_file()
+        msg = f"your own model {own.name} is the base" if ok else f"model file not found: {own}"
+        return WeightsStatus("own-model", own.name, own, msg, ok)
     try:
         spec = get_spec(config.base)
         alpha = resolve_alpha(spec, config.alpha)
@@ -258,18 +260,19 @@ def weights_status(config: TrainConfig) -> WeightsStatus:
             return WeightsStatus(
                 "none", None, None, f"Keras has no ImageNet weights for {_describe(spec, alpha)}", False
             )
-        kind, path = _weights.locate(official)
+        kind, found = _weights.locate(official)
         if kind == "bundled":
             msg = f"ImageNet weights shipped with tlstudio ({official.file_name})"
         elif kind == "cached":
-            msg = f"ImageNet weights from the Keras cache ({path})"
+            msg = f"ImageNet weights from the Keras cache ({found})"
         else:
-            msg = f"ImageNet weights will be downloaded once ({official.file_name}) into {_weights.cached_path(official.file_name).parent}"
-        return WeightsStatus(kind, official.file_name, path, msg)
-    path = Path(choice).expanduser()
-    if not path.is_file():
-        return WeightsStatus("file", path.name, path, f"weights file not found: {path}", False)
-    return WeightsStatus("file", path.name, path, f"weights from {path}")
+            folder = _weights.cached_path(official.file_name).parent
+            msg = f"ImageNet weights will be downloaded once ({official.file_name}) into {folder}"
+        return WeightsStatus(kind, official.file_name, found, msg)
+    chosen = Path(choice).expanduser()
+    if not chosen.is_file():
+        return WeightsStatus("file", chosen.name, chosen, f"weights file not found: {chosen}", False)
+    return WeightsStatus("file", chosen.name, chosen, f"weights from {chosen}")
 
 
 def _describe(spec: BaseSpec, alpha: float | None) -> str:
@@ -350,7 +353,9 @@ def build_base(
     if choice == "imagenet":
         official = _weights.find_official(spec.name, alpha, size)
         if official is None:
-            raise ModelError(f"Keras has no ImageNet weights for {_describe(spec, alpha)}; choose another width")
+            raise ModelError(
+                f"Keras has no ImageNet weights for {_describe(spec, alpha)}; choose another width"
+            )
         try:
             _, weights_path = _weights.resolve_official(official, progress=progress, cancel=cancel)
         except _weights.WeightsError as exc:
@@ -431,9 +436,13 @@ def build_own_base(config: TrainConfig) -> keras.Model:
         raise ModelError(f"{path.name}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a graph Keras cannot cut becomes one clear line
         where = config.cut_layer or "its classifier"
-        raise ModelError(f"cannot cut {path.name} at {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise ModelError(
+            f"cannot cut {path.name} at {where}: {str(exc).splitlines()[0] if str(exc) else exc}"
+        ) from None
     if len(cut.outputs[0].shape) not in (2, 4):
-        raise ModelError(f"the layer {config.cut_layer or 'chosen'} of {path.name} does not give image features")
+        raise ModelError(
+            f"the layer {config.cut_layer or 'chosen'} of {path.name} does not give image features"
+        )
     return keras.Model(cut.inputs[0], cut.outputs[0], name="base")
 
 
@@ -482,7 +491,9 @@ def make_preprocess_layer(mode: str):
     raise ModelError(f"unknown preprocessing mode {mode!r}")
 
 
-def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progress=None, cancel=None) -> keras.Model:
+def build_classifier(
+    config: TrainConfig, num_classes: int, *, base=None, progress=None, cancel=None
+) -> keras.Model:
     """Build the whole trainable classifier for ``config``.
 
     Parameters
@@ -510,7 +521,9 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
     base_shape = tuple(base.inputs[0].shape[1:3])
     if all(base_shape):
         if base_shape[0] != base_shape[1]:
-            raise ModelError(f"the base takes {base_shape[0]}x{base_shape[1]} images; tlstudio needs square ones")
+            raise ModelError(
+                f"the base takes {base_shape[0]}x{base_shape[1]} images; tlstudio needs square ones"
+            )
         size = int(base_shape[0])
     else:
         size = input_size(config)
@@ -521,11 +534,17 @@ def build_classifier(config: TrainConfig, num_classes: int, *, base=None, progre
         freeze_batchnorm(base)  # pre-trained statistics are kept; a random base's BatchNorm must train
     rank = len(base.outputs[0].shape)
     if rank == 4:
-        pool = keras.layers.GlobalMaxPooling2D(name="pool") if config.pooling == "max" else keras.layers.GlobalAveragePooling2D(name="pool")
+        pool = (
+            keras.layers.GlobalMaxPooling2D(name="pool")
+            if config.pooling == "max"
+            else keras.layers.GlobalAveragePooling2D(name="pool")
+        )
     elif rank == 2:
         pool = keras.layers.Identity(name="pool")
     else:
-        raise ModelError(f"the base's output has {rank - 1} dimensions per image; 3 (a feature map) or 1 are needed")
+        raise ModelError(
+            f"the base's output has {rank - 1} dimensions per image; 3 (a feature map) or 1 are needed"
+        )
     x = pool(x)
     feature_dim = int(base.outputs[0].shape[-1])
     head = build_head(feature_dim, config, num_classes)

@@ -49,7 +49,9 @@ def build_head(feature_dim: int, config: TrainConfig, num_classes: int) -> keras
         if config.dropout and config.dropout > 0:
             layers.append(keras.layers.Dropout(float(config.dropout), name="hidden_dropout"))
     # float32 output even under a mixed-precision policy, so the softmax stays numerically sound.
-    layers.append(keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32", name="predictions"))
+    layers.append(
+        keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32", name="predictions")
+    )
     return keras.Sequential(layers, name="head")
 
 

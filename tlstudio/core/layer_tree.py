@@ -326,7 +326,7 @@ _GENERIC_PATTERNS = [
 FALLBACK_MIN_LAYERS = 16  # smaller models are shown flat
 
 
-def _group_fallback(layers: list) -> list[tuple[str, list]] | None:
+def _group_fallback(layers: list) -> list[tuple[str, list]]:
     """Prefix grouping when most weighted layers share a block-like prefix, else consecutive chunks."""
     if len(layers) < FALLBACK_MIN_LAYERS:
         return []
@@ -431,7 +431,9 @@ class LayerTree:
         return cls(root)
 
     @classmethod
-    def _model_node(cls, model, path, layer_path, family, *, in_base: bool, top: bool, lock_bn: bool | None) -> LayerNode:
+    def _model_node(
+        cls, model, path, layer_path, family, *, in_base: bool, top: bool, lock_bn: bool | None
+    ) -> LayerNode:
         import keras
 
         layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -450,7 +452,10 @@ class LayerTree:
         if groups:
             for gname, glayers in groups:
                 gpath = path + (gname,)
-                gchildren = [cls._layer_node(layer, gpath, layer_path, child_family, in_base=in_base, lock_bn=lock_bn) for layer in glayers]
+                gchildren = [
+                    cls._layer_node(layer, gpath, layer_path, child_family, in_base=in_base, lock_bn=lock_bn)
+                    for layer in glayers
+                ]
                 children.append(
                     LayerNode(
                         name=gname,
@@ -466,7 +471,9 @@ class LayerTree:
                 )
         else:
             for layer in layers:
-                children.append(cls._layer_node(layer, path, layer_path, child_family, in_base=in_base, lock_bn=lock_bn))
+                children.append(
+                    cls._layer_node(layer, path, layer_path, child_family, in_base=in_base, lock_bn=lock_bn)
+                )
         return LayerNode(
             name=model.name,
             kind="model",
@@ -482,13 +489,17 @@ class LayerTree:
         )
 
     @classmethod
-    def _layer_node(cls, layer, parent_path, parent_layer_path, family, *, in_base: bool, lock_bn: bool | None) -> LayerNode:
+    def _layer_node(
+        cls, layer, parent_path, parent_layer_path, family, *, in_base: bool, lock_bn: bool | None
+    ) -> LayerNode:
         import keras
 
         path = parent_path + (layer.name,)
         layer_path = parent_layer_path + (layer.name,)
         if _is_container(layer) and isinstance(layer, keras.Model):
-            return cls._model_node(layer, path, layer_path, family, in_base=in_base, top=False, lock_bn=lock_bn)
+            return cls._model_node(
+                layer, path, layer_path, family, in_base=in_base, top=False, lock_bn=lock_bn
+            )
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         # The preprocessing is fixed arithmetic; BatchNormalization in the base stays in inference
         # mode, which Keras 3 only guarantees for a frozen layer (fit's training=True reaches nested
@@ -693,7 +704,10 @@ class LayerTree:
         """The trainable flags of every layer with weights, by layer path (JSON-able)."""
         return {
             "version": STATE_VERSION,
-            "layers": [{"path": "/".join(leaf.layer_path), "trainable": bool(leaf.trainable)} for leaf in self._weighted_leaves()],
+            "layers": [
+                {"path": "/".join(leaf.layer_path), "trainable": bool(leaf.trainable)}
+                for leaf in self._weighted_leaves()
+            ],
             "trainable_params": self.trainable_params,
             "total_params": self.total_params,
         }
@@ -736,7 +750,9 @@ class LayerTree:
             for p, v in before.items():
                 self._index[p].trainable = v
             self._refresh(self.root)
-            raise LayerTreeError(f"the saved layer state does not fit this model ({missing} layers not found)")
+            raise LayerTreeError(
+                f"the saved layer state does not fit this model ({missing} layers not found)"
+            )
         self._refresh(self.root)
         return self._changed(before)
 
@@ -794,7 +810,9 @@ def _model_output_text(model) -> str:
         return ""
 
 
-def apply_freezing(model, state: dict[str, Any] | None = None, *, unfreeze_top: int = 0, family: str | None = None) -> LayerTree:
+def apply_freezing(
+    model, state: dict[str, Any] | None = None, *, unfreeze_top: int = 0, family: str | None = None
+) -> LayerTree:
     """Freeze a classifier for training and return its tree: a saved ``state`` wins, else the top blocks.
 
     With no state and ``unfreeze_top=0`` the whole base is frozen (the head-only phase).

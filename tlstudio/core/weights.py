@@ -150,7 +150,9 @@ def find_official(name: str, alpha: float | None, size: int) -> OfficialWeights 
             return None
         rows = size if size in (128, 160, 192, 224) else 224
         file_name = f"mobilenet_{texts[a]}_{rows}_tf_no_top.h5"
-        return OfficialWeights(file_name, _GCS + "mobilenet/" + file_name, _MOBILENET_HASHES.get(f"{texts[a]}_{rows}"))
+        return OfficialWeights(
+            file_name, _GCS + "mobilenet/" + file_name, _MOBILENET_HASHES.get(f"{texts[a]}_{rows}")
+        )
     if key == "mobilenetv2":
         if a not in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
             return None
@@ -158,24 +160,30 @@ def find_official(name: str, alpha: float | None, size: int) -> OfficialWeights 
         file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{a}_{rows}_no_top.h5"
         return OfficialWeights(file_name, _GCS + "mobilenet_v2/" + file_name)
     if key in ("mobilenetv3small", "mobilenetv3large"):
-        model_name = f"{key[len('mobilenetv3'):]}_224_{a}_float"
+        model_name = f"{key[len('mobilenetv3') :]}_224_{a}_float"
         if model_name not in _MOBILENET_V3_HASHES:
             return None
         file_name = f"weights_mobilenet_v3_{model_name}_no_top_v2.h5"
-        return OfficialWeights(file_name, _GCS + "mobilenet_v3/" + file_name, _MOBILENET_V3_HASHES[model_name])
+        return OfficialWeights(
+            file_name, _GCS + "mobilenet_v3/" + file_name, _MOBILENET_V3_HASHES[model_name]
+        )
     if key.startswith("efficientnetv2"):
         variant = key[len("efficientnetv2") :]
         if variant not in _EFFICIENTNET_V2_HASHES:
             return None
         file_name = f"efficientnetv2-{variant}_notop.h5"
-        return OfficialWeights(file_name, _GCS + "efficientnet_v2/" + file_name, _EFFICIENTNET_V2_HASHES[variant])
+        return OfficialWeights(
+            file_name, _GCS + "efficientnet_v2/" + file_name, _EFFICIENTNET_V2_HASHES[variant]
+        )
     if key.startswith("efficientnet"):
         variant = key[len("efficientnet") :]
         if variant not in _EFFICIENTNET_HASHES:
             return None
         file_name = f"efficientnet{variant}_notop.h5"
         return OfficialWeights(
-            file_name, "https://storage.googleapis.com/keras-applications/" + file_name, _EFFICIENTNET_HASHES[variant]
+            file_name,
+            "https://storage.googleapis.com/keras-applications/" + file_name,
+            _EFFICIENTNET_HASHES[variant],
         )
     if key in _RESNET_HASHES:
         file_name = f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -305,7 +313,9 @@ def download(
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 raise WeightsError(offline_message(official) + f" ({_reason(exc)})") from None
             if total and done != total:
-                raise WeightsError(f"the download of {official.file_name} was incomplete ({done} of {total} bytes)")
+                raise WeightsError(
+                    f"the download of {official.file_name} was incomplete ({done} of {total} bytes)"
+                )
             if not hash_matches(tmp, official.file_hash):
                 raise WeightsError(
                     f"the downloaded {official.file_name} does not match its published checksum; "
