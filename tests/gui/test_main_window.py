@@ -136,3 +136,76 @@ def test_background_tensorflow_loading_flips_tf_ready(qtbot, main_window):
     main_window.start_background_loading()
     qtbot.waitUntil(lambda: main_window.state.tf_ready, timeout=120000)
     assert main_window.tf_label.text() == "TensorFlow ready"
+
+
+def test_try_a_sample_opens_the_shipped_dataset(qtbot, main_window):
+    from tlstudio.gui.welcome import sample_dataset_path
+
+    sample = sample_dataset_path()
+    if sample is None:
+        assert not main_window.welcome.sample_button.isVisibleTo(main_window.welcome)
+        return
+    assert main_window.welcome.sample_button.isVisibleTo(main_window.welcome)
+    main_window.welcome.sample_button.click()
+    qtbot.waitUntil(lambda: main_window.state.scan is not None, timeout=30000)
+    assert not main_window.showing_welcome()
+    assert len(main_window.state.scan.classes) >= 2
+    assert main_window.state.project.train.data_dir == str(sample)
+
+
+def test_recent_folders_and_geometry_are_remembered(qtbot, main_window, image_folder):
+    from tlstudio.gui import settings
+
+    root = image_folder({"a": 5, "b": 5})
+    main_window.open_dataset(root)
+    qtbot.waitUntil(lambda: main_window.state.scan is not None, timeout=15000)
+    assert settings.get("recent/folders")[0] == str(root.resolve())
+    main_window.resize(900, 640)
+    main_window.close()
+    assert not settings.get("window/geometry").isEmpty()
+    assert settings.get("window/step") == "data"
+
+
+def test_closing_cancels_and_waits_for_running_workers(qtbot, main_window, image_folder, monkeypatch):
+    import threading
+
+    from tlstudio.core import dataset
+
+    root = image_folder({"a": 2, "b": 2})
+    started, finished = threading.Event(), threading.Event()
+    real = dataset.scan_dataset
+
+    def held_scan(path, *, progress=None, cancel=None):
+        started.set()
+        try:
+            cancel.wait(20)
+            return real(path, progress=progress, cancel=cancel)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(dataset, "scan_dataset", held_scan)
+    main_window.open_dataset(root)
+    assert started.wait(10)
+    page = main_window.page("data")
+    assert page.is_scanning()
+    main_window.state.dirty = False
+    assert main_window.close()
+    assert finished.is_set() and not page.is_scanning()  # close returned only after the scan thread ended
+
+
+def test_about_shows_the_version(main_window, dialogs):
+    import tlstudio
+
+    main_window.about_action.trigger()
+    assert dialogs.kinds() == ["about"] and tlstudio.__version__ in dialogs.texts()[0]
+
+
+def test_new_project_asks_about_unsaved_changes_and_returns_to_the_first_screen(qtbot, main_window, dialogs,
+                                                                                image_folder):
+    root = image_folder({"a": 5, "b": 5})
+    main_window.open_dataset(root)
+    qtbot.waitUntil(lambda: main_window.state.scan is not None, timeout=15000)
+    assert main_window.state.dirty
+    main_window.new_action.trigger()
+    assert dialogs.kinds() == ["question"]  # answered Discard by the fixture
+    assert main_window.showing_welcome() and main_window.state.scan is None and not main_window.state.dirty

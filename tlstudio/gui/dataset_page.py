@@ -167,7 +167,7 @@ class DatasetPage(QWidget):
         self.class_table.itemSelectionChanged.connect(self._class_selected)
         self.chart = ClassBarChart()
         lv.addWidget(self.chart)
-        lv.addWidget(self.class_table, 1)
+        lv.addWidget(self.class_table)
 
         self.split_box = QGroupBox("Split for validation and testing")
         form = QFormLayout(self.split_box)
@@ -193,6 +193,7 @@ class DatasetPage(QWidget):
                                   "those splits are used as they are.")
         lv.addWidget(self.split_box)
         lv.addWidget(self.presplit_note)
+        lv.addStretch(1)
         splitter.addWidget(left)
 
         # Right: pictures and problems.
@@ -349,6 +350,7 @@ class DatasetPage(QWidget):
         if scan is None:
             self.summary.setText("Scanning..." if self.is_scanning() else "No folder scanned yet.")
             self.class_table.setRowCount(0)
+            self._fit_class_table()
             self.chart.set_data([], [])
             self.warning_banner.set_messages([])
             self.problems.setRowCount(0)
@@ -399,6 +401,7 @@ class DatasetPage(QWidget):
                 if v == 0:
                     item.setIcon(icon("warning"))
                 self.class_table.setItem(r, c, item)
+        self._fit_class_table()
         header = self.class_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, len(headers)):
@@ -441,6 +444,14 @@ class DatasetPage(QWidget):
         self.presplit_note.setVisible(scan.presplit)
         self._update_split_note()
         self._filter_images()
+
+    def _fit_class_table(self) -> None:
+        """As tall as its rows (up to about a dozen), so the page has no empty table area."""
+        table = self.class_table
+        rows = min(table.rowCount(), 12)
+        height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth() + 2
+        height += sum(table.rowHeight(r) for r in range(rows)) if rows else table.verticalHeader().defaultSectionSize()
+        table.setFixedHeight(height)
 
     def _class_selected(self) -> None:
         rows = {i.row() for i in self.class_table.selectedItems()}

@@ -177,7 +177,7 @@ class LayerTreeModel(QAbstractItemModel):
             return "frozen"
         if node.trainable is True or node.trainable_params == node.params:
             return "trainable"
-        return f"{node.trainable_params:,} of {node.params:,}"
+        return f"partly ({100 * node.trainable_params / node.params:.0f} %)"
 
     @staticmethod
     def _tooltip(node) -> str:

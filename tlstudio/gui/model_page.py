@@ -107,7 +107,7 @@ class ModelPage(QWidget):
         splitter.addWidget(self._make_tree_panel())
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([430, 620])
+        splitter.setSizes([460, 640])
 
         state.train_config_changed.connect(self._config_changed)
         state.project_changed.connect(self._project_changed)
@@ -130,7 +130,7 @@ class ModelPage(QWidget):
         base_box = QGroupBox("Base model (pre-trained feature extractor)")
         bv = QVBoxLayout(base_box)
         self.catalogue = QTableWidget(len(base_models.CATALOGUE), 5)
-        self.catalogue.setHorizontalHeaderLabels(["Base", "Params", "Input", "Speed", "Top-1"])
+        self.catalogue.setHorizontalHeaderLabels(["Base", "Params", "Size", "Speed", "Top-1"])
         tips = ["Keras application", "Parameters of the feature extractor", "Default input size",
                 "Relative speed on a laptop CPU", "ImageNet top-1 accuracy documented by Keras"]
         for col, tip in enumerate(tips):
@@ -288,10 +288,10 @@ class ModelPage(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         header = self.view.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
+        header.setStretchLastSection(True)
+        for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(60)
         v.addWidget(self.view, 1)
         self.empty_note = hint("")
         self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
