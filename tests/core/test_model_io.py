@@ -288,3 +288,27 @@ def test_keras_files_are_refused_on_a_keras_without_the_safe_mode_fixes(saved_ke
     monkeypatch.setattr(keras, "__version__", "3.8.0")
     with pytest.raises(ModelFileError, match=r"model.keras: Keras 3.8.0 is installed.*3.12 or newer"):
         load_model_file(folder / "model.keras")
+
+
+def test_keras2_dtype_policy_objects_and_unknown_settings_are_translated(legacy, tmp_path):
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "policy.h5"
+    shutil.copy(legacy / "plain_functional.h5", path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        for entry in config["config"]["layers"]:
+            if entry["config"]["name"] in ("conv", "predictions"):
+                entry["config"]["dtype"] = {"class_name": "Policy", "config": {"name": "float32"}}
+            if entry["config"]["name"] == "drop":
+                entry["config"]["noise_shape_legacy"] = None  # a setting Keras 3 has never heard of
+        f.attrs["model_config"] = json.dumps(config)
+    loaded = load_model_file(path)
+    assert any("dtype policies" in n for n in loaded.notes)
+    assert any("Dropout 'noise_shape_legacy'" in n for n in loaded.notes)
+    images = np.load(legacy / "inputs32.npy")
+    np.testing.assert_allclose(
+        run(loaded.model, images), np.load(legacy / "plain_functional.probs.npy"), atol=1e-5
+    )

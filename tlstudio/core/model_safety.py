@@ -79,6 +79,7 @@ _NAMESPACES = (
     "losses",
     "metrics",
     "quantizers",
+    "mixed_precision",
 )
 
 
