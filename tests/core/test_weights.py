@@ -78,7 +78,6 @@ def test_no_official_file_for_unknown_width():
     "ctor, kwargs, size",
     [
         ("MobileNet", {"alpha": 0.25}, 96),
-        ("MobileNet", {"alpha": 0.75}, 160),
         ("MobileNetV2", {"alpha": 0.35}, 96),
         ("MobileNetV3Small", {"alpha": 0.75}, 64),
         ("EfficientNetB0", {}, 32),
