@@ -95,6 +95,7 @@ def make_bridge(
     skip_log: Any,
     on_epoch: Callable[[int, dict[str, Any]], None],
     batch_every: int = 1,
+    validate: Callable[[], tuple[float, float]] | None = None,
 ) -> Any:
     """A Keras callback that emits BatchEnded / EpochEnded / FileSkipped and honours ``cancel``.
 
@@ -115,6 +116,9 @@ def make_bridge(
         :class:`tlstudio.core.pipeline.SkipLog` whose new entries become FileSkipped events.
     on_epoch
         Called with ``(epoch, record)`` after each *completed* epoch (checkpointing, early stopping).
+    validate
+        Optional ``() -> (val_loss, val_accuracy)`` used instead of Keras's own validation pass
+        (cheaper for a small head on cached features: no second traced function).
     """
     import keras
 
@@ -178,7 +182,9 @@ def make_bridge(
                 self.interrupted = True
                 self.model.stop_training = True
                 return
-            logs = logs or {}
+            logs = dict(logs or {})
+            if validate is not None:
+                logs["val_loss"], logs["val_accuracy"] = validate()
             seconds = time.perf_counter() - self._t0
             progress.run_epoch += 1
             record = {
