@@ -150,10 +150,14 @@ def print_tree(tree, out: TextIO, expand: bool = False) -> None:
         out.write(
             f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]:>{widths[4]}}\n"
         )
-    if any(n.is_batchnorm for n in tree.base.iter_nodes()):
+    bns = [n for n in tree.base.iter_nodes() if n.is_batchnorm]
+    if any(n.locked for n in bns):
         out.write(
-            "BatchNormalization layers in the base stay in inference mode (the base is called with training=False).\n"
+            "BatchNormalization layers of the base stay in inference mode: the base is called with "
+            "training=False and they are kept frozen.\n"
         )
+    elif bns:
+        out.write("BatchNormalization layers of the randomly initialised base train normally.\n")
 
 
 def _download_bar(stream: TextIO):

@@ -32,6 +32,7 @@ BN_NOTE = (
     "runs a trainable BatchNormalization in training mode during fit"
 )
 BN_RANDOM_NOTE = "no learned statistics yet (random initialisation), so it trains like any layer"
+IDENTITY_NOTE = "passes images through: the base scales its input itself"
 PREPROCESS_NOTE = "input scaling for the base; always frozen"
 STATE_VERSION = 1
 
@@ -514,7 +515,7 @@ class LayerTree:
         if is_bn and in_base:
             note = BN_NOTE if bn_locked else BN_RANDOM_NOTE
         elif locked:
-            note = PREPROCESS_NOTE
+            note = PREPROCESS_NOTE if type(layer).__name__ != "Identity" else IDENTITY_NOTE
         return LayerNode(
             name=layer.name,
             kind="layer",
