@@ -209,3 +209,33 @@ def test_new_project_asks_about_unsaved_changes_and_returns_to_the_first_screen(
     main_window.new_action.trigger()
     assert dialogs.kinds() == ["question"]  # answered Discard by the fixture
     assert main_window.showing_welcome() and main_window.state.scan is None and not main_window.state.dirty
+
+
+def test_app_main_opens_a_folder_given_on_the_command_line(qapp, image_folder, dialogs):
+    from tlstudio.app import main
+    from tlstudio.gui import settings
+
+    root = image_folder({"a": 5, "b": 5})
+    assert main(["--no-tensorflow", "--quit-after", "1500", str(root)]) == 0
+    assert qapp.applicationName() == "tlstudio" and qapp.organizationName() == "tlstudio"
+    assert settings.get("recent/folders")[0] == str(root.resolve())
+    assert dialogs.kinds() == ["question"]  # the opened folder made the project dirty: asked on close
+
+
+def test_autosave_of_an_untitled_project_is_offered_at_start(qtbot, main_window, dialogs, image_folder):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tlstudio.gui.main_window import MainWindow, autosave_path
+
+    main_window.state.update_train_config(dropout=0.45, hidden_units=32)
+    copy = main_window.autosave()
+    assert copy == autosave_path(None) and copy.is_file()
+    other = MainWindow()
+    qtbot.addWidget(other)
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    assert other.offer_recovery()
+    assert other.state.project.train.dropout == 0.45 and other.state.dirty
+    other.state.dirty = False
+    other.close()
+    other.shutdown()
+    copy.unlink()
