@@ -115,8 +115,15 @@ def test_events_in_order_and_a_complete_run_folder(image_folder, tmp_path):
 
 
 def test_cancel_in_the_first_epoch_stops_within_a_batch(image_folder, tmp_path):
+    from tlstudio.core import base_models
+    from tlstudio.core.layer_tree import LayerTree
+
     data = image_folder({"a": 12, "b": 12})
     config = tiny_config(data, head_epochs=3, batch_size=4)
+    # The layer tree unfreezes the top block of the base: no cache, end-to-end training.
+    tree = LayerTree.from_model(base_models.build_classifier(config, 2), family="mobilenet")
+    tree.unfreeze_top_blocks(1)
+    config.layer_state = tree.state()
     cancel = threading.Event()
     events = []
 
@@ -126,6 +133,9 @@ def test_cancel_in_the_first_epoch_stops_within_a_batch(image_folder, tmp_path):
             cancel.set()
 
     result = train(config, tmp_path / "run", emit=emit, cancel=cancel)
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert ev.PHASE_CACHING not in started.phases
+    assert any(isinstance(e, ev.LogMessage) and "end to end" in e.text for e in events)
     batches = [e for e in events if isinstance(e, ev.BatchEnded)]
     assert len(batches) == 1 and batches[0].steps == 5  # no batch after the one where cancel was asked
     assert not [e for e in events if isinstance(e, ev.EpochEnded)]
@@ -133,6 +143,7 @@ def test_cancel_in_the_first_epoch_stops_within_a_batch(image_folder, tmp_path):
     info = load_run(tmp_path / "run")
     assert info.status == "cancelled" and info.model_path is not None
     assert info.evaluation["splits"]["val"]["n"] == len(info.split["val"])
+    assert info.config.layer_state == config.layer_state
 
 
 def test_the_cache_is_hit_on_a_second_run_and_a_changed_file_invalidates_only_itself(

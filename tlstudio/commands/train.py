@@ -188,6 +188,10 @@ class _Display:
                 f"{event.phase} epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.3f} "
                 f"acc {event.accuracy:.3f}{val} ({event.seconds:.1f} s)"
             )
+        elif isinstance(event, ev.TrainFinished):
+            if self.task is not None:
+                task = self.progress.tasks[-1]
+                self.progress.update(self.task, completed=task.total)
         elif isinstance(event, ev.FileSkipped):
             self.console.print(f"[yellow]skipped[/yellow] {event.path}: {event.reason}")
         elif isinstance(event, ev.LogMessage):
