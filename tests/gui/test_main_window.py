@@ -239,3 +239,33 @@ def test_autosave_of_an_untitled_project_is_offered_at_start(qtbot, main_window,
     other.close()
     other.shutdown()
     copy.unlink()
+
+
+def test_app_state_runs_and_config(qtbot, tmp_path):
+    import pytest
+
+    from tlstudio.core.project import RunRecord
+    from tlstudio.gui.state import AppState
+
+    state = AppState()
+    with qtbot.waitSignals([state.train_config_changed, state.dirty_changed]):
+        state.update_train_config(dropout=0.3, split={"seed": 5})
+    assert state.project.train.split.seed == 5 and state.dirty
+    with pytest.raises(KeyError):
+        state.update_train_config(not_a_field=1)
+    state.project_path = tmp_path / "p.tlsproj"
+    first = state.new_run_dir()
+    second = state.new_run_dir()
+    assert first != second and first.parent == tmp_path / "p-runs" and first.is_dir() and second.is_dir()
+    with qtbot.waitSignals([state.runs_changed, state.current_run_changed]):
+        state.add_run(RunRecord(run_dir=str(first), name="one"))
+    state.add_run(RunRecord(run_dir=str(second), name="two"))
+    assert state.current_run == str(second)
+    state.rename_run(second, "best")
+    assert state.find_run(second).name == "best"
+    with qtbot.waitSignal(state.current_run_changed) as blocker:
+        state.remove_run(second)
+    assert blocker.args == [str(first)] and [r.name for r in state.project.runs] == ["one"]
+    with qtbot.waitSignal(state.opened_model_changed):
+        state.set_opened_model(tmp_path / "m.keras")
+    assert state.opened_model == str(tmp_path / "m.keras")

@@ -143,3 +143,12 @@ def test_project_round_trip_restores_settings_and_frozen_set(qtbot, main_window,
         other.state.dirty = False
         other.close()
         other.shutdown()
+
+
+def test_a_saved_frozen_set_is_dropped_when_the_architecture_changes_before_a_build(main_window, model_page):
+    state = main_window.state
+    state.update_train_config(layer_state={"version": 1, "layers": [{"path": "base/conv1", "trainable": True}]})
+    state.update_train_config(fine_tune_epochs=3)  # not an architecture change
+    assert state.project.train.layer_state is not None
+    model_page.size_spin.setValue(64)
+    assert state.project.train.input_size == 64 and state.project.train.layer_state is None

@@ -478,6 +478,8 @@ class MainWindow(QMainWindow):
         try:
             project = Project.load(path)
         except ProjectError as exc:
+            if not path.exists():
+                settings.remove_recent("recent/projects", str(path))
             QMessageBox.critical(self, "Cannot open the project", str(exc))
             return False
         recovered = False

@@ -57,6 +57,10 @@ def structure_key(config: TrainConfig) -> tuple:
     return tuple(getattr(config, f) for f in STRUCTURE_FIELDS)
 
 
+def layout_key(config: TrainConfig) -> tuple:
+    return tuple(getattr(config, f) for f in LAYOUT_FIELDS)
+
+
 def _params_text(n: int) -> str:
     return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
 
@@ -75,6 +79,7 @@ class ModelPage(QWidget):
         self._relay: WorkerRelay | None = None
         self._built_key: tuple | None = None
         self._building_key: tuple | None = None
+        self._layout_key: tuple = layout_key(state.project.train)
         self.last_build: BuiltModel | None = None
         self.auto_build = True
         self._auto_timer = QTimer(self)
@@ -453,10 +458,11 @@ class ModelPage(QWidget):
         cfg = self.state.project.train
         key = structure_key(cfg)
         if self._built_key is not None and key != self._built_key:
-            layout_changed = any(getattr(cfg, f) != v for f, v in zip(STRUCTURE_FIELDS, self._built_key, strict=True)
-                                 if f in LAYOUT_FIELDS)
             self._drop_tree()
-            if layout_changed and cfg.layer_state is not None:
+        if layout_key(cfg) != self._layout_key:
+            # Another architecture: the saved frozen set names layers it does not have.
+            self._layout_key = layout_key(cfg)
+            if cfg.layer_state is not None:
                 self.state.update_train_config(layer_state=None)  # re-enters this method; harmless
         if not self._loading:
             self._load_settings()
@@ -466,6 +472,7 @@ class ModelPage(QWidget):
     def _project_changed(self) -> None:
         self.cancel_build(wait=True)
         self._built_key = None
+        self._layout_key = layout_key(self.state.project.train)
         self.tree_model.set_tree(None)
         self.last_build = None
         self.error_banner.set_messages([])

@@ -105,7 +105,6 @@ class WelcomeWidget(QWidget):
         self.recent = QListWidget()
         self.recent.setMaximumHeight(150)
         self.recent.setMaximumWidth(560)
-        self.recent.itemActivated.connect(self._open_recent)
         self.recent.itemClicked.connect(self._open_recent)
         recent_row = QHBoxLayout()
         recent_row.addStretch(1)
