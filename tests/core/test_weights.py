@@ -227,6 +227,19 @@ def test_offline_and_not_cached_says_which_file_to_put_where(keras_home, no_bund
     assert not (keras_home / "models" / BUNDLED).exists()
 
 
+def test_offline_mobilenet_at_another_size_uses_the_shipped_224_weights(keras_home, monkeypatch):
+    """Keras has a 128x128 file for MobileNet; offline, the shipped 224x224 one (same weights shapes) is used."""
+    monkeypatch.setenv(weights.MIRROR_ENV, UNREACHABLE)
+    config = TrainConfig(base="MobileNet", alpha=0.25, input_size=128)
+    status = weights_status(config)
+    assert status.kind == "download" and status.file_name == "mobilenet_2_5_128_tf_no_top.h5"
+    assert "shipped 224x224 weights" in status.message
+    official = weights.find_official("MobileNet", 0.25, 128)
+    assert weights.resolve_official(official) == ("fallback-bundled", weights.bundled_path(BUNDLED))
+    with pytest.raises(weights.WeightsError, match="mobilenet_5_0_128_tf_no_top.h5"):
+        weights.resolve_official(weights.find_official("MobileNet", 0.5, 128))  # nothing to fall back on
+
+
 def test_cached_file_is_used_offline(keras_home, no_bundled, monkeypatch):
     monkeypatch.setenv(weights.MIRROR_ENV, UNREACHABLE)
     target = keras_home / "models" / BUNDLED

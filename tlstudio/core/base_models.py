@@ -268,6 +268,11 @@ def weights_status(config: TrainConfig) -> WeightsStatus:
         else:
             folder = _weights.cached_path(official.file_name).parent
             msg = f"ImageNet weights will be downloaded once ({official.file_name}) into {folder}"
+            if official.fallback is not None:
+                fb_kind, _ = _weights.locate(official.fallback)
+                if fb_kind != "download":
+                    where = "shipped" if fb_kind == "bundled" else "cached"
+                    msg += f"; without a network the {where} 224x224 weights are used instead"
         return WeightsStatus(kind, official.file_name, found, msg)
     chosen = Path(choice).expanduser()
     if not chosen.is_file():

@@ -52,11 +52,16 @@ class OfficialWeights:
         Where Keras downloads it from.
     file_hash : str | None
         The hash Keras checks (64 hex digits: SHA-256, 32: MD5), or None where Keras has none.
+    fallback : OfficialWeights | None
+        For MobileNet and MobileNetV2 at a size with its own file: the 224x224 file of the same
+        width. Convolution weights do not depend on the input size, so it is used when the
+        size-specific file is neither here nor downloadable.
     """
 
     file_name: str
     url: str
     file_hash: str | None = None
+    fallback: OfficialWeights | None = None  # the 224x224 file, used offline when this size's file is missing
 
 
 # Hashes of the no-top files, copied from keras.applications.
@@ -150,15 +155,17 @@ def find_official(name: str, alpha: float | None, size: int) -> OfficialWeights 
             return None
         rows = size if size in (128, 160, 192, 224) else 224
         file_name = f"mobilenet_{texts[a]}_{rows}_tf_no_top.h5"
+        fallback = find_official(name, alpha, 224) if rows != 224 else None
         return OfficialWeights(
-            file_name, _GCS + "mobilenet/" + file_name, _MOBILENET_HASHES.get(f"{texts[a]}_{rows}")
+            file_name, _GCS + "mobilenet/" + file_name, _MOBILENET_HASHES.get(f"{texts[a]}_{rows}"), fallback
         )
     if key == "mobilenetv2":
         if a not in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
             return None
         rows = size if size in (96, 128, 160, 192, 224) else 224
         file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{a}_{rows}_no_top.h5"
-        return OfficialWeights(file_name, _GCS + "mobilenet_v2/" + file_name)
+        fallback = find_official(name, alpha, 224) if rows != 224 else None
+        return OfficialWeights(file_name, _GCS + "mobilenet_v2/" + file_name, None, fallback)
     if key in ("mobilenetv3small", "mobilenetv3large"):
         model_name = f"{key[len('mobilenetv3') :]}_224_{a}_float"
         if model_name not in _MOBILENET_V3_HASHES:
@@ -339,10 +346,14 @@ def resolve_official(
 ) -> tuple[str, Path]:
     """Find or fetch an official file: bundled, then cached, then downloaded.
 
+    When the file is neither here nor downloadable but its :attr:`OfficialWeights.fallback` (the
+    224x224 file of the same MobileNet) is here, that one is used.
+
     Returns
     -------
     (kind, path)
-        ``kind`` is ``"bundled"``, ``"cached"`` or ``"downloaded"``.
+        ``kind`` is ``"bundled"``, ``"cached"`` or ``"downloaded"``, or ``"fallback-bundled"`` /
+        ``"fallback-cached"`` for the 224x224 file.
 
     Raises
     ------
@@ -352,6 +363,12 @@ def resolve_official(
     kind, path = locate(official)
     if path is not None:
         return kind, path
-    if offline:
-        raise WeightsError(offline_message(official))
-    return "downloaded", download(official, progress=progress, cancel=cancel)
+    fallback_kind, fallback_path = locate(official.fallback) if official.fallback else ("download", None)
+    try:
+        if offline:
+            raise WeightsError(offline_message(official))
+        return "downloaded", download(official, progress=progress, cancel=cancel)
+    except WeightsError:
+        if fallback_path is not None:
+            return f"fallback-{fallback_kind}", fallback_path
+        raise
