@@ -159,8 +159,13 @@ def legacy(tmp_path_factory):
     return legacy_models(tmp_path_factory)
 
 
-def test_teachable_machine_export_loads_takes_raw_rgb_and_matches_tf_keras(legacy, tmp_path):
-    loaded = load_model_file(legacy / "teachable" / "keras_model.h5")
+@pytest.fixture(scope="module")
+def teachable(legacy):
+    return load_model_file(legacy / "teachable" / "keras_model.h5")
+
+
+def test_teachable_machine_export_loads_takes_raw_rgb_and_matches_tf_keras(legacy, teachable):
+    loaded = teachable
     assert loaded.source == "teachable-machine"
     assert loaded.labels == ["Class 1", "Class 2", "Nothing"]
     assert loaded.input_size == (96, 96)
@@ -179,9 +184,8 @@ def test_teachable_machine_export_loads_takes_raw_rgb_and_matches_tf_keras(legac
 
 
 @pytest.mark.slow
-def test_converted_teachable_machine_model_saves_as_safe_keras_file(legacy, tmp_path):
-    loaded = load_model_file(legacy / "teachable" / "keras_model.h5")
-    loaded.model.save(tmp_path / "converted.keras")
+def test_converted_teachable_machine_model_saves_as_safe_keras_file(legacy, teachable, tmp_path):
+    teachable.model.save(tmp_path / "converted.keras")
     again = load_model_file(tmp_path / "converted.keras")  # safe_mode=True, standard layers only
     images = np.load(legacy / "inputs96.npy")
     np.testing.assert_allclose(run(again.model, images), np.load(legacy / "teachable.probs.npy"), atol=1e-5)
