@@ -1,7 +1,8 @@
 """Two real run folders made once per test session with ``tlstudio.core.training.train``.
 
-A tiny three-colour dataset (Pillow writes it), MobileNet alpha 0.25 at 32 px without pretrained
-weights, a few head epochs on cached features: a few seconds each. The runs are cached under
+A tiny three-colour dataset (Pillow writes it), MobileNet alpha 0.25 at 64 px with the ImageNet
+weights shipped with tlstudio (at 32 px, or without weights, its features barely differ between
+images, so a model would answer the same for everything), a few head epochs on cached features. The runs are cached under
 pytest's base temp folder, so the GUI and worker tests of one session share them.
 
 Import it from a test module: ``from conftest_runs import trained_runs`` (tests/gui is on sys.path
@@ -19,7 +20,7 @@ import pytest
 
 CLASSES = ("blue", "green", "red")
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 80, 220)}
-SIZE = 32
+SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,17 @@ def make_runs(folder: Path) -> TrainedRuns:
         write_image(loose / f"{name}_new.png", COLOURS[name], pattern=i + 11)
     (loose / "broken.jpg").write_bytes(b"this is not a jpeg")
     runs = []
-    for k, epochs in enumerate((2, 3)):
+    for k, (epochs, lr) in enumerate(((3, 0.003), (5, 0.02))):
         config = TrainConfig(
             data_dir=str(data),
             base="MobileNet",
             alpha=0.25,
             input_size=SIZE,
-            weights="none",
+            weights="imagenet",
             head_epochs=epochs,
             fine_tune_epochs=0,
             batch_size=8,
-            head_lr=0.01 * (k + 1),
+            head_lr=lr,
             early_stopping=False,
         )
         result = train(config, folder / f"run{k + 1}")
@@ -86,6 +87,19 @@ def session_runs(tmp_path_factory) -> TrainedRuns:
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> TrainedRuns:
     return session_runs(tmp_path_factory)
+
+
+_PREDICTORS: dict[str, object] = {}
+
+
+def reference_predictor(run_dir: Path):
+    """A core Predictor of a run, loaded once per session: the answers the GUI must show."""
+    from tlstudio.core.predict import Predictor
+
+    key = str(run_dir)
+    if key not in _PREDICTORS:
+        _PREDICTORS[key] = Predictor.from_path(run_dir)
+    return _PREDICTORS[key]
 
 
 def record_for(run_dir: Path, name: str = ""):

@@ -9,7 +9,7 @@ from pathlib import Path
 from unittest.mock import MagicMock
 
 import pytest
-from conftest_runs import CLASSES, COLOURS, record_for, trained_runs, write_image  # noqa: F401
+from conftest_runs import CLASSES, COLOURS, record_for, reference_predictor, trained_runs  # noqa: F401
 from PySide6.QtCore import QUrl
 
 SHOTS = os.environ.get("TLSTUDIO_SCREENSHOTS")  # a folder: save grabs of the page there to look at
@@ -42,8 +42,6 @@ def page(qtbot, trained_runs):  # noqa: F811
 
 
 def test_dropping_images_and_a_folder_gives_cards_with_the_real_top_k_and_a_table(qtbot, page, trained_runs):  # noqa: F811
-    from tlstudio.core.predict import Predictor
-
     run = str(trained_runs.runs[-1])
     assert page.model_source() == run, "the latest run is tested by default"
     images = [trained_runs.loose / "red_new.png", trained_runs.loose / "blue_new.png"]
@@ -58,7 +56,8 @@ def test_dropping_images_and_a_folder_gives_cards_with_the_real_top_k_and_a_tabl
     qtbot.waitUntil(lambda: table.finished, timeout=60000)
     assert "Model ready" in page.model_status.text()
 
-    expected = Predictor.from_path(run).predict([str(p) for p in images], top_k=3)
+    expected = reference_predictor(run).predict([str(p) for p in images], top_k=3)
+    assert [c.top_labels()[0][0] for c in cards] == ["red", "blue"]  # the run learned the colours
     for card, want in zip(cards, expected, strict=True):
         got = card.top_labels()
         assert [name for name, _p in got] == [name for name, _p in want.top]
@@ -71,7 +70,7 @@ def test_dropping_images_and_a_folder_gives_cards_with_the_real_top_k_and_a_tabl
     broken = next(r for r in rows if r[0] == "broken.jpg")
     assert broken[1] == "—" and "not an image" in broken[3]
     good = {r[0]: r for r in rows if r[0] != "broken.jpg"}
-    folder_expected = Predictor.from_path(run).predict([str(trained_runs.loose / f) for f in good], top_k=3)
+    folder_expected = reference_predictor(run).predict([str(trained_runs.loose / f) for f in good], top_k=3)
     for (name, row), want in zip(good.items(), folder_expected, strict=True):
         assert row[1] == want.label and row[2] == f"{want.probability:.1%}", name
 
@@ -129,6 +128,7 @@ def test_paste_an_image_and_choose_the_model(qtbot, page, trained_runs):  # noqa
     qtbot.waitUntil(lambda: cards[0].prediction is not None, timeout=60000)
     assert cards[0].error is None and len(cards[0].top_labels()) == 3
     assert {name for name, _p in cards[0].top_labels()} == set(CLASSES)
+    assert cards[0].top_labels()[0][0] == "green"
 
     # A model file opened from File > Open model is offered and selected.
     model_file = trained_runs.runs[1] / "model.keras"

@@ -43,9 +43,7 @@ def _stop(handle, qtbot):
 
 
 def test_model_loads_once_and_answers_images_gradcam_and_folders(qtbot, recorder, runs):
-    from tlstudio.core.predict import Predictor
-
-    run = str(runs.runs[0])
+    run = str(runs.runs[-1])
     images = [runs.loose / "red_new.png", runs.loose / "green_new.png"]
     worker = PredictWorker()
     loading = recorder(worker.model_loading)
@@ -69,7 +67,7 @@ def test_model_loads_once_and_answers_images_gradcam_and_folders(qtbot, recorder
     assert list(info.labels) == list(runs_support.CLASSES)
     by_id = {c[0].item_id: c[0] for c in done.calls}
 
-    reference = Predictor.from_path(run)
+    reference = runs_support.reference_predictor(run)
     expected = reference.predict([str(images[0]), str(images[1])], top_k=3)
     assert [name for name, _p in by_id[1].prediction.top] == [name for name, _p in expected[0].top[:2]]
     got = by_id[3].prediction.top

@@ -194,7 +194,7 @@ class ExportDialog(QDialog):
                 continue
             acc = f", val {run.val_accuracy:.1%}" if run.val_accuracy is not None else ""
             self.source_combo.addItem(
-                f"Run {run.name or run_dir.name}  ({run.base or 'model'}{acc})", str(run_dir)
+                f"{run.name or 'Run ' + run_dir.name}  ({run.base or 'model'}{acc})", str(run_dir)
             )
         opened = getattr(self.state, "opened_model", None)
         for path in (opened, preferred):

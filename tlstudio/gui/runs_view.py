@@ -158,6 +158,7 @@ class RunsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSortIndicator(len(self.COLUMNS) - 1, Qt.SortOrder.AscendingOrder)
@@ -245,7 +246,7 @@ class RunsView(QWidget):
             ("" if s.test_acc is None else f"{s.test_acc:.1%}", s.test_acc),
             (format_seconds(s.seconds), float(s.seconds or 0)),
             (s.status, s.status),
-            (s.created.replace("T", " ")[:19], s.created),
+            (s.created.replace("T", " ")[:16], s.created),
         ]
         for col, (text, sort_value) in enumerate(values):
             item = _SortableItem(text)
@@ -341,6 +342,29 @@ class RunsView(QWidget):
                     items[prefix + metric] = item
             self.curves[key] = items
         self.hint.setVisible(not self.curves)
+        self._fit_axes()
+
+    def _fit_axes(self) -> None:
+        """Sensible ranges: accuracy 0-1, loss from 0, whole epochs (a flat curve is not blown up to noise)."""
+        epochs, losses = 0.0, []
+        for items in self.curves.values():
+            for key, item in items.items():
+                xs, ys = item.getData()
+                if xs is not None and len(xs):
+                    epochs = max(epochs, float(max(xs)))
+                if key.endswith("loss") and ys is not None and len(ys):
+                    losses.extend(float(y) for y in ys if y == y and abs(y) != float("inf"))
+        self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        if losses:
+            self.loss_plot.setYRange(min(0.0, min(losses)), max(losses) * 1.05 or 1.0, padding=0.02)
+        for plot in (self.acc_plot, self.loss_plot):
+            axis = plot.getAxis("bottom")
+            if 0 < epochs <= 20:
+                axis.setTickSpacing(major=1 if epochs <= 10 else 2, minor=1)
+                plot.setXRange(1, max(2.0, epochs), padding=0.03)
+            else:
+                axis.setTickSpacing()
+                plot.enableAutoRange(axis="x")
 
     # --- actions ------------------------------------------------------------------------------------
 

@@ -324,7 +324,6 @@ class TestPage(QWidget):
         self.model_combo.clear()
         for run in reversed(self.state.project.runs):
             run_dir = Path(run.run_dir)
-            name = run.name or run_dir.name
             extra = []
             if run.base:
                 extra.append(run.base)
@@ -332,7 +331,7 @@ class TestPage(QWidget):
                 extra.append(f"val {run.val_accuracy:.1%}")
             if run.status and run.status != "finished":
                 extra.append(run.status)
-            label = f"Run {name}" + (f"  ({', '.join(extra)})" if extra else "")
+            label = (run.name or f"Run {run_dir.name}") + (f"  ({', '.join(extra)})" if extra else "")
             self.model_combo.addItem(label, str(run_dir))
             if not (run_dir / "model.keras").is_file():
                 idx = self.model_combo.count() - 1
@@ -400,6 +399,12 @@ class TestPage(QWidget):
             pass
         else:
             self._set_status("The model is loaded on the first prediction (this takes a few seconds).")
+
+    def _display_name(self, source: str) -> str:
+        run = self.state.find_run(source) if hasattr(self.state, "find_run") else None
+        if run is not None and run.name:
+            return run.name
+        return Path(source).name
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.model_status.setText(text)
@@ -634,7 +639,9 @@ class TestPage(QWidget):
     def _on_model_loading(self, source: str) -> None:
         self._loading = True
         self._loaded_model = None
-        self._set_status(f"Loading the model {Path(source).name}… the first prediction waits for it.")
+        self._set_status(
+            f"Loading the model {self._display_name(source)}… the first prediction waits for it."
+        )
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == source:
                 card.set_waiting("Waiting for the model to load…")
@@ -651,7 +658,7 @@ class TestPage(QWidget):
             else (f", input {size}×{size} px" if isinstance(size, int) else "")
         )
         self._set_status(
-            f"Model ready: {Path(info.source).name}: {len(labels)} classes ({shown}){size_text}."
+            f"Model ready: {self._display_name(info.source)}: {len(labels)} classes ({shown}){size_text}."
         )
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == info.source:
