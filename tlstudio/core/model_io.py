@@ -165,11 +165,62 @@ def find_model_file(path: str | Path) -> Path:
         )
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
+    if path.suffix.lower() == ".zip":
+        return unpack_model_zip(path)
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise ModelFileError(
             f"{path.name} is not a model file tlstudio can open (expected .keras, or a Keras 2 .h5 file)."
         )
     return path
+
+
+def unpack_model_zip(path: Path) -> Path:
+    """Unpack a downloaded model archive (Teachable Machine's ``converted_keras.zip``) into the cache.
+
+    Only the one model file and a ``labels.txt`` are taken out, under their bare names, so nothing in
+    the archive can write elsewhere. Returns the unpacked model file.
+
+    Raises
+    ------
+    ModelFileError
+        When the archive is damaged, holds no model file or several.
+    """
+    import hashlib
+    import zipfile
+
+    from tlstudio.core.atomic import atomic_path
+    from tlstudio.core.paths import cache_dir
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    target = cache_dir() / "unpacked-models" / digest.hexdigest()[:16]
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir() and "__MACOSX" not in m.filename]
+            models = [m for m in members if Path(m.filename).suffix.lower() in MODEL_SUFFIXES]
+            labels = [m for m in members if Path(m.filename).name.lower() == "labels.txt"]
+            if not models:
+                raise ModelFileError(f"{path.name} holds no model file (.keras or .h5).")
+            if len(models) > 1:
+                names = ", ".join(m.filename for m in models)
+                raise ModelFileError(
+                    f"{path.name} holds several model files ({names}); unpack it and choose one."
+                )
+            wanted = [(models[0], Path(models[0].filename).name)]
+            if len(labels) == 1:
+                wanted.append((labels[0], "labels.txt"))
+            target.mkdir(parents=True, exist_ok=True)
+            for member, name in wanted:
+                if (target / name).is_file() and (target / name).stat().st_size == member.file_size:
+                    continue
+                with atomic_path(target / name) as tmp, zf.open(member) as src, open(tmp, "wb") as dst:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        dst.write(block)
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path.name} is damaged or not a zip archive ({exc}).") from exc
+    return target / wanted[0][1]
 
 
 def load_model_file(path: str | Path) -> LoadedModel:
@@ -182,7 +233,8 @@ def load_model_file(path: str | Path) -> LoadedModel:
     Parameters
     ----------
     path : str or Path
-        A ``.keras`` / ``.h5`` file, or a folder holding one (a tlstudio run folder).
+        A ``.keras`` / ``.h5`` file, a folder holding one (a tlstudio run folder), or a ``.zip`` holding
+        one (Teachable Machine's ``converted_keras.zip``), which is unpacked into the cache first.
 
     Returns
     -------
@@ -206,6 +258,8 @@ def load_model_file(path: str | Path) -> LoadedModel:
             loaded = legacy_h5.load_legacy_h5(file)
     except (UnsafeModelError, ModelFileError) as exc:
         raise type(exc)(f"{file.name}: {exc}") from exc
+    if Path(path).suffix.lower() == ".zip":
+        loaded.notes.insert(0, f"Opened {file.name} from the archive {Path(path).name}.")
     _attach_labels(loaded)
     return loaded
 
