@@ -19,6 +19,8 @@ from tlstudio.workers.base import WorkerHandle, start_worker
 from tlstudio.workers.thumbnail_worker import ThumbnailWorker
 
 MEMORY_CACHE = 3000
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
+                    Qt.ItemDataRole.UserRole})
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -78,11 +80,15 @@ class ThumbnailModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self.records)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self.records):
+        # Called for every painted item and role: keep it cheap (no pathlib).
+        if role not in _ROLES:
             return None
-        rec = self.records[index.row()]
+        row = index.row()
+        if not 0 <= row < len(self.records):
+            return None
+        rec = self.records[row]
         if role == Qt.ItemDataRole.DisplayRole:
-            return Path(rec.path).name
+            return rec.path.rpartition("/")[2]
         if role == Qt.ItemDataRole.DecorationRole:
             return self._decoration(rec.path)
         if role == Qt.ItemDataRole.ToolTipRole:
