@@ -60,10 +60,7 @@ def test_layers_json_and_random_weights(capsys):
     "argv, expected",
     [
         (["layers", "--base", "LeNet"], "unknown base model"),
-        (
-            ["layers", "--base", "MobileNet", "--alpha", "0.3", "--input-size", "32"],
-            "alpha 0.3 is not available",
-        ),
+        (["layers", "--base", "MobileNet", "--input-size", "16"], "at least 32"),
         (["layers", "--base", "MobileNet", "--weights", "/no/such/file.h5"], "weights file not found"),
         (
             ["layers", "--base", "MobileNet", "--input-size", "32", "--unfreeze-from", "nope"],
@@ -76,6 +73,18 @@ def test_layers_failures_are_one_line(argv, expected, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("tlstudio layers: ") and expected in err and "\n" not in err
     assert "Traceback" not in err
+
+
+def test_layers_says_when_a_width_is_replaced(capsys):
+    assert (
+        main(
+            ["layers", "--base", "MobileNetV2", "--alpha", "0.25", "--input-size", "32", "--weights", "none"]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "alpha 0.25 is not available for MobileNetV2; using 0.35" in captured.err
+    assert captured.out.startswith("MobileNetV2  alpha 0.35  input 32x32")
 
 
 def test_layers_offline_without_weights_says_where_to_put_them(capsys, tmp_path, monkeypatch):

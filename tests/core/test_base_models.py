@@ -11,6 +11,7 @@ import pytest
 from tlstudio.core.base_models import (
     CATALOGUE,
     ModelError,
+    alpha_note,
     build_base,
     build_classifier,
     feature_model,
@@ -82,8 +83,11 @@ def test_alpha_and_input_size_rules():
     assert resolve_alpha(mobilenet, None) == 0.25
     assert resolve_alpha(mobilenet, 0.5) == 0.5
     assert resolve_alpha(CATALOGUE["ResNet50"], 0.25) is None  # no width multiplier: ignored
-    with pytest.raises(ModelError, match="alpha 0.3 is not available for MobileNet"):
-        resolve_alpha(mobilenet, 0.3)
+    assert resolve_alpha(mobilenet, 0.3) == 0.25  # the nearest width it has
+    assert resolve_alpha(CATALOGUE["MobileNetV2"], 0.25) == 0.35  # a MobileNet setting carried over
+    assert resolve_alpha(CATALOGUE["MobileNetV3Small"], 0.875) == 1.0  # a tie goes to the wider one
+    assert "not available for MobileNetV2; using 0.35" in alpha_note(CATALOGUE["MobileNetV2"], 0.25)
+    assert alpha_note(mobilenet, 0.5) is None
     assert top1_for(mobilenet, 1.0) == 70.4 and top1_for(mobilenet, 0.25) is None
     assert input_size(TrainConfig(base="InceptionV3")) == 299
     assert input_size(TrainConfig(base="MobileNet", input_size=96)) == 96

@@ -134,7 +134,8 @@ def test_status_kinds(keras_home, tmp_path):
     missing = weights_status(TrainConfig(weights=str(tmp_path / "nope.h5")))
     assert (missing.kind, missing.ok) == ("file", False)
     assert weights_status(TrainConfig(base="NoSuchNet")).ok is False
-    assert weights_status(TrainConfig(base="MobileNetV2", alpha=0.25)).ok is False  # no such width
+    carried = weights_status(TrainConfig(base="MobileNetV2", alpha=0.25, input_size=96))
+    assert carried.ok and "using 0.35" in carried.message and "0.35_96" in carried.file_name
     own = weights_status(TrainConfig(base_model_path=str(tmp_path / "mine.keras")))
     assert own.kind == "own-model" and not own.ok
 

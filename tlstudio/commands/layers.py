@@ -56,8 +56,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tlstudio.core.base_models import (
         ModelError,
+        alpha_note,
         build_classifier,
         get_spec,
+        resolve_alpha,
         weights_label,
         weights_status,
     )
@@ -82,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
     status = weights_status(config)
     if not status.ok:
         raise ModelError(status.message)
+    alpha = None
+    if not args.base_model:
+        spec = get_spec(args.base)
+        alpha = resolve_alpha(spec, args.alpha)
+        note = alpha_note(spec, args.alpha)
+        if note:
+            print(f"tlstudio layers: {note}", file=sys.stderr)
     progress, finish = _download_bar(sys.stderr)
     try:
         model = build_classifier(config, args.classes, progress=progress)
@@ -103,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     title = args.base_model or get_spec(args.base).name
     out = sys.stdout
-    out.write(
-        f"{title}  input {model.inputs[0].shape[1]}x{model.inputs[0].shape[2]}  weights: {weights_label(config)}\n"
-    )
+    width = f"  alpha {alpha:g}" if alpha is not None else ""
+    size = f"{model.inputs[0].shape[1]}x{model.inputs[0].shape[2]}"
+    out.write(f"{title}{width}  input {size}  weights: {weights_label(config)}\n")
     print_tree(tree, out, expand=args.expand)
     out.write(f"\n{tree.summary()}\n")
     blocks = tree.block_names()

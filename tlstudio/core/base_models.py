@@ -158,18 +158,28 @@ def get_spec(name: str) -> BaseSpec:
 
 
 def resolve_alpha(spec: BaseSpec, alpha: float | None) -> float | None:
-    """The width multiplier to build ``spec`` with (None for bases without one)."""
+    """The width multiplier to build ``spec`` with (None for bases without one).
+
+    ``None`` gives the base's default; a width the base does not have gives the nearest one it
+    has (the larger of two equally near), so a MobileNet setting carried over to another base
+    still builds. :func:`alpha_note` says when that happened.
+    """
     if not spec.alphas:
         return None
     if alpha is None:
         return spec.default_alpha
     a = float(alpha)
-    for allowed in spec.alphas:
-        if abs(a - allowed) < 1e-9:
-            return allowed
-    raise ModelError(
-        f"alpha {alpha:g} is not available for {spec.name}; choose one of "
-        + ", ".join(f"{x:g}" for x in spec.alphas)
+    return min(spec.alphas, key=lambda allowed: (round(abs(allowed - a), 9), -allowed))
+
+
+def alpha_note(spec: BaseSpec, alpha: float | None) -> str | None:
+    """A line for people when ``alpha`` is not one of the base's widths (None otherwise)."""
+    used = resolve_alpha(spec, alpha)
+    if used is None or alpha is None or abs(float(alpha) - used) < 1e-9:
+        return None
+    return (
+        f"alpha {float(alpha):g} is not available for {spec.name}; using {used:g} "
+        f"(available: {', '.join(f'{x:g}' for x in spec.alphas)})"
     )
 
 
@@ -251,6 +261,16 @@ def weights_status(config: TrainConfig) -> WeightsStatus:
         size = input_size(config)
     except ModelError as exc:
         return WeightsStatus("none", None, None, str(exc), False)
+    status = _weights_status(config, spec, alpha, size)
+    note = alpha_note(spec, config.alpha)
+    if note:
+        status = WeightsStatus(
+            status.kind, status.file_name, status.path, f"{note}. {status.message}", status.ok
+        )
+    return status
+
+
+def _weights_status(config: TrainConfig, spec: BaseSpec, alpha: float | None, size: int) -> WeightsStatus:
     choice = _weights_choice(config)
     if choice in ("none", "random"):
         return WeightsStatus("none", None, None, RANDOM_LABEL)
