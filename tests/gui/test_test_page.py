@@ -136,3 +136,9 @@ def test_paste_an_image_and_choose_the_model(qtbot, page, trained_runs):  # noqa
     assert page.model_source() == str(model_file)
     page.clear()
     assert page.card_list() == [] and page.hint.isVisible()
+
+
+def test_export_button_opens_the_dialog_for_the_chosen_model(qtbot, page, trained_runs):  # noqa: F811
+    dialog = page.open_export_dialog()
+    assert dialog.source() == page.model_source() == str(trained_runs.runs[-1])
+    dialog.close()

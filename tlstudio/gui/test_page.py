@@ -268,6 +268,10 @@ class TestPage(QWidget):
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
         top.addWidget(self.clear_button)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Export the chosen model: .keras, SavedModel, TFLite, ONNX")
+        self.export_button.clicked.connect(self.open_export_dialog)
+        top.addWidget(self.export_button)
         layout.addLayout(top)
 
         self.model_status = QLabel()
@@ -409,6 +413,15 @@ class TestPage(QWidget):
     def _set_status(self, text: str, error: bool = False) -> None:
         self.model_status.setText(text)
         self.model_status.setStyleSheet("color: #c0392b;" if error else "")
+
+    def open_export_dialog(self):
+        """Open the Export dialog for the model chosen here; returns the dialog."""
+        from tlstudio.gui.export_dialog import ExportDialog
+
+        dialog = ExportDialog(self.state, self, run_dir=self.model_source())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # --- input: drop, paste, open --------------------------------------------------------------------
 
