@@ -153,3 +153,20 @@ def test_cancel_from_the_first_epoch_keeps_a_usable_model(qtbot, page_with_data)
     model = keras.models.load_model(model_file)
     probs = model.predict(np.full((1, 32, 32, 3), 128, dtype="float32"), verbose=0)
     assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1.0) < 1e-4
+
+
+def test_a_run_that_cannot_train_says_why_in_one_line(qtbot, image_folder, tmp_path):
+    data = image_folder({"cats": 4}, size=(32, 32))
+    os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")
+    state = AppState()
+    state.update_train_config(data_dir=str(data), weights="none", input_size=32, head_epochs=1)
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    assert page.start_training()
+    _wait_until_done(qtbot, state, timeout=60_000)
+    assert page.last_error and "\n" not in page.last_error and "two classes" in page.last_error
+    assert page.status_label.text().startswith("Training failed:")
+    assert "Traceback" not in page.log_text()
+    assert state.project.runs == [] and page.progress.format() == "Failed"
+    assert page.train_button.isEnabled()
+    assert page.shutdown(10_000)

@@ -747,7 +747,7 @@ class TrainPage(QWidget):
                   + (f", test accuracy {_pct(event.test_accuracy)}" if event.test_accuracy is not None else ""))
 
     def _on_train_failed(self, event: ev.TrainFailed) -> None:
-        self._log(f"Failed: {event.message}", "error")
+        self.last_error = event.message  # the worker's ``failed`` repeats it: logged once, there
 
     def _on_result(self, result: Any) -> None:
         """The run left a model behind (finished or cancelled): list it in the project."""
@@ -780,7 +780,7 @@ class TrainPage(QWidget):
 
     def _on_worker_failed(self, message: str) -> None:
         self.last_error = message
-        self._error(message)
+        self._error(f"Training failed: {message}")
         self.result_label.setText(f"<b>Training failed:</b> {html.escape(message)}")
         self.result_label.show()
 
