@@ -173,11 +173,11 @@ def test_the_cache_is_hit_on_a_second_run_and_a_changed_file_invalidates_only_it
 
 def test_resume_continues_an_interrupted_run_at_the_right_epoch(image_folder, tmp_path):
     data = image_folder({"a": 8, "b": 8})
-    config = tiny_config(data, head_epochs=4, early_stopping=False)
+    config = tiny_config(data, head_epochs=2, fine_tune_epochs=3, early_stopping=False)
     run = tmp_path / "run"
 
-    def crash(e):  # dies in the middle of the second epoch, as a killed process would
-        if isinstance(e, ev.BatchEnded) and e.epoch == 1:
+    def crash(e):  # dies in the middle of the second fine-tuning epoch, as a killed process would
+        if isinstance(e, ev.BatchEnded) and e.phase == ev.PHASE_FINE_TUNE and e.epoch == 1:
             raise RuntimeError("power cut")
 
     with pytest.raises(training.TrainingError):
@@ -187,11 +187,18 @@ def test_resume_continues_an_interrupted_run_at_the_right_epoch(image_folder, tm
 
     events = []
     result = train(None, run, emit=events.append, resume=True)
-    epochs = [(e.epoch, e.run_epoch) for e in events if isinstance(e, ev.EpochEnded)]
-    assert epochs == [(1, 2), (2, 3), (3, 4)]
-    assert result.status == "finished" and result.epochs_run == 4
+    epochs = [(e.phase, e.epoch, e.run_epoch) for e in events if isinstance(e, ev.EpochEnded)]
+    assert epochs == [("fine_tune", 1, 4), ("fine_tune", 2, 5)]
+    assert not [e for e in events if isinstance(e, ev.LogMessage) and "optimizer" in e.text]
+    assert result.status == "finished" and result.epochs_run == 5
     history = load_run(run).history["epochs"]
-    assert [h["run_epoch"] for h in history] == [1, 2, 3, 4]
+    assert [(h["phase"], h["run_epoch"]) for h in history] == [
+        ("head", 1),
+        ("head", 2),
+        ("fine_tune", 3),
+        ("fine_tune", 4),
+        ("fine_tune", 5),
+    ]
     with pytest.raises(training.TrainingError, match="already finished"):
         train(None, run, resume=True)
 
@@ -232,3 +239,24 @@ def test_hymenoptera_reaches_80_percent_with_the_shared_weights(hymenoptera, sha
     result = train(config, tmp_path / "run")
     assert result.status == "finished"
     assert result.val_accuracy >= 0.80
+
+
+def test_class_weights_balance_only_imbalanced_classes():
+    even = training.class_weights_for(np.array([0, 0, 1, 1, 1]), 2)
+    assert list(even) == [1.0, 1.0]
+    skewed = training.class_weights_for(np.array([0] * 8 + [1] * 2), 2)
+    assert skewed == pytest.approx([10 / 16, 10 / 4])
+    assert list(training.class_weights_for(np.array([0] * 8 + [1] * 2), 2, "none")) == [1.0, 1.0]
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    from tlstudio.core.callbacks import BestTracker
+
+    best = BestTracker(patience=2)
+    losses = [1.0, 0.5, 0.6, 0.4, 0.45, 0.41]
+    stops = []
+    for epoch, loss in enumerate(losses, start=1):
+        best.update(loss, lambda e=epoch: [np.full(1, e)], "full", epoch)
+        stops.append(best.should_stop())
+    assert best.best_run_epoch == 4 and best.best_weights[0][0] == 4
+    assert stops == [False, False, False, False, False, True]

@@ -123,6 +123,46 @@ def zero_output_layer(head: Any) -> None:
     layer.set_weights([np.zeros(w.shape, dtype=w.dtype) for w in layer.get_weights()])
 
 
+def class_weights_for(labels: np.ndarray, num_classes: int, mode: str = "auto") -> np.ndarray:
+    """Weight per class: all 1, or "balanced" (n / (k * count)) when ``mode`` is "auto" and the
+    largest class has more than :data:`IMBALANCE_FACTOR` times the images of the smallest."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    weights = np.ones(num_classes, dtype=np.float32)
+    present = counts > 0
+    if mode == "auto" and present.sum() > 1:
+        lo, hi = counts[present].min(), counts[present].max()
+        if hi > IMBALANCE_FACTOR * lo:
+            weights[present] = (counts.sum() / (present.sum() * counts[present])).astype(np.float32)
+    return weights
+
+
+def trainable_flags(model: Any) -> dict[str, bool]:
+    """``layer.trainable`` of every layer, nested models included, by "/"-joined layer path."""
+    flags: dict[str, bool] = {}
+
+    def walk(layer: Any, prefix: str) -> None:
+        for child in getattr(layer, "layers", []) or []:
+            path = f"{prefix}{child.name}"
+            flags[path] = bool(child.trainable)
+            walk(child, path + "/")
+
+    walk(model, "")
+    return flags
+
+
+def apply_trainable_flags(model: Any, flags: dict[str, bool]) -> None:
+    """Set the flags of :func:`trainable_flags` back, containers before their layers."""
+
+    def walk(layer: Any, prefix: str) -> None:
+        for child in getattr(layer, "layers", []) or []:
+            path = f"{prefix}{child.name}"
+            if path in flags:
+                child.trainable = bool(flags[path])
+            walk(child, path + "/")
+
+    walk(model, "")
+
+
 def _ignore(event: Event) -> None:
     pass
 
@@ -403,9 +443,16 @@ class _Trainer:
         self.head_layer.trainable = True
         self._freeze_preprocess()
 
-    def set_fine_tune_trainable(self) -> None:
+    def set_fine_tune_trainable(self, state: dict[str, Any] | None = None) -> None:
         config = self.config
         assert config is not None
+        saved = (state or {}).get("trainable")
+        if isinstance(saved, dict) and saved:
+            # Resuming: the exact flags the phase started with (what the layer tree decides can
+            # depend on weights that changed during the phase, e.g. BatchNorm statistics).
+            apply_trainable_flags(self.model, saved)
+            self.fine_tune_flags = saved
+            return
         tree = self.layer_tree()
         if config.layer_state:
             tree.apply_state(config.layer_state)
@@ -415,6 +462,7 @@ class _Trainer:
         tree.apply_to(self.model)
         self.head_layer.trainable = True
         self._freeze_preprocess()
+        self.fine_tune_flags = trainable_flags(self.model)
 
     def _freeze_preprocess(self) -> None:
         try:
@@ -451,20 +499,13 @@ class _Trainer:
     def class_weights(self) -> np.ndarray:
         config = self.config
         assert config is not None
-        k = len(self.classes)
-        counts = np.bincount(self.files["train"].labels, minlength=k).astype(np.float64)
-        weights = np.ones(k, dtype=np.float32)
-        present = counts > 0
-        if config.class_weights == "auto" and present.sum() > 1:
-            lo, hi = counts[present].min(), counts[present].max()
-            if hi > IMBALANCE_FACTOR * lo:
-                total = counts.sum()
-                weights[present] = (total / (present.sum() * counts[present])).astype(np.float32)
-                self.log(
-                    "classes are imbalanced: using balanced class weights ("
-                    + ", ".join(f"{c} {w:.2f}" for c, w in zip(self.classes, weights, strict=True))
-                    + ")"
-                )
+        weights = class_weights_for(self.files["train"].labels, len(self.classes), config.class_weights)
+        if np.any(weights != 1.0):
+            self.log(
+                "classes are imbalanced: using balanced class weights ("
+                + ", ".join(f"{c} {w:.2f}" for c, w in zip(self.classes, weights, strict=True))
+                + ")"
+            )
         return weights
 
     # -- the run -----------------------------------------------------------------------------
@@ -538,7 +579,7 @@ class _Trainer:
             start = epochs_done if phase == PHASE_FINE_TUNE else 0
             if phase == PHASE_FINE_TUNE and phase_done:
                 start = config.fine_tune_epochs
-            self.set_fine_tune_trainable()
+            self.set_fine_tune_trainable(state if phase == PHASE_FINE_TUNE else None)
             self.frozen_summary = self.describe_freezing(fine_tune=True)
             if self.base_trainable_params() == 0:
                 self.log("fine-tuning with no trainable base layer: only the head keeps learning", "warning")
@@ -626,6 +667,7 @@ class _Trainer:
                 "wait": b.wait,
                 "history": self.progress.history(),
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skip_log.all()],
+                "trainable": getattr(self, "fine_tune_flags", None) if phase == PHASE_FINE_TUNE else None,
             },
         )
         keep = {weights, opt, b.best_file or ""} | self.extra_ckpt_files
