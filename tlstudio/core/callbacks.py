@@ -81,7 +81,7 @@ def _float(logs: dict[str, Any], key: str) -> float | None:
         f = float(v)
     except (TypeError, ValueError):
         return None
-    return f if math.isfinite(f) else f
+    return f
 
 
 def make_bridge(
@@ -187,14 +187,16 @@ def make_bridge(
                 logs["val_loss"], logs["val_accuracy"] = validate()
             seconds = time.perf_counter() - self._t0
             progress.run_epoch += 1
-            record = {
+            loss, acc = _float(logs, "loss"), _float(logs, "accuracy")
+            val_loss, val_acc = _float(logs, "val_loss"), _float(logs, "val_accuracy")
+            record: dict[str, Any] = {
                 "phase": phase,
                 "epoch": epoch,
                 "run_epoch": progress.run_epoch,
-                "loss": _float(logs, "loss"),
-                "accuracy": _float(logs, "accuracy"),
-                "val_loss": _float(logs, "val_loss"),
-                "val_accuracy": _float(logs, "val_accuracy"),
+                "loss": loss,
+                "accuracy": acc,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
                 "seconds": seconds,
             }
             progress.epochs.append(record)
@@ -204,10 +206,10 @@ def make_bridge(
                     epoch=epoch,
                     epochs=epochs,
                     run_epoch=progress.run_epoch,
-                    loss=record["loss"] or 0.0,
-                    accuracy=record["accuracy"] or 0.0,
-                    val_loss=record["val_loss"],
-                    val_accuracy=record["val_accuracy"],
+                    loss=loss or 0.0,
+                    accuracy=acc or 0.0,
+                    val_loss=val_loss,
+                    val_accuracy=val_acc,
                     seconds=seconds,
                 )
             )
