@@ -66,3 +66,27 @@ def test_bad_data_folder_fails_with_one_line(qtbot, recorder, tmp_path):
     message = failed.calls[0][0]
     assert "\n" not in message and "Traceback" not in message
     assert "missing" in message or "not found" in message.lower()
+
+
+def test_preview_augmentation_keeps_size_and_varies_the_image():
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from tlstudio.core.config import AugmentConfig
+    from tlstudio.workers.evaluation_loader import augment_image
+
+    arr = np.zeros((40, 48, 3), dtype=np.uint8)
+    arr[:, :24] = (220, 40, 40)  # left half red, right half black
+    img = Image.fromarray(arr)
+    off = AugmentConfig(enabled=True, flip=False, rotation=0, zoom=0, translation=0, contrast=0, brightness=0)
+    assert np.array_equal(np.asarray(augment_image(img, off, random.Random(0))), arr)
+    on = AugmentConfig(enabled=True, rotation=0.2, zoom=0.2, translation=0.1)
+    outs = [np.asarray(augment_image(img, on, random.Random(seed))) for seed in range(4)]
+    assert all(o.shape == arr.shape for o in outs)
+    assert any(not np.array_equal(o, arr) for o in outs)
+    # Reflection fill: a solid image stays solid (a zero-filled border would bring black corners).
+    solid = Image.new("RGB", (40, 40), (200, 200, 40))
+    rotated = np.asarray(augment_image(solid, on, random.Random(1)))
+    assert rotated.min(axis=(0, 1)).tolist()[0] > 150

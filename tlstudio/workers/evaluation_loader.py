@@ -59,27 +59,31 @@ def augment_image(img, augment: Any, rng: random.Random):
     """Pillow version of the training augmentation (same knobs as :class:`~tlstudio.core.config.AugmentConfig`).
 
     Mirrors the Keras layers the pipeline uses: horizontal flip, rotation by up to
-    ``rotation * 360`` degrees, zoom and translation by up to the given fractions, contrast and
-    brightness by up to the given factors. Only used for the preview, so it need not match
-    pixel for pixel; it shows what kind of variation the model will see.
+    ``rotation * 360`` degrees, zoom and translation by up to the given fractions (the uncovered
+    border filled by reflection, as ``fill_mode="reflect"`` does), contrast and brightness by up
+    to the given factors. Only used for the preview, so it need not match pixel for pixel; it
+    shows what kind of variation the model will see.
     """
+    import numpy as np
     from PIL import Image, ImageEnhance
 
     w, h = img.size
-    if getattr(augment, "flip", False) and rng.random() < 0.5:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     rotation = float(getattr(augment, "rotation", 0.0) or 0.0)
-    if rotation > 0:
-        img = img.rotate(rng.uniform(-rotation, rotation) * 360.0, resample=Image.Resampling.BILINEAR)
     zoom = float(getattr(augment, "zoom", 0.0) or 0.0)
     translation = float(getattr(augment, "translation", 0.0) or 0.0)
-    if zoom > 0 or translation > 0:
-        scale = 1.0 + rng.uniform(-zoom, zoom)
+    if getattr(augment, "flip", False) and rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rotation > 0 or zoom > 0 or translation > 0:
+        m = max(w, h) // 2
+        padded = Image.fromarray(np.pad(np.asarray(img.convert("RGB")), ((m, m), (m, m), (0, 0)), mode="reflect"))
+        if rotation > 0:
+            padded = padded.rotate(rng.uniform(-rotation, rotation) * 360.0, resample=Image.Resampling.BILINEAR)
+        scale = 1.0 + rng.uniform(-zoom, zoom) if zoom > 0 else 1.0
         cw, ch = w / scale, h / scale
-        cx = w / 2 + rng.uniform(-translation, translation) * w
-        cy = h / 2 + rng.uniform(-translation, translation) * h
+        cx = m + w / 2 + (rng.uniform(-translation, translation) * w if translation > 0 else 0.0)
+        cy = m + h / 2 + (rng.uniform(-translation, translation) * h if translation > 0 else 0.0)
         box = (cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)
-        img = img.transform((w, h), Image.Transform.EXTENT, box, resample=Image.Resampling.BILINEAR)
+        img = padded.transform((w, h), Image.Transform.EXTENT, box, resample=Image.Resampling.BILINEAR)
     contrast = float(getattr(augment, "contrast", 0.0) or 0.0)
     if contrast > 0:
         img = ImageEnhance.Contrast(img).enhance(max(0.0, 1.0 + rng.uniform(-contrast, contrast)))
