@@ -135,3 +135,26 @@ def test_cancel_stops_the_export(qtbot, state, tmp_path, monkeypatch):
     assert dialog.finished_state() == "cancelled"
     assert "cancelled" in dialog.status_label.text().lower()
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_closing_during_an_export_cancels_it_then_closes(qtbot, state, tmp_path, monkeypatch):
+    from tlstudio.core import export as core_export
+    from tlstudio.core.errors import Cancelled
+
+    started = threading.Event()
+
+    def slow_export(source, fmt, out_path, *, verify=False, progress=None, cancel=None, status=None):
+        started.set()
+        cancel.wait(30)
+        raise Cancelled("Export cancelled.")
+
+    monkeypatch.setattr(core_export, "export_model", slow_export)
+    dialog = _dialog(qtbot, state)
+    dialog.set_destination(tmp_path / "out")
+    dialog.start_export()
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    dialog.reject()  # Escape or Close while running: no blocking wait on the GUI thread
+    assert dialog.isVisible() and "Cancelling" in dialog.status_label.text()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
+    assert dialog.finished_state() == "cancelled"
+    _finish(qtbot, dialog)

@@ -134,6 +134,12 @@ def test_paste_an_image_and_choose_the_model(qtbot, page, trained_runs):  # noqa
     model_file = trained_runs.runs[1] / "model.keras"
     state.set_opened_model(model_file)
     assert page.model_source() == str(model_file)
+    # Dropping a model file onto the page chooses it as the model to test.
+    page.set_model_source(first)
+    assert page.model_source() == first
+    _drop(page, model_file)
+    assert page.model_source() == str(model_file) and state.opened_model == str(model_file)
+    assert len(page.card_list()) == 1
     page.clear()
     assert page.card_list() == [] and page.hint.isVisible()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -96,6 +96,7 @@ class ExportDialog(QDialog):
         self.summary = None
         self._finished_state: str | None = None
         self._running = False
+        self._close_when_done = False
 
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -311,11 +312,19 @@ class ExportDialog(QDialog):
             handle.wait(msecs)
 
     def reject(self) -> None:
-        self.shutdown()
+        """Close; while an export runs, cancel it first and close once its current step has ended."""
+        if self.is_running():
+            self._close_when_done = True
+            self.cancel_export()
+            self.status_label.setText("Cancelling… the dialog closes when the current step ends.")
+            return
         super().reject()
 
     def closeEvent(self, event) -> None:
-        self.shutdown()
+        if self.is_running():
+            event.ignore()
+            self.reject()
+            return
         super().closeEvent(event)
 
     # --- worker signals ---------------------------------------------------------------------------
@@ -417,6 +426,8 @@ class ExportDialog(QDialog):
     def _on_done(self) -> None:
         self._running = False
         self._worker = None
+        if self._close_when_done:
+            QTimer.singleShot(0, self.reject)
         if self._handle is not None:
             try:
                 self._handle.thread.quit()  # do not wait for the queued quit: the thread can end now

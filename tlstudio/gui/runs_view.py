@@ -413,6 +413,7 @@ class RunsView(QWidget):
         from tlstudio.gui.export_dialog import ExportDialog
 
         dialog = ExportDialog(self.state, self, run_dir=runs[0])
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
 

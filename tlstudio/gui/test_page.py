@@ -52,6 +52,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 OTHER_MODEL = "__other__"
+MODEL_SUFFIXES = {".keras", ".h5", ".hdf5"}
 
 
 def _files_in(folder: Path) -> list[Path]:
@@ -479,6 +480,12 @@ class TestPage(QWidget):
         for path in paths:
             if path.is_dir():
                 self.add_folder(path)
+            elif path.suffix.lower() in MODEL_SUFFIXES:
+                # A dropped model file is the model to test, not an image.
+                if hasattr(self.state, "set_opened_model"):
+                    self.state.set_opened_model(path)
+                else:
+                    self.set_model_source(path)
             else:
                 files.append(path)
         if files:
