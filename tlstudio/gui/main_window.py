@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
                 self.sidebar.set_status("data", "pending", "Open a folder")
         else:
             n = len(scan.usable())
-            k = sum(1 for c in scan.classes if scan.class_counts().get(c, 0) > 0)
+            k = sum(1 for count in scan.class_counts().values() if count > 0)
             data_ready = k >= 2
             if data_ready:
                 self.sidebar.set_status("data", "warning" if scan.warnings else "done",
