@@ -320,3 +320,16 @@ def test_bundled_cached_and_file_weights_give_identical_features(shared_weights,
     np.testing.assert_array_equal(bundled, chosen)
     np.testing.assert_allclose(bundled, reference, rtol=0, atol=1e-6)
     assert not np.allclose(bundled, random_init)
+
+
+def test_keras3_weights_file_of_the_same_architecture_loads(tmp_path):
+    config = TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights="none")
+    trained = build_base(config)
+    path = tmp_path / "mine.weights.h5"
+    trained.save_weights(path)
+    loaded = build_base(TrainConfig(base="MobileNet", alpha=0.25, input_size=32, weights=str(path)))
+    assert weights_status(TrainConfig(weights=str(path))).kind == "file"
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(trained(x)))
+    with pytest.raises(ModelError, match="does not fit MobileNet alpha 0.5.*shape"):
+        build_base(TrainConfig(base="MobileNet", alpha=0.5, input_size=32, weights=str(path)))

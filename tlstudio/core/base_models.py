@@ -333,12 +333,19 @@ def _load_weights_file(model: keras.Model, path: Path, spec: BaseSpec, alpha: fl
         )
     if not (name.endswith(".h5") or name.endswith(".hdf5")):
         raise ModelError(f"{path.name} is not a weights file (.h5 or .weights.h5)")
+    import warnings
+
     try:
-        model.load_weights(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns per skipped layer before it raises
+            model.load_weights(str(path))
     except Exception as exc:  # Keras raises ValueError / OSError / KeyError for a mismatch
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if len(detail) > 200:
-            detail = detail[:200] + "..."
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # "A total of N objects could not be loaded. Example error message for object ...:" + the reason
+        detail = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else "")
+        detail = detail or type(exc).__name__
+        if len(detail) > 240:
+            detail = detail[:240] + "..."
         raise ModelError(
             f"the weights file {path.name} does not fit {_describe(spec, alpha)} without its top ({detail})"
         ) from None
