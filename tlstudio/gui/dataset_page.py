@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core.dataset import LEAKAGE_PREFIX
 from tlstudio.gui import settings
 from tlstudio.gui.state import AppState
 from tlstudio.gui.thumbnails import ThumbnailModel, ThumbnailView
@@ -382,7 +383,9 @@ class DatasetPage(QWidget):
         warnings = list(scan.warnings)
         if len(scan.classes) < 2:
             warnings.insert(0, "At least two classes (subfolders with images) are needed to train a classifier.")
-        self.warning_banner.set_messages(warnings)
+        # Leakage makes the validation numbers meaningless: shown in red, above the other warnings.
+        self.error_banner.set_messages([w for w in warnings if w.startswith(LEAKAGE_PREFIX)])
+        self.warning_banner.set_messages([w for w in warnings if not w.startswith(LEAKAGE_PREFIX)])
 
         # Classes table and chart.
         counts_total = scan.class_counts()
