@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPalette
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -237,7 +237,11 @@ class DatasetPage(QWidget):
         self.problems.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.problems.horizontalHeader().setStretchLastSection(True)
         self.problems.setColumnWidth(0, 260)
-        self.problems.doubleClicked.connect(lambda _i: self.open_problem_folder())
+        self.problems.doubleClicked.connect(self._problem_double_clicked)
+        self.problems.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        reveal = QAction(icon("folder"), "Open containing folder", self.problems)
+        reveal.triggered.connect(self.open_problem_folder)
+        self.problems.addAction(reveal)
         pv.addWidget(self.problems, 1)
         prow = QHBoxLayout()
         self.open_folder_button = QPushButton(icon("folder"), "Open containing folder")
@@ -479,6 +483,9 @@ class DatasetPage(QWidget):
         path = self.thumb_model.path_of(index.row())
         if path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def _problem_double_clicked(self, _index) -> None:
+        self.open_problem_folder()
 
     def selected_problem(self) -> Path | None:
         scan = self.state.scan
