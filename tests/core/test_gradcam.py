@@ -87,6 +87,7 @@ def test_gradcam_finds_the_last_feature_map_of_a_catalogue_base(base, layer):
 
     config = TrainConfig(base=base, alpha=0.35 if base == "MobileNetV2" else None, input_size=64, weights="none")
     model = build_classifier(config, 3)
+    model.trainable = False  # a frozen model still explains itself
     gm = GradCamModel(model)
     assert gm.layer_name == layer  # 2 x 2 at 64 px: the base's last 4-D map
     img = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
@@ -94,6 +95,37 @@ def test_gradcam_finds_the_last_feature_map_of_a_catalogue_base(base, layer):
     assert cam.heatmap.shape == (64, 64)
     assert gm._logit_layers is not None, "the class score is the logit of the head's softmax Dense"
     assert np.isfinite(cam.heatmap).all() and 0 <= cam.heatmap.min() <= cam.heatmap.max() <= 1
+
+
+def test_gradcam_follows_deeper_nesting_and_plain_sequential_models():
+    import keras
+
+    layers = keras.layers
+    # Shaped like a Teachable Machine export: Sequential[Sequential[base, pooling], Sequential[Dense, Dense]].
+    base_in = keras.Input((32, 32, 3))
+    h = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c1")(base_in)
+    h = layers.Conv2D(8, 3, strides=2, padding="same", name="c2")(h)
+    h = layers.ReLU(name="last_relu")(h)
+    base = keras.Model(base_in, h, name="model1")
+    features = keras.Sequential([base, layers.GlobalAveragePooling2D()], name="features")
+    head = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")], name="head")
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="preprocess")(inputs)
+    model = keras.Model(inputs, keras.Sequential([features, head], name="outer")(x))
+    gm = GradCamModel(model)
+    assert gm.layer_name == "last_relu" and gm._logit_layers is not None
+    img = np.random.default_rng(1).integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    cam = gradcam(gm, img)
+    assert cam.heatmap.shape == (32, 32)
+    np.testing.assert_allclose(cam.probability, model.predict_on_batch(img[None].astype("float32"))[0].max(), atol=1e-5)
+
+    seq = keras.Sequential(
+        [keras.Input((32, 32, 3)), layers.Conv2D(4, 3, name="c1"), layers.AveragePooling2D(2, name="p1"),
+         layers.Flatten(), layers.Dense(2, activation="softmax")]
+    )
+    gm2 = GradCamModel(seq)
+    assert gm2.layer_name == "p1"
+    assert gradcam(gm2, img).heatmap.shape == (32, 32)
 
 
 def test_colormap_and_overlay():

@@ -103,6 +103,8 @@ def overlay_heatmap(image: Image.Image | np.ndarray, heatmap: np.ndarray, alpha:
 
 # --- the model split ------------------------------------------------------------------------------
 
+Stage = tuple[str, Any]  # ("layers", [layer, ...]) | ("model", keras.Model) | ("combined", keras.Model)
+
 
 def _rank4_spatial(layer: Any) -> tuple[bool, int]:
     """(has a 4-D output, spatial cells) of a layer, (False, 0) when it has no single output."""
@@ -125,51 +127,128 @@ def _is_model(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def _pick_feature_layer(layers: Sequence[Any]) -> Any | None:
-    """The last layer with a 4-D output, preferring one that still has more than one spatial cell."""
-    candidates = []
-    for layer in layers:
-        if type(layer).__name__ == "InputLayer":
+def _is_sequential(model: Any) -> bool:
+    import keras
+
+    return isinstance(model, keras.Sequential)
+
+
+def _is_input(layer: Any) -> bool:
+    return type(layer).__name__ == "InputLayer"
+
+
+def find_feature_path(model: Any, need_spatial: bool = True) -> list[Any] | None:
+    """Path to the last layer with a 4-D output: the nested models that hold it, then the layer.
+
+    With ``need_spatial`` only maps of more than one cell count (a 1 x 1 map explains nothing).
+    """
+    for layer in reversed(model.layers):
+        if _is_input(layer):
+            continue
+        if _is_model(layer):
+            sub = find_feature_path(layer, need_spatial)
+            if sub:
+                return [layer, *sub]
             continue
         is4, cells = _rank4_spatial(layer)
-        if is4:
-            candidates.append((layer, cells))
-    if not candidates:
-        return None
-    spatial = [layer for layer, cells in candidates if cells > 1]
-    return spatial[-1] if spatial else candidates[-1][0]
+        if is4 and (cells > 1 or not need_spatial):
+            return [layer]
+    return None
+
+
+def _connected(model: Any, tensor: Any) -> bool:
+    import keras
+
+    try:
+        keras.Model(model.inputs[0], tensor)
+    except Exception:  # noqa: BLE001 - not part of this model's graph
+        return False
+    return True
 
 
 def _outer_node(model: Any, layer: Any) -> tuple[Any, Any] | None:
     """(input tensor, output tensor) of ``layer``'s call inside ``model``'s graph."""
-    import keras
-
     for node in reversed(getattr(layer, "_inbound_nodes", [])):
-        if len(node.input_tensors) != 1 or len(node.output_tensors) != 1:
+        if len(node.output_tensors) != 1:
             continue
-        t_in, t_out = node.input_tensors[0], node.output_tensors[0]
-        try:
-            keras.Model(t_out, model.outputs[0])
-        except Exception:  # this call is not part of the model's graph
-            continue
-        return t_in, t_out
+        if _connected(model, node.output_tensors[0]):
+            t_in = node.input_tensors[0] if len(node.input_tensors) == 1 else None
+            return t_in, node.output_tensors[0]
     return None
 
 
-def _chain_layers(model: Any) -> list[Any]:
-    """The layers of a model in order, nested models flattened.
+def _sub_model(inputs: Any, outputs: Any) -> Any | None:
+    import keras
 
-    Right for chains (tlstudio's pool + head); for anything else the logits computed from it do
-    not reproduce the model's probabilities, which :meth:`GradCamModel.compute` checks.
+    try:
+        return keras.Model(inputs, outputs)
+    except Exception:  # noqa: BLE001 - the tensors do not cut the graph there
+        return None
+
+
+def _plan(container: Any, path: list[Any]) -> tuple[list[Stage], Stage, list[Stage]]:
+    """Split ``container`` around ``path``: stages before the feature map, the map, stages after it."""
+    child, last = path[0], len(path) == 1
+    if _is_sequential(container):
+        layers = [layer for layer in container.layers if not _is_input(layer)]
+        i = next(k for k, layer in enumerate(layers) if layer is child)
+        before: list[Stage] = [("layers", layers[:i])] if i else []
+        after_here: list[Stage] = [("layers", layers[i + 1 :])] if layers[i + 1 :] else []
+        if last:
+            return before, ("layers", [child]), after_here
+        b2, leaf, a2 = _plan(child, path[1:])
+        return before + b2, leaf, a2 + after_here
+    node = _outer_node(container, child)
+    if node is None:
+        raise GradCamError(f"cannot trace layer {child.name!r} inside {container.name!r} for Grad-CAM")
+    t_in, t_out = node
+    out = container.outputs[0]
+    if last:
+        pre = _sub_model(container.inputs[0], t_out)
+        post = out is t_out or _sub_model(t_out, out)
+        if pre is not None and post is not None:
+            return [], ("model", pre), ([] if post is True else [("model", post)])
+        combined = _sub_model(container.inputs[0], [t_out, out])
+        if combined is None:
+            raise GradCamError(f"cannot reach layer {child.name!r} inside {container.name!r} for Grad-CAM")
+        return [], ("combined", combined), []
+    if t_in is None:
+        raise GradCamError(f"the nested model {child.name!r} takes several inputs; Grad-CAM cannot follow it")
+    before = [] if t_in is container.inputs[0] else [("model", _sub_model(container.inputs[0], t_in))]
+    after: list[Stage] = [] if t_out is out else [("model", _sub_model(t_out, out))]
+    if any(stage[1] is None for stage in before + after):
+        raise GradCamError(f"cannot split {container.name!r} around {child.name!r} for Grad-CAM")
+    b2, leaf, a2 = _plan(child, path[1:])
+    return before + b2, leaf, a2 + after
+
+
+def _apply(stage: Stage, x: Any) -> Any:
+    kind, what = stage
+    if kind == "layers":
+        for layer in what:
+            x = layer(x, training=False)
+        return x
+    return what(x, training=False)
+
+
+def _flat_layers(stages: list[Stage]) -> list[Any]:
+    """The layers the stages apply, in order, nested models flattened.
+
+    Exact for chains (tlstudio's pool + head, a Teachable Machine head); for anything else the
+    logits computed from it do not reproduce the model's probabilities, which is checked.
     """
-    out: list[Any] = []
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
+
+    def flat(layer: Any) -> list[Any]:
+        if _is_input(layer):
+            return []
         if _is_model(layer):
-            out.extend(_chain_layers(layer))
-        else:
-            out.append(layer)
+            return [x for inner in layer.layers for x in flat(inner)]
+        return [layer]
+
+    out: list[Any] = []
+    for kind, what in stages:
+        for layer in what if kind == "layers" else [what]:
+            out.extend(flat(layer))
     return out
 
 
@@ -179,8 +258,8 @@ class GradCamModel:
     Parameters
     ----------
     model
-        A Keras classifier; tlstudio's nested layout or any functional / sequential model with a
-        4-D feature map somewhere.
+        A Keras classifier: tlstudio's nested layout, a Teachable Machine model, or any functional
+        or sequential model with a 4-D feature map somewhere, however deeply nested.
 
     Raises
     ------
@@ -189,67 +268,58 @@ class GradCamModel:
     """
 
     def __init__(self, model: Any) -> None:
-        import keras
-
         self.model = model
-        self.pre: Any = None
-        self.post: Any = None
-        container = None
-        feature = None
-        for layer in reversed(model.layers):
-            if _is_model(layer):
-                inner = _pick_feature_layer(layer.layers)
-                if inner is not None:
-                    container, feature = layer, inner
-                    break
-            elif _rank4_spatial(layer)[0] and type(layer).__name__ != "InputLayer":
-                break
-        if container is not None and feature is not None:
-            node = _outer_node(model, container)
-            if node is None:
-                raise GradCamError(f"cannot trace the nested model {container.name!r} for Grad-CAM")
-            t_in, t_out = node
-            self.pre = keras.Model(model.inputs[0], t_in)
-            if feature.output is container.outputs[0]:
-                self.features = keras.Model(container.inputs[0], feature.output)
-            else:
-                self.features = keras.Model(container.inputs[0], [feature.output, container.outputs[0]])
-            self.post = keras.Model(t_out, model.outputs[0])
-        else:
-            feature = _pick_feature_layer(model.layers)
-            if feature is None:
-                raise GradCamError("the model has no convolutional feature map to explain")
-            self.features = keras.Model(model.inputs[0], feature.output)
-            self.post = keras.Model(feature.output, model.outputs[0])
-        self.layer_name: str = feature.name
+        path = find_feature_path(model) or find_feature_path(model, need_spatial=False)
+        if not path:
+            raise GradCamError("the model has no convolutional feature map to explain")
+        self.path = path
+        self.layer_name: str = path[-1].name
+        self.before, self.leaf, self.after = _plan(model, path)
         self._logit_layers = self._find_logit_path()
 
     def _find_logit_path(self) -> list[Any] | None:
-        """Layers of the post part, the last one a softmax Dense, when it is a plain chain."""
+        """Layers after the feature map, the last one a softmax Dense, when they can be applied one by one."""
         import keras
 
-        layers = _chain_layers(self.post)
+        if self.leaf[0] == "combined":
+            return None
+        layers = _flat_layers(self.after)
         if not layers:
             return None
         last = layers[-1]
-        if isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax":
+        name = getattr(getattr(last, "activation", None), "__name__", "")
+        if isinstance(last, keras.layers.Activation) and name == "softmax":
             return layers[:-1] or None
-        if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
+        if isinstance(last, keras.layers.Softmax):
+            return layers[:-1] or None
+        if isinstance(last, keras.layers.Dense) and name == "softmax":
             return layers
         return None
 
-    def _scores(self, x: Any, use_logits: bool) -> tuple[Any, Any]:
-        """(class scores, probabilities) of the post part for base output ``x``."""
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        """(feature map, probabilities) for a batch."""
+        for stage in self.before:
+            x = _apply(stage, x)
+        if self.leaf[0] == "combined":
+            fmap, out = self.leaf[1](x, training=False)
+            return fmap, out
+        fmap = _apply(self.leaf, x)
+        out = fmap
+        for stage in self.after:
+            out = _apply(stage, out)
+        return fmap, out
+
+    def _logits(self, fmap: Any) -> Any | None:
         import keras
         import tensorflow as tf
 
-        probs = self.post(x, training=False)
-        if not use_logits or self._logit_layers is None:
-            return probs, probs
-        h = x
+        layers = self._logit_layers
+        if not layers:
+            return None
+        h = fmap
         try:
-            for layer in self._logit_layers:
-                if layer is self._logit_layers[-1] and isinstance(layer, keras.layers.Dense):
+            for layer in layers:
+                if layer is layers[-1] and isinstance(layer, keras.layers.Dense):
                     h = tf.matmul(h, layer.kernel)
                     if layer.use_bias:
                         h = h + layer.bias
@@ -257,8 +327,8 @@ class GradCamModel:
                     h = layer(h, training=False)
         except Exception:  # noqa: BLE001 - not a plain chain after all: explain the probability
             self._logit_layers = None
-            return probs, probs
-        return h, probs
+            return None
+        return h
 
     def compute(self, batch: np.ndarray, class_index: int | None = None) -> tuple[np.ndarray, int, np.ndarray]:
         """Grad-CAM of one image.
@@ -278,21 +348,23 @@ class GradCamModel:
         import tensorflow as tf
 
         x = tf.convert_to_tensor(np.asarray(batch, dtype=np.float32))
-        inner = self.pre(x, training=False) if self.pre is not None else x
         with tf.GradientTape() as tape:
-            out = self.features(inner, training=False)
-            fmap, base_out = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, out)
-            scores, probs = self._scores(base_out, use_logits=True)
-            if self._logit_layers is not None:
-                # The logits are recomputed by hand: check they really give these probabilities.
-                if not np.allclose(tf.nn.softmax(scores).numpy(), probs.numpy(), atol=1e-4):
-                    self._logit_layers = None
-                    scores = probs
-            p = probs.numpy()[0]
+            # Watching the input records every op after it, frozen (non-trainable) layers included,
+            # so the gradient reaches the feature map wherever it sits.
+            tape.watch(x)
+            fmap, probs = self._forward(x)
+            scores = self._logits(fmap)
+            # The logits are recomputed layer by layer: use them only if they give these probabilities.
+            if scores is not None and not np.allclose(tf.nn.softmax(scores).numpy(), probs.numpy(), atol=1e-4):
+                self._logit_layers = None
+                scores = None
+            if scores is None:
+                scores = probs
+            p = probs.numpy().reshape(-1)
             idx = int(np.argmax(p)) if class_index is None else int(class_index)
             if not 0 <= idx < p.shape[-1]:
                 raise GradCamError(f"class index {idx} is out of range (the model has {p.shape[-1]} classes)")
-            score = scores[:, idx]
+            score = tf.reshape(scores, (1, -1))[:, idx]
         grads = tape.gradient(score, fmap)
         if grads is None:
             raise GradCamError(f"no gradient flows from the prediction to layer {self.layer_name!r}")
