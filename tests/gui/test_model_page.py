@@ -152,3 +152,18 @@ def test_a_saved_frozen_set_is_dropped_when_the_architecture_changes_before_a_bu
     assert state.project.train.layer_state is not None
     model_page.size_spin.setValue(64)
     assert state.project.train.input_size == 64 and state.project.train.layer_state is None
+
+
+def test_the_default_frozen_set_follows_the_fine_tuning_settings(qtbot, main_window, model_page):
+    state = main_window.state
+    build(qtbot, model_page)
+    tree = state.layer_tree
+    assert tree.base.trainable is False  # no fine-tuning: the head only
+    state.update_train_config(fine_tune_epochs=2, unfreeze_top=1)
+    assert [b for b in tree.block_names() if tree.node(tree.base.path + (b,)).trainable] == tree.block_names()[-1:]
+    assert state.project.train.layer_state is None  # still the default, not a saved choice
+    assert state.train_config().layer_state == tree.state()
+    # Once chosen by hand, the choice stays.
+    model_page.unfreeze_all()
+    state.update_train_config(fine_tune_epochs=0)
+    assert tree.base.trainable is True

@@ -80,6 +80,7 @@ class ModelPage(QWidget):
         self._built_key: tuple | None = None
         self._building_key: tuple | None = None
         self._layout_key: tuple = layout_key(state.project.train)
+        self._default_for: tuple | None = None
         self.last_build: BuiltModel | None = None
         self.auto_build = True
         self._auto_timer = QTimer(self)
@@ -464,6 +465,13 @@ class ModelPage(QWidget):
             self._layout_key = layout_key(cfg)
             if cfg.layer_state is not None:
                 self.state.update_train_config(layer_state=None)  # re-enters this method; harmless
+        tree = self.tree_model.tree
+        if tree is not None and cfg.layer_state is None and self._default_for != self._default_key(cfg):
+            # Nothing chosen by hand: the shown (and trained) set follows the fine-tuning settings.
+            self._apply_default(tree)
+            self.tree_model.refresh_all()
+            self._update_totals()
+            self.state.model_changed.emit()
         if not self._loading:
             self._load_settings()
         self._update_summary()
@@ -603,12 +611,18 @@ class ModelPage(QWidget):
         self._build_done()
         self.build_finished.emit("succeeded")
 
+    @staticmethod
+    def _default_key(cfg: TrainConfig) -> tuple:
+        return (cfg.fine_tune_epochs > 0, int(cfg.unfreeze_top))
+
     def _apply_default(self, tree) -> None:
+        """What trains when the user has not chosen: the top blocks when fine-tuning, else the head only."""
         cfg = self.state.project.train
         if cfg.fine_tune_epochs > 0:
             tree.unfreeze_top_blocks(int(cfg.unfreeze_top))
         else:
             tree.freeze_base()
+        self._default_for = self._default_key(cfg)
 
     def _build_failed(self, text: str) -> None:
         self.error_banner.set_messages([text])
