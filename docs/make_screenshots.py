@@ -105,8 +105,9 @@ class Tour:
         path = self.out / f"{name}.png"
         tmp = path.with_suffix(".tmp.png")
         (widget or self.window).grab().save(str(tmp), "PNG")
-        with Image.open(tmp) as img:
-            img.convert("RGB").save(path, optimize=True)
+        with Image.open(tmp) as img:  # 256 colours: a third of the size, no visible change on UI pictures
+            palette = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            palette.save(path, optimize=True)
         tmp.unlink()
         self.saved.append(path)
         print(f"saved {path} ({path.stat().st_size // 1024} KB)", flush=True)
