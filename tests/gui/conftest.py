@@ -83,6 +83,12 @@ def main_window(qtbot):
 TINY = dict(base="MobileNet", alpha=0.25, weights="none", input_size=32)
 
 
+@pytest.fixture
+def tiny_settings():
+    """TrainConfig fields of the tiny model the GUI tests build (MobileNet alpha 0.25, random weights, 32 px)."""
+    return dict(TINY)
+
+
 @pytest.fixture(scope="session")
 def _tiny_trees():
     """One real tiny classifier (MobileNet alpha 0.25, random weights, 32 px), built once per session."""

@@ -107,13 +107,13 @@ def test_dropping_a_non_folder_file_is_ignored(main_window, tmp_path):
     assert main_window.showing_welcome()
 
 
-def test_dropping_a_model_file_opens_it_and_offers_the_test_page(qtbot, main_window, tmp_path, monkeypatch):
-    from tests.gui.conftest import TINY
+def test_dropping_a_model_file_opens_it_and_offers_the_test_page(qtbot, main_window, tmp_path, monkeypatch,
+                                                                 tiny_settings):
     from tlstudio.core import base_models
     from tlstudio.core.config import TrainConfig
 
     path = tmp_path / "mine.keras"
-    base_models.build_classifier(TrainConfig(**TINY), 2).save(path)
+    base_models.build_classifier(TrainConfig(**tiny_settings), 2).save(path)
     asked = []
     monkeypatch.setattr(main_window, "ask_model_action", lambda info: asked.append(info) or "test")
     with qtbot.waitSignal(main_window.state.opened_model_changed, timeout=60000):

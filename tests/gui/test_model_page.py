@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import TINY
-
 
 @pytest.fixture
-def model_page(main_window):
-    main_window.state.update_train_config(**TINY)
+def model_page(main_window, tiny_settings):
+    main_window.state.update_train_config(**tiny_settings)
     page = main_window.page("model")
     page.auto_build = False
     return page
