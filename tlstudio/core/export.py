@@ -501,7 +501,7 @@ def export_model(
                 calibration = None
                 if fmt == "tflite-int8":
                     calibration, note = _calibration_batch(predictor, images)
-                    result.notes.append(note + "; input and output stay float32 (raw RGB 0-255 in, probabilities out)")
+                    result.notes.append(note)
                 _export_tflite(predictor.model, staged, fmt, scratch, calibration)
         except TlsError:
             raise

@@ -137,6 +137,10 @@ def _is_input(layer: Any) -> bool:
     return type(layer).__name__ == "InputLayer"
 
 
+#: Layers whose 4-D output only reshapes a feature map (zero borders, crops): never the one explained.
+_NOT_FEATURES = {"ZeroPadding2D", "Cropping2D", "Reshape", "Permute"}
+
+
 def find_feature_path(model: Any, need_spatial: bool = True) -> list[Any] | None:
     """Path to the last layer with a 4-D output: the nested models that hold it, then the layer.
 
@@ -149,6 +153,8 @@ def find_feature_path(model: Any, need_spatial: bool = True) -> list[Any] | None
             sub = find_feature_path(layer, need_spatial)
             if sub:
                 return [layer, *sub]
+            continue
+        if type(layer).__name__ in _NOT_FEATURES:
             continue
         is4, cells = _rank4_spatial(layer)
         if is4 and (cells > 1 or not need_spatial):

@@ -153,7 +153,10 @@ def _metrics_section(predictor: Predictor) -> list[str]:
             lines.append(
                 f"| {cls} | {_fmt(m.get('precision'))} | {_fmt(m.get('recall'))} | {_fmt(m.get('f1'), False)} | {m.get('support', '-')} |"
             )
-    for warning in evaluation.get("warnings") or []:
+    warnings = evaluation.get("warnings") or []
+    if warnings:
+        lines.append("")
+    for warning in warnings:
         lines.append(f"- Note: {warning}")
     return lines + [""]
 

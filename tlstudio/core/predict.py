@@ -507,5 +507,5 @@ def predict_folder_to_csv(
     writer.writerow(CSV_HEADER)
     for pred in results:
         writer.writerow(csv_row(pred))
-    write_text(out_csv, buf.getvalue())
+    write_text(Path(out_csv), buf.getvalue())
     return results
