@@ -11,6 +11,8 @@ from tlstudio.gui.plots import TrainingPlots
 def test_epochs_and_batches_line_up_across_phases(qtbot):
     plots = TrainingPlots(redraw_hz=10)
     qtbot.addWidget(plots)
+    plots.set_epoch_budget(3)
+    assert plots.acc_plot.getViewBox().viewRange()[0][1] >= 3  # the whole run's span from the start
     run_epoch = 0
     for phase, epochs in ((ev.PHASE_HEAD, 2), (ev.PHASE_FINE_TUNE, 1)):
         plots.on_phase_started(ev.PhaseStarted(phase=phase, epochs=epochs, steps_per_epoch=4))
@@ -32,6 +34,8 @@ def test_epochs_and_batches_line_up_across_phases(qtbot):
     _, vy = plots.val_loss_curve.getData()
     assert np.isnan(vy[0]) and list(vy[1:]) == [0.4, 0.4]
     assert len(plots._markers) == 2 and plots._markers[0].value() == 2
+    lo, hi = plots.loss_plot.getViewBox().viewRange()[1]
+    assert lo <= min(y.min(), 0.4) and hi >= 1.0  # the loss axis holds every point
     # Many batches, few redraws: drawing is throttled, the data is all there.
     assert plots.redraw_count <= 4
     plots.clear()

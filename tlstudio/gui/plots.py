@@ -3,6 +3,11 @@
 Every curve is created once and then fed with ``setData`` on growing arrays. Batch events only
 append to a buffer; a QTimer redraws the batch curves at most ``redraw_hz`` times a second, so a
 fast trainer never waits on the plot.
+
+The view ranges are set here rather than by pyqtgraph's auto-range: the x axis spans the run's
+epoch budget from the start and the y axis only grows when a point falls outside it (and is
+tightened once per epoch). Re-laying out the axes is the costly part of a redraw, and while
+training the GUI thread has to win the GIL for every step of it.
 """
 
 from __future__ import annotations
@@ -64,7 +69,12 @@ class TrainingPlots(QWidget):
         # Loss falls and accuracy rises: each legend sits where its curves usually are not.
         self.loss_plot = self._make_plot("Loss", "loss", legend_offset=(-10, 10))
         self.acc_plot = self._make_plot("Accuracy", "accuracy", legend_offset=(-10, -10))
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.disableAutoRange()
+            plot.setXRange(0.0, 1.0, padding=0.02)
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.loss_plot.setYRange(0.0, 1.0, padding=0.02)
+        self._x_max = 1.0
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.acc_plot)
 
@@ -146,7 +156,33 @@ class TrainingPlots(QWidget):
         for curve in (self.batch_loss_curve, self.batch_acc_curve, self.train_loss_curve, self.val_loss_curve,
                       self.train_acc_curve, self.val_acc_curve):
             curve.setData([], [])
+        self._set_x_max(1.0)
+        self.loss_plot.setYRange(0.0, 1.0, padding=0.02)
         self._dirty = False
+
+    def set_epoch_budget(self, epochs: int) -> None:
+        """Span the x axis over the run's planned epochs (it still grows if a run goes further)."""
+        self._set_x_max(max(1.0, float(epochs)))
+
+    def _set_x_max(self, x_max: float) -> None:
+        if x_max != self._x_max:
+            self._x_max = x_max
+            for plot in (self.loss_plot, self.acc_plot):
+                plot.setXRange(0.0, x_max, padding=0.02)
+
+    def _fit_loss_range(self, tighten: bool = False) -> None:
+        values = [a.view() for a in (self._batch_loss, self._loss, self._val_loss) if len(a)]
+        if not values:
+            return
+        data = np.concatenate(values)
+        data = data[np.isfinite(data)]
+        if not len(data):
+            return
+        lo, hi = float(data.min()), float(data.max())
+        cur_lo, cur_hi = self.loss_plot.getViewBox().viewRange()[1]
+        if tighten or lo < cur_lo or hi > cur_hi:
+            pad = 0.08 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 0.1)
+            self.loss_plot.setYRange(max(0.0, lo - pad), hi + pad, padding=0)
 
     def on_phase_started(self, event: PhaseStarted) -> None:
         if event.epochs <= 0:
@@ -167,6 +203,8 @@ class TrainingPlots(QWidget):
         a = self.smoothing
         self._ema_loss = event.loss if self._ema_loss is None else a * self._ema_loss + (1 - a) * event.loss
         self._ema_acc = event.accuracy if self._ema_acc is None else a * self._ema_acc + (1 - a) * event.accuracy
+        if x > self._x_max:
+            self._set_x_max(float(np.ceil(x)))
         self._batch_x.append(x)
         self._batch_loss.append(self._ema_loss)
         self._batch_acc.append(self._ema_acc)
@@ -186,12 +224,20 @@ class TrainingPlots(QWidget):
         self.train_acc_curve.setData(x, self._acc.view())
         self.val_loss_curve.setData(x, self._val_loss.view(), connect="finite")
         self.val_acc_curve.setData(x, self._val_acc.view(), connect="finite")
+        if event.run_epoch > self._x_max:
+            self._set_x_max(float(event.run_epoch))
         self._redraw_batches()
+        self._fit_loss_range(tighten=True)
 
     def flush(self) -> None:
         """Draw whatever is pending now and stop the redraw timer (the run ended)."""
         self._redraw_batches()
         self._timer.stop()
+        # The run is over: show the epochs it really ran (early stopping may have ended it sooner).
+        done = max([self._epochs_done, *(self._batch_x.view()[-1:].tolist())], default=0.0)
+        if done > 0:
+            self._set_x_max(float(np.ceil(done)))
+        self._fit_loss_range(tighten=True)
 
     def _redraw_batches(self) -> None:
         if not self._dirty:
@@ -201,6 +247,7 @@ class TrainingPlots(QWidget):
         x = self._batch_x.view()
         self.batch_loss_curve.setData(x, self._batch_loss.view())
         self.batch_acc_curve.setData(x, self._batch_acc.view())
+        self._fit_loss_range()
         self.redraw_count += 1
 
     # --- reading back (tests, screenshots) --------------------------------------------------

@@ -630,6 +630,7 @@ class TrainPage(QWidget):
     # --- worker signals (GUI thread) -------------------------------------------------------------
     def _on_run_started(self, event: ev.RunStarted) -> None:
         self._run_info = event
+        self.plots.set_epoch_budget(event.total_epochs)
         self._run_t0 = time.monotonic()
         splits = f"{event.num_train} training, {event.num_val} validation"
         if event.num_test:
