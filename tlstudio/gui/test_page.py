@@ -232,6 +232,8 @@ class TestPage(QWidget):
         self._handle = None
         self._loaded_model: str | None = None
         self._loading = False
+        self._ready_text = ""
+        self._preload_requested: str | None = None
         self._next_id = 1
         self.cards: dict[int, PredictionCard] = {}
         self.folders: dict[int, FolderResults] = {}
@@ -365,7 +367,7 @@ class TestPage(QWidget):
             self._other_models.append(source)
             self.refresh_models()
         self.model_combo.setCurrentIndex(self.model_combo.findData(source))
-        self._update_model_status()
+        self._model_choice_changed()
 
     def _on_model_activated(self, index: int) -> None:
         if self.model_combo.itemData(index) == OTHER_MODEL:
@@ -377,7 +379,7 @@ class TestPage(QWidget):
             else:
                 self.refresh_models()
             return
-        self._update_model_status()
+        self._model_choice_changed()
 
     def _on_current_run_changed(self, run_dir: str) -> None:
         if run_dir:
@@ -387,7 +389,7 @@ class TestPage(QWidget):
                 idx = self.model_combo.findData(str(run_dir))
             if idx >= 0:
                 self.model_combo.setCurrentIndex(idx)
-        self._update_model_status()
+        self._model_choice_changed()
 
     def _on_opened_model_changed(self, path: str) -> None:
         self.refresh_models()
@@ -399,11 +401,31 @@ class TestPage(QWidget):
         if source is None:
             self._set_status("No model to test yet: train a run, or choose Other model file….")
         elif source == self._loaded_model and not self._loading:
-            pass  # keep the "ready" text
+            self._set_status(self._ready_text)
         elif self._loading:
-            pass
+            pass  # "Loading…" stays until the worker says it is ready
         else:
             self._set_status("The model is loaded on the first prediction (this takes a few seconds).")
+
+    def preload(self) -> None:
+        """Start loading the chosen model in the background, so the first prediction does not wait for it."""
+        source = self.model_source()
+        if source is None or source == self._loaded_model or source == self._preload_requested:
+            return
+        if not Path(source).exists():
+            return
+        worker = self._ensure_worker()
+        self._preload_requested = source
+        worker.submit_load(source)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.preload()
+
+    def _model_choice_changed(self) -> None:
+        self._update_model_status()
+        if self.isVisible():
+            self.preload()
 
     def _display_name(self, source: str) -> str:
         run = self.state.find_run(source) if hasattr(self.state, "find_run") else None
@@ -633,6 +655,8 @@ class TestPage(QWidget):
             worker.folder_done.connect(self._on_folder_done)
             worker.failed.connect(self._on_worker_failed)
             self._worker = worker
+            self._loaded_model = None  # a new worker has nothing loaded yet
+            self._preload_requested = None
             self._handle = start_worker(worker, name="predict")
         return self._worker
 
@@ -642,6 +666,9 @@ class TestPage(QWidget):
     def shutdown(self, msecs: int = 30000) -> None:
         """Stop the prediction worker and wait for its thread (window close, app quit, tests)."""
         handle, self._handle, self._worker = self._handle, None, None
+        self._preload_requested = None
+        self._loaded_model = None
+        self._loading = False
         if handle is not None:
             handle.cancel()
             # ``done -> thread.quit`` is queued to this (blocked) thread: ask the thread to quit
@@ -677,15 +704,17 @@ class TestPage(QWidget):
             if isinstance(size, tuple | list) and len(size) == 2
             else (f", input {size}×{size} px" if isinstance(size, int) else "")
         )
-        self._set_status(
+        self._ready_text = (
             f"Model ready: {self._display_name(info.source)}: {len(labels)} classes ({shown}){size_text}."
         )
+        self._set_status(self._ready_text)
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == info.source:
                 card.set_waiting("Predicting…")
 
     def _on_model_failed(self, source: str, message: str) -> None:
         self._loading = False
+        self._preload_requested = None  # choosing it again retries
         self._loaded_model = None
         self._set_status(f"Cannot load the model {Path(source).name}: {message}", error=True)
         for item_id, card in self.cards.items():

@@ -63,7 +63,7 @@ class FolderOutcome:
 
 @dataclass
 class _Request:
-    kind: str  # "images" | "gradcam" | "folder"
+    kind: str  # "load" | "images" | "gradcam" | "folder"
     model: str
     payload: dict = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -112,6 +112,10 @@ class PredictWorker(Worker):
         self._lock = threading.Lock()
 
     # --- called from the GUI thread -------------------------------------------------------------
+
+    def submit_load(self, model: str) -> None:
+        """Load ``model`` ahead of the first prediction (a page shows it is ready before anything is dropped)."""
+        self._queue.put(_Request("load", str(model)))
 
     def submit_images(self, model: str, items: list[tuple[int, Any]], top_k: int = 3) -> None:
         """Predict ``items`` = [(item_id, path | PIL image | uint8 array), ...] with ``model``."""
