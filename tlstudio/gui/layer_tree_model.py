@@ -7,6 +7,8 @@ frozen set. Check boxes are in the Name column; blocks and models are tri-state.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
@@ -17,6 +19,19 @@ COLUMNS = ("Name", "Type", "Output shape", "Parameters", "Trainable")
 COL_NAME, COL_TYPE, COL_SHAPE, COL_PARAMS, COL_TRAINABLE = range(len(COLUMNS))
 
 NodeRole = Qt.ItemDataRole.UserRole + 1
+_TUPLE = re.compile(r"\(([^()]*)\)")
+
+
+def pretty_shape(text: str) -> str:
+    """``"(None, 4, 4, 256)"`` -> ``"4 \u00d7 4 \u00d7 256"``: the batch dimension left out, for people."""
+
+    def one(match: re.Match) -> str:
+        dims = [d.strip() for d in match.group(1).split(",") if d.strip()]
+        if dims and dims[0] == "None":
+            dims = dims[1:]
+        return " \u00d7 ".join("?" if d == "None" else d for d in dims) or "-"
+
+    return _TUPLE.sub(one, text or "")
 
 
 def _check_state(value) -> Qt.CheckState:
@@ -137,7 +152,7 @@ class LayerTreeModel(QAbstractItemModel):
             if col == COL_TYPE:
                 return node.layer_type
             if col == COL_SHAPE:
-                return node.output_shape
+                return pretty_shape(node.output_shape)
             if col == COL_PARAMS:
                 return f"{node.params:,}" if node.params else ""
             if col == COL_TRAINABLE:
@@ -166,7 +181,7 @@ class LayerTreeModel(QAbstractItemModel):
     @staticmethod
     def _trainable_text(node) -> str:
         if node.locked:
-            return "frozen (fixed)" if not node.is_batchnorm else "inference mode"
+            return "fixed" if not node.is_batchnorm else "inference mode"
         if node.kind == "layer":
             if node.params == 0:
                 return "-"
@@ -177,7 +192,7 @@ class LayerTreeModel(QAbstractItemModel):
             return "frozen"
         if node.trainable is True or node.trainable_params == node.params:
             return "trainable"
-        return f"partly ({100 * node.trainable_params / node.params:.0f} %)"
+        return f"{100 * node.trainable_params / node.params:.0f} %"  # partly trainable, by parameters
 
     @staticmethod
     def _tooltip(node) -> str:
