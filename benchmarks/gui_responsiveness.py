@@ -50,7 +50,7 @@ class StallMeter:
         self.worst: dict[str, list[tuple[float, float, str]]] = {}  # label -> (stall, at, context)
         self.context = lambda: ""
         self.label: str | None = None
-        self._t0 = time.perf_counter()
+        self._t0: dict[str, float] = {}
         self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -64,14 +64,14 @@ class StallMeter:
             stall = max(0.0, now - self._last - self.interval)
             self.samples.setdefault(self.label, []).append(stall)
             if stall > 0.05:
-                self.worst.setdefault(self.label, []).append((stall, now - self._t0, self.context()))
+                self.worst.setdefault(self.label, []).append((stall, now - self._t0[self.label], self.context()))
         self._last = now
 
     def measure(self, label: str | None) -> None:
         self.label = label
         self._last = time.perf_counter()
         if label is not None:
-            self._t0 = self._last
+            self._t0.setdefault(label, self._last)  # times count from the first start of a label
 
     def worst_stalls(self, label: str, n: int = 5) -> str:
         rows = sorted(self.worst.get(label, []), reverse=True)[:n]
