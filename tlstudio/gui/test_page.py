@@ -321,6 +321,9 @@ class TestPage(QWidget):
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
         self.refresh_models()
+        opened = getattr(state, "opened_model", None)
+        if opened:  # a model the user opened explicitly (File > Open model) wins over the latest run
+            self.set_model_source(opened)
 
     # --- model choice ------------------------------------------------------------------------------
 
