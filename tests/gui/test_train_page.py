@@ -170,3 +170,29 @@ def test_a_run_that_cannot_train_says_why_in_one_line(qtbot, image_folder, tmp_p
     assert state.project.runs == [] and page.progress.format() == "Failed"
     assert page.train_button.isEnabled()
     assert page.shutdown(10_000)
+
+
+def test_closing_the_window_during_training_asks_then_cancels_and_waits(qtbot, main_window, dialogs,
+                                                                         image_folder, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    data = image_folder({"cats": 8, "dogs": 8}, size=(32, 32))
+    os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")
+    state = main_window.state
+    state.set_scan(scan_dataset(data))
+    state.update_train_config(base="MobileNet", alpha=0.25, weights="none", input_size=32, batch_size=4,
+                              head_epochs=200, fine_tune_epochs=0, early_stopping=False)
+    page = main_window.go_to("train")
+    assert isinstance(page, TrainPage)
+    assert page.start_training()
+    qtbot.waitUntil(lambda: page.plots.batch_count() > 0, timeout=120_000)
+
+    dialogs.answers.append(QMessageBox.StandardButton.No)  # keep training
+    main_window.close()
+    assert main_window.isVisible() and page.is_training()
+    assert any(c[0] == "question" and "Training" in c[1] for c in dialogs.calls)
+
+    dialogs.answers += [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.Discard]
+    main_window.close()
+    assert not main_window.isVisible()
+    assert not page.is_training() and not state.training  # cancelled, waited for, and told the state
