@@ -13,9 +13,12 @@ training the GUI thread has to win the GIL for every step of it.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+# isort: split
+# pyqtgraph after PySide6: it binds to the Qt module already imported.
+import pyqtgraph as pg
 
 from tlstudio.core.events import PHASE_FINE_TUNE, BatchEnded, EpochEnded, PhaseStarted
 
