@@ -40,10 +40,10 @@ def test_shipped_sample_is_the_shared_one(sample_signs):
 def test_sample_trains_with_the_default_config(tmp_path, monkeypatch):
     """Default config: frozen MobileNet 0.25 from the shipped weights, embedding cache, 10 epochs.
 
-    With the default head learning rate (1e-3) ten epochs of three batches leave the head
-    under-trained on 96 photos (validation accuracy about 0.5 against 0.33 by chance); a
-    retrain from the same embedding cache with a head learning rate of 1e-2 reaches 0.9.
-    The whole test takes well under a minute on two CPU cores.
+    "Try a sample" must end in a useful model: the default settings reach a validation accuracy
+    above 0.9 on the 24 validation photos (0.33 by chance). A retrain with another learning rate
+    then takes every feature from the embedding cache. The whole test takes under a minute on two
+    CPU cores, most of it the first pass of the 120 photos through the base.
     """
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))  # empty cache: shipped weights only
     monkeypatch.setenv("TLSTUDIO_WEIGHTS_MIRROR", "http://127.0.0.1:9/")  # and no download possible
@@ -57,7 +57,7 @@ def test_sample_trains_with_the_default_config(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert (summary["base"], summary["alpha"], summary["input_size"]) == ("MobileNet", 0.25, 224)
     assert (summary["num_train"], summary["num_val"]) == (96, 24)
-    assert result.val_accuracy >= 0.45  # clearly above chance (1/3) already
+    assert result.val_accuracy >= 0.8
 
     retrain = train(TrainConfig(data_dir=data, head_lr=1e-2), tmp_path / "run-lr", emit=events.append)
     assert retrain.cache_hits == 120 and retrain.cache_computed == 0
