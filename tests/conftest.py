@@ -128,6 +128,11 @@ def _no_dangling_qthreads(request):
                 dangling.append(thread)
         except RuntimeError:  # the C++ object is already gone: the thread was cleaned up
             pass
+    # Collect this test's Qt wrappers now, on the GUI thread, rather than letting a later cycle
+    # collection run their destructors inside some worker thread of another test.
+    import gc
+
+    gc.collect()
     if dangling:
         pytest.fail(f"{len(dangling)} QThread(s) still running after the test")
 
