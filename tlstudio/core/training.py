@@ -37,6 +37,7 @@ from tlstudio.core.atomic import atomic_path, write_json, write_text
 from tlstudio.core.callbacks import (
     BestTracker,
     RunProgress,
+    fit_small_model,
     load_arrays,
     make_bridge,
     optimizer_arrays,
@@ -860,14 +861,26 @@ class _Trainer:
                 on_epoch=self.on_epoch(phase=PHASE_HEAD, epochs=int(config.head_epochs), model=head, kind="head"),
                 validate=validate,
             )
-            head.fit(
-                train_ds,
-                epochs=int(config.head_epochs),
-                initial_epoch=start,
-                callbacks=[bridge],
-                shuffle=False,
-                verbose=0,
-            )
+            if self.strategy.num_replicas_in_sync == 1:
+                import keras
+
+                fit_small_model(
+                    head,
+                    train_ds,
+                    epochs=int(config.head_epochs),
+                    initial_epoch=start,
+                    callback=bridge,
+                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
+                )
+            else:
+                head.fit(
+                    train_ds,
+                    epochs=int(config.head_epochs),
+                    initial_epoch=start,
+                    callbacks=[bridge],
+                    shuffle=False,
+                    verbose=0,
+                )
             self.cancelled = self.cancelled or bridge.interrupted
         self.stop_clock()
 
