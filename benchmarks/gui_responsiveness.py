@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="nice increment of the training thread (default: the worker's own)")
     parser.add_argument("--switch-interval", type=float, default=None,
                         help="Python thread switch interval (s) while training (default: the worker's own)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="train on a thread of the window's process instead of a child process (for comparison)")
     parser.add_argument("--shots", help="save screenshots of the Train and Evaluate pages into this folder")
     args = parser.parse_args(argv)
 
@@ -192,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         from tlstudio.workers.train_worker import TrainWorker
 
         TrainWorker.nice_increment = args.nice
+    if args.in_process:
+        from tlstudio.workers.train_worker import TrainWorker
+
+        TrainWorker.in_process = True
     if args.switch_interval is not None:
         from tlstudio.workers.train_worker import TrainWorker
 
@@ -220,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     result = page.last_result
     from tlstudio.workers.train_worker import TrainWorker
 
+    where = ("in the window's process (training thread nice +{}, switch interval {:g} ms)".format(
+        TrainWorker.nice_increment, TrainWorker.switch_interval * 1000) if TrainWorker.in_process
+        else "in a child process")
     print(f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; data {data}; "
-          f"weights {Path(weights).name}; training thread nice +{TrainWorker.nice_increment}, "
-          f"switch interval while training {TrainWorker.switch_interval * 1000:g} ms")
+          f"weights {Path(weights).name}; training {where}")
     print(f"time to window (process start to shown): {t_window:6.2f} s   goal <= 1.0 s   "
           f"{'OK' if t_window <= 1.0 else 'MISSED'}")
     print(f"idle window, 3 s (the machine's noise):        stall {meter.summary('idle')}")

@@ -56,14 +56,17 @@ class TrainWorker(Worker):
     event = Signal(object)
     result_ready = Signal(object)
 
-    #: Added to the training thread's nice value (Linux: per thread, inherited by the threads
+    #: In-process training only (the child process sets its own priority). Added to the training thread's nice value (Linux: per thread, inherited by the threads
     #: TensorFlow starts from it), so the window keeps the CPU it needs to stay responsive.
     nice_increment = 5
-    #: Python's thread switch interval while training. The input pipeline decodes images in Python
+    #: In-process training only. Python's thread switch interval while training. The input pipeline decodes images in Python
     #: (``tf.py_function``) on several threads; with the default 5 ms, the GUI thread can wait
     #: hundreds of milliseconds for the GIL between them. 1 ms cut the worst stall about threefold
     #: in benchmarks/gui_responsiveness.py. Restored when the run ends.
     switch_interval = 0.001
+    #: Train in a child process (the default): TensorFlow then never holds this process's GIL, so
+    #: the window cannot stall behind it. In-process training is kept for debugging.
+    in_process = False
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
         super().__init__()
@@ -104,6 +107,10 @@ class TrainWorker(Worker):
             pass
 
     def work(self) -> Any:
+        if not self.in_process:
+            from tlstudio.core.train_process import train_in_subprocess
+
+            return self._train(train_in_subprocess)
         from tlstudio.core.training import train
 
         self._lower_priority()
