@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+from tlstudio.commands._progress import terminal_progress
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         note = alpha_note(spec, args.alpha)
         if note:
             print(f"tlstudio layers: {note}", file=sys.stderr)
-    progress, finish = _download_bar(sys.stderr)
+    progress, finish = terminal_progress(sys.stderr, "downloading weights", unit="bytes")
     try:
         model = build_classifier(config, args.classes, progress=progress)
     finally:
@@ -167,31 +169,3 @@ def print_tree(tree, out: TextIO, expand: bool = False) -> None:
         )
     elif bns:
         out.write("BatchNormalization layers of the randomly initialised base train normally.\n")
-
-
-def _download_bar(stream: TextIO):
-    """A progress bar for a weights download on an interactive stderr; nothing otherwise."""
-    if not stream.isatty():
-        return None, lambda: None
-    try:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-    except ImportError:  # pragma: no cover - rich is a dependency
-        return None, lambda: None
-    bar = Progress(
-        TextColumn("downloading weights"),
-        BarColumn(),
-        DownloadColumn(),
-        console=Console(file=stream),
-        transient=True,
-    )
-    task = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task("weights", total=total or None)
-        bar.update(task, completed=done, total=total or None)
-
-    return progress, bar.stop

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tlstudio.commands._progress import terminal_progress
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -37,18 +39,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _progress(stream: Any):
-    if not stream.isatty():
-        return None, lambda: None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(TextColumn("Predicting"), BarColumn(), MofNCompleteColumn(), console=Console(file=stream), transient=True)
-    task = bar.add_task("predict", total=None)
-    bar.start()
-    return (lambda done, total: bar.update(task, completed=done, total=total)), bar.stop
-
-
 def _unique_png(folder: Path, source: str, used: set[str]) -> Path:
     stem = Path(source).stem or "image"
     name = f"{stem}_gradcam.png"
@@ -69,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise TlsError("--threshold must be between 0 and 1")
     predictor = Predictor.from_path(args.model)
-    progress, finish = _progress(sys.stderr)
+    progress, finish = terminal_progress(sys.stderr, "predicting")
     try:
         if args.csv:
             preds = predict_folder_to_csv(

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from tlstudio.commands._progress import terminal_progress
+
 _MAX_LISTED = 5
 
 
@@ -32,7 +34,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tlstudio.core.dataset import scan_dataset
 
-    progress, finish = _progress_bar(sys.stderr)
+    progress, finish = terminal_progress(sys.stderr, "scanning")
     try:
         scan = scan_dataset(args.data, progress=progress, deep=args.deep)
     finally:
@@ -47,32 +49,6 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `tlstudio scan DATA --json | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-def _progress_bar(stream: TextIO):
-    """A rich progress bar on an interactive stderr; nothing otherwise (pipes, CI, tests)."""
-    if not stream.isatty():
-        return None, lambda: None
-    try:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    except ImportError:  # pragma: no cover - rich is a dependency
-        return None, lambda: None
-    bar = Progress(
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(file=stream),
-        transient=True,
-    )
-    task = bar.add_task("scan", total=None)
-    bar.start()
-
-    def progress(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return progress, bar.stop
 
 
 def print_report(scan: Any, out: TextIO, list_all: bool = False) -> None:
