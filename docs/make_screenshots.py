@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DOCS / "images", help="folder for the PNG files")
     parser.add_argument("--quick", action="store_true", help="a shorter run for tests")
-    parser.add_argument("--size", default="1100x720", help="window size WIDTHxHEIGHT (default 1100x720)")
+    parser.add_argument("--size", default="1200x800", help="window size WIDTHxHEIGHT (default 1200x800, the app's own)")
     parser.add_argument("--home", type=Path, help="keep settings, runs and caches in this folder (default: a temporary one)")
     return parser.parse_args(argv)
 

@@ -38,4 +38,4 @@ def test_screenshot_script_runs_offscreen(tmp_path):
             stat = ImageStat.Stat(img.convert("L"))
             assert stat.stddev[0] > 10, f"{name} looks blank"  # a real page has text, lines and pictures
     with Image.open(tmp_path / "01-welcome.png") as img:
-        assert img.size == (1100, 720)
+        assert img.size == (1200, 800)  # the default --size
