@@ -56,7 +56,9 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "tflite": (1e-3, 1.0),
     "onnx": (1e-3, 1.0),
     "tflite-f16": (0.03, 1.0),
-    "tflite-int8": (0.25, 0.8),
+    # 8-bit weights and activations move the probabilities of small heads by a few tenths on
+    # uncertain images; the top-1 agreement is what says the quantised model still works.
+    "tflite-int8": (0.35, 0.8),
 }
 
 INSTALL_ONNX = 'pip install "tlstudio[onnx]"'

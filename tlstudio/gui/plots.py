@@ -27,6 +27,12 @@ VAL_COLOUR = (255, 127, 14)
 BATCH_COLOUR = (31, 119, 180, 110)
 
 
+def _x_span(x_max: float) -> tuple[float, float]:
+    """The x range for a run of ``x_max`` epochs, with room for the last point's marker and tick label."""
+    margin = max(0.25, 0.04 * x_max)
+    return -margin, x_max + margin
+
+
 class GrowingArray:
     """A float array that grows by appending, with amortised doubling (no copy per point)."""
 
@@ -74,7 +80,7 @@ class TrainingPlots(QWidget):
         self.acc_plot = self._make_plot("Accuracy", "accuracy", legend_offset=(-10, -10))
         for plot in (self.loss_plot, self.acc_plot):
             plot.disableAutoRange()
-            plot.setXRange(0.0, 1.0, padding=0.02)
+            plot.setXRange(*_x_span(1.0), padding=0)
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
         self.loss_plot.setYRange(0.0, 1.0, padding=0.02)
         self._x_max = 1.0
@@ -92,8 +98,8 @@ class TrainingPlots(QWidget):
             return plot.plot([], [], name=name, pen=pen, symbol="o", symbolSize=6, symbolBrush=colour,
                              symbolPen=None)
 
-        self.batch_loss_curve = batch_curve(self.loss_plot, "training (batches, smoothed)")
-        self.batch_acc_curve = batch_curve(self.acc_plot, "training (batches, smoothed)")
+        self.batch_loss_curve = batch_curve(self.loss_plot, "batches (smoothed)")
+        self.batch_acc_curve = batch_curve(self.acc_plot, "batches (smoothed)")
         self.train_loss_curve = epoch_curve(self.loss_plot, "training", TRAIN_COLOUR)
         self.val_loss_curve = epoch_curve(self.loss_plot, "validation", VAL_COLOUR)
         self.train_acc_curve = epoch_curve(self.acc_plot, "training", TRAIN_COLOUR)
@@ -171,7 +177,7 @@ class TrainingPlots(QWidget):
         if x_max != self._x_max:
             self._x_max = x_max
             for plot in (self.loss_plot, self.acc_plot):
-                plot.setXRange(0.0, x_max, padding=0.02)
+                plot.setXRange(*_x_span(x_max), padding=0)
 
     def _fit_loss_range(self, tighten: bool = False) -> None:
         values = [a.view() for a in (self._batch_loss, self._loss, self._val_loss) if len(a)]

@@ -95,13 +95,15 @@ class RunSummary:
         self.frozen = info.get("frozen_summary") or record.frozen_summary or ""
         self.epochs_list = [e for e in history.get("epochs") or [] if isinstance(e, dict)]
         self.epochs = info.get("epochs_run") or record.epochs_run or len(self.epochs_list)
-        vals = [
-            e.get("val_accuracy") for e in self.epochs_list if isinstance(e.get("val_accuracy"), int | float)
-        ]
-        best = max(vals) if vals else None
-        if best is None:
-            best = info.get("val_accuracy", record.val_accuracy)
-        self.best_val = best
+        # The accuracy of the model the run kept (evaluated after training), not the best epoch's:
+        # with early stopping they agree, but a cancelled or fine-tuned run may differ.
+        val = info.get("val_accuracy", record.val_accuracy)
+        if val is None:
+            vals = [
+                e.get("val_accuracy") for e in self.epochs_list if isinstance(e.get("val_accuracy"), int | float)
+            ]
+            val = max(vals) if vals else None
+        self.val_acc = val
         self.test_acc = info.get("test_accuracy", record.test_accuracy)
         self.seconds = info.get("train_seconds") or record.train_seconds or 0.0
         self.status = info.get("status") or record.status or ("missing" if not self.exists else "")
@@ -125,7 +127,7 @@ class RunsView(QWidget):
 
     export_requested = Signal(str)  # a run folder the user wants to export
 
-    COLUMNS = ("Name", "Base", "Frozen", "Epochs", "Best val acc", "Test acc", "Time", "Status", "Created")
+    COLUMNS = ("Name", "Base", "Frozen", "Epochs", "Val accuracy", "Test acc", "Time", "Status", "Created")
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -242,7 +244,7 @@ class RunsView(QWidget):
             (s.base, s.base.lower()),
             (s.frozen, s.frozen.lower()),
             (str(s.epochs or ""), float(s.epochs or 0)),
-            ("" if s.best_val is None else f"{s.best_val:.1%}", s.best_val),
+            ("" if s.val_acc is None else f"{s.val_acc:.1%}", s.val_acc),
             ("" if s.test_acc is None else f"{s.test_acc:.1%}", s.test_acc),
             (format_seconds(s.seconds), float(s.seconds or 0)),
             (s.status, s.status),
