@@ -226,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     result = page.last_result
     from tlstudio.workers.train_worker import TrainWorker
 
-    where = ("in the window's process (training thread nice +{}, switch interval {:g} ms)".format(
-        TrainWorker.nice_increment, TrainWorker.switch_interval * 1000) if TrainWorker.in_process
-        else "in a child process")
+    if TrainWorker.in_process:
+        where = (f"in the window's process (training thread nice +{TrainWorker.nice_increment}, "
+                 f"switch interval {TrainWorker.switch_interval * 1000:g} ms)")
+    else:
+        where = "in a child process"
     print(f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; data {data}; "
           f"weights {Path(weights).name}; training {where}")
     print(f"time to window (process start to shown): {t_window:6.2f} s   goal <= 1.0 s   "
