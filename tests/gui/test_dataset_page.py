@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import threading
-from unittest import mock
 
-from PySide6.QtCore import QMimeData, QUrl
-
-
-def drop(window, path):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = mock.MagicMock()
-    event.mimeData.return_value = mime
-    window.dropEvent(event)
-    return event
+from PySide6.QtCore import QUrl
+from qt_events import drop
 
 
 def wait_scanned(qtbot, page):

@@ -6,18 +6,8 @@ import json
 import sys
 from unittest import mock
 
-from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtWidgets import QLabel, QMessageBox
-
-
-def drop(window, path):
-    """Call dropEvent with a mocked event carrying a file URL, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = mock.MagicMock()
-    event.mimeData.return_value = mime
-    window.dropEvent(event)
-    return event
+from qt_events import drop
 
 
 def test_window_opens_on_the_empty_first_screen(main_window):

@@ -6,19 +6,16 @@ import csv
 import gc
 import os
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
 from conftest_runs import CLASSES, COLOURS, record_for, reference_predictor, trained_runs  # noqa: F401
-from PySide6.QtCore import QUrl
+from qt_events import drop
 
 SHOTS = os.environ.get("TLSTUDIO_SCREENSHOTS")  # a folder: save grabs of the page there to look at
 
 
 def _drop(page, *paths):
-    event = MagicMock()
-    event.mimeData().urls.return_value = [QUrl.fromLocalFile(str(p)) for p in paths]
-    page.dropEvent(event)
+    event = drop(page, *paths)
     event.acceptProposedAction.assert_called()
 
 
