@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TLSTUDIO_HOME", str(tmp / "home"))
     data = HYMENOPTERA if HYMENOPTERA.is_dir() else generated_dataset(tmp / "data")
     weights = str(WEIGHTS) if WEIGHTS.is_file() else "none"
-    from tlstudio.core.dataset import scan_dataset
+    from tlstudio.core.data.scan import scan_dataset
 
     state = window.state
     state.set_scan(scan_dataset(data))

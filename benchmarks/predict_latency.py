@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def build_model(size: int):
     try:
-        from tlstudio.core.base_models import build_classifier
         from tlstudio.core.config import TrainConfig
+        from tlstudio.core.models.catalogue import build_classifier
 
         return build_classifier(TrainConfig(base="MobileNetV2", alpha=1.0, input_size=size, weights="none"), 5)
     except ImportError:
@@ -63,7 +63,7 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from tlstudio.core.predict import Predictor
+    from tlstudio.core.deploy.predict import Predictor
 
     model = build_model(args.size)
     predictor = Predictor(model, [f"class {i}" for i in range(5)])

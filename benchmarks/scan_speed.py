@@ -29,7 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tlstudio.core.dataset import scan_dataset  # noqa: E402
+from tlstudio.core.data.scan import scan_dataset  # noqa: E402
 
 
 def make_dataset(root: Path, n: int, side: int, classes: int = 10) -> dict[str, int]:

@@ -10,7 +10,7 @@ DATA is an image folder (class sub-folders, or train/ and val/ with class sub-fo
 (a) the recipe of the Keras transfer-learning guide: ``image_dataset_from_directory``, a frozen
     MobileNet called with ``training=False``, GlobalAveragePooling, Dropout 0.2, Dense softmax,
     Adam 1e-3, ``fit`` for the epoch budget;
-(b) ``tlstudio.core.training.train`` with its defaults for frozen-base training at the same
+(b) ``tlstudio.core.train.trainer.train`` with its defaults for frozen-base training at the same
     epoch budget, with an empty embedding cache;
 (c) (b) again with another learning rate: the cache is warm, only the head is trained.
 
@@ -70,7 +70,7 @@ def keras_recipe(data: Path, weights: Path, epochs: int, size: int = 224, batch:
 
 def tlstudio_run(data: Path, weights: Path, epochs: int, run_dir: Path, **changes):
     from tlstudio.core.config import TrainConfig
-    from tlstudio.core.training import train
+    from tlstudio.core.train.trainer import train
 
     config = TrainConfig(data_dir=str(data), base="MobileNet", alpha=0.25, weights=str(weights), head_epochs=epochs)
     for k, v in changes.items():

@@ -180,7 +180,7 @@ class Tour:
         self.shot("06-test")
 
     def export(self, verify: bool) -> None:
-        from tlstudio.gui.export_dialog import ExportDialog
+        from tlstudio.gui.dialogs.export import ExportDialog
 
         dialog = ExportDialog(self.window.state, self.window, run_dir=self.window.state.current_run)
         dialog.set_formats(["keras", "tflite", "tflite-f16"] if not self.quick else ["keras"])

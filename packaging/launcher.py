@@ -1,7 +1,7 @@
 """Entry point of the bundled app: the same ``tlstudio`` command line, which opens the window with no arguments.
 
 ``tlstudio -m MODULE ARGS...`` runs a bundled module as a script, the way ``python -m`` does: the export
-check (``tlstudio export --verify``) starts ``sys.executable -m tlstudio.core.verify`` in a fresh process,
+check (``tlstudio export --verify``) starts ``sys.executable -m tlstudio.core.deploy.verify`` in a fresh process,
 and in the bundle ``sys.executable`` is this launcher.
 """
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlstudio.core import weights
-from tlstudio.core.base_models import build_base, build_classifier, input_size, weights_status
 from tlstudio.core.config import TrainConfig
+from tlstudio.core.models import weights
+from tlstudio.core.models.catalogue import build_base, build_classifier, input_size, weights_status
 
 BUNDLED = "mobilenet_2_5_224_tf_no_top.h5"
 REPO = Path(__file__).resolve().parents[1]

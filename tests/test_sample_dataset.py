@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tlstudio.core.config import TrainConfig
-from tlstudio.core.dataset import scan_dataset
-from tlstudio.core.training import train
+from tlstudio.core.data.scan import scan_dataset
+from tlstudio.core.train.trainer import train
 from tlstudio.resources import sample_dataset
 
 CLASSES = ["one", "three", "two"]

@@ -39,7 +39,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName("tlstudio")
     app.setApplicationVersion(tlstudio.__version__)
     app.setDesktopFileName("tlstudio")
-    from tlstudio.gui.widgets import app_icon
+    from tlstudio.gui.widgets.common import app_icon
 
     app.setWindowIcon(app_icon())
     return app

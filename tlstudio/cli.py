@@ -1,7 +1,7 @@
 """The ``tlstudio`` command line: ``scan | models | layers | train | predict | export``.
 
 With no arguments it opens the desktop app. Every command runs on the Qt-free core, and any
-:class:`~tlstudio.core.errors.TlsError` ends the command with a one-line message and exit code 2.
+:class:`~tlstudio.core.errors.TlstudioError` ends the command with a one-line message and exit code 2.
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from tlstudio.core.errors import TlsError
+    from tlstudio.core.errors import TlstudioError
 
     try:
         return int(args.func(args) or 0)
-    except TlsError as exc:
+    except TlstudioError as exc:
         print(f"tlstudio {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
+from support.predict_run import trained_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from predict_support import trained_run  # noqa: E402
-
-from tlstudio.cli import main  # noqa: E402
+from tlstudio.cli import main
 
 
 @pytest.fixture(scope="module")

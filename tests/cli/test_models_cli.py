@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tlstudio.cli import main
-from tlstudio.core import weights
-from tlstudio.core.base_models import CATALOGUE
+from tlstudio.core.models import weights
+from tlstudio.core.models.catalogue import CATALOGUE
 
 
 def test_models_table_lists_the_catalogue(capsys):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from support.predict_run import COLORS, trained_run, write_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from predict_support import COLORS, trained_run, write_image  # noqa: E402
-
-from tlstudio.cli import main  # noqa: E402
+from tlstudio.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -92,9 +92,9 @@ def tiny_settings():
 @pytest.fixture(scope="session")
 def _tiny_trees():
     """One real tiny classifier (MobileNet alpha 0.25, random weights, 32 px), built once per session."""
-    from tlstudio.core import base_models
     from tlstudio.core.config import TrainConfig
-    from tlstudio.core.layer_tree import LayerTree
+    from tlstudio.core.models import catalogue as base_models
+    from tlstudio.core.models.layer_tree import LayerTree
 
     model = base_models.build_classifier(TrainConfig(**TINY), 2)
     return {

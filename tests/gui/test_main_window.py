@@ -7,7 +7,7 @@ import sys
 from unittest import mock
 
 from PySide6.QtWidgets import QLabel, QMessageBox
-from qt_events import drop
+from support.qt_events import drop
 
 
 def test_window_opens_on_the_empty_first_screen(main_window):
@@ -99,8 +99,8 @@ def test_dropping_a_non_folder_file_is_ignored(main_window, tmp_path):
 
 def test_dropping_a_model_file_opens_it_and_offers_the_test_page(qtbot, main_window, tmp_path, monkeypatch,
                                                                  tiny_settings):
-    from tlstudio.core import base_models
     from tlstudio.core.config import TrainConfig
+    from tlstudio.core.models import catalogue as base_models
 
     path = tmp_path / "mine.keras"
     base_models.build_classifier(TrainConfig(**tiny_settings), 2).save(path)
@@ -129,7 +129,7 @@ def test_background_tensorflow_loading_flips_tf_ready(qtbot, main_window):
 
 
 def test_try_a_sample_opens_the_shipped_dataset(qtbot, main_window):
-    from tlstudio.gui.welcome import sample_dataset_path
+    from tlstudio.gui.pages.welcome import sample_dataset_path
 
     sample = sample_dataset_path()
     if sample is None:
@@ -159,8 +159,7 @@ def test_recent_folders_and_geometry_are_remembered(qtbot, main_window, image_fo
 def test_closing_cancels_and_waits_for_running_workers(qtbot, main_window, image_folder, monkeypatch):
     import threading
 
-    from tlstudio.core import dataset
-
+    from tlstudio.core.data import scan as dataset
     root = image_folder({"a": 2, "b": 2})
     started, finished = threading.Event(), threading.Event()
     real = dataset.scan_dataset

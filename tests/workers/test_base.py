@@ -1,7 +1,7 @@
 import threading
 import time
 
-from tlstudio.core.errors import Cancelled, TlsError
+from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.workers.base import FunctionWorker, start_worker
 
 
@@ -34,7 +34,7 @@ def test_cancel_and_failure_become_signals(qtbot, recorder):
     assert handle.wait(5000)
 
     def boom(*, progress, cancel):
-        raise TlsError("the folder is gone")
+        raise TlstudioError("the folder is gone")
 
     worker = FunctionWorker(boom)
     failed = recorder(worker.failed)

@@ -18,7 +18,7 @@ def run(qtbot, recorder, worker):
 
 
 def test_build_returns_a_pure_layer_tree(qtbot, recorder):
-    from tlstudio.core.layer_tree import LayerTree
+    from tlstudio.core.models.layer_tree import LayerTree
 
     built, error = run(qtbot, recorder, BuildModelWorker(TrainConfig(**TINY), 3))
     assert error is None and isinstance(built, BuiltModel)
@@ -35,8 +35,7 @@ def test_build_failure_is_a_message(qtbot, recorder, tmp_path):
 
 
 def test_open_model_reports_its_source_and_labels(qtbot, recorder, tmp_path):
-    from tlstudio.core import base_models
-
+    from tlstudio.core.models import catalogue as base_models
     model = base_models.build_classifier(TrainConfig(**TINY), 2)
     path = tmp_path / "model.keras"
     model.save(path)

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+import support.trained_runs as runs_support
 
 from tlstudio.workers.base import start_worker
 from tlstudio.workers.predict_worker import PredictWorker
-
-
-def _runs_module():
-    if "conftest_runs" in sys.modules:
-        return sys.modules["conftest_runs"]
-    path = Path(__file__).resolve().parents[1] / "gui" / "conftest_runs.py"
-    spec = importlib.util.spec_from_file_location("conftest_runs", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["conftest_runs"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runs_support = _runs_module()
 
 
 @pytest.fixture(scope="module")

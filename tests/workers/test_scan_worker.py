@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tlstudio.core.dataset import DatasetScan
+from tlstudio.core.data.scan import DatasetScan
 from tlstudio.workers.base import start_worker
 from tlstudio.workers.scan_worker import ScanWorker
 
@@ -24,8 +24,7 @@ def test_scan_worker_returns_the_scan(qtbot, recorder, image_folder):
 
 
 def test_scan_worker_cancel_stops_the_real_scan(qtbot, recorder, image_folder, monkeypatch):
-    from tlstudio.core import dataset
-
+    from tlstudio.core.data import scan as dataset
     root = image_folder({"a": 3, "b": 3})
     real = dataset.scan_dataset
     started = threading.Event()

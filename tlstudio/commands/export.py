@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx")  # = tlstudio.core.export.FORMATS
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx")  # = tlstudio.core.deploy.export.FORMATS
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +49,7 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.export import check_format, describe_verification, export_model, export_models
+    from tlstudio.core.deploy.export import check_format, describe_verification, export_model, export_models
 
     formats: list[str] = []
     for item in args.formats:

@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.base_models import (
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.models.catalogue import (
         ModelError,
         alpha_note,
         build_classifier,
@@ -65,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         weights_label,
         weights_status,
     )
-    from tlstudio.core.config import TrainConfig
-    from tlstudio.core.layer_tree import LayerTree
+    from tlstudio.core.models.layer_tree import LayerTree
 
     config = TrainConfig(
         base=args.base,

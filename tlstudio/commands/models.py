@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
 
 def catalogue_rows() -> list[dict[str, Any]]:
     """One dict per catalogue entry, with the weights status at its default width and size."""
-    from tlstudio.core.base_models import CATALOGUE, top1_for, weights_status
     from tlstudio.core.config import TrainConfig
+    from tlstudio.core.models.catalogue import CATALOGUE, top1_for, weights_status
 
     rows = []
     for spec in CATALOGUE.values():

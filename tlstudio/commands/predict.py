@@ -51,13 +51,13 @@ def _unique_png(folder: Path, source: str, used: set[str]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.errors import TlsError
-    from tlstudio.core.predict import Predictor, format_top, predict_files, predict_folder_to_csv
+    from tlstudio.core.deploy.predict import Predictor, format_top, predict_files, predict_folder_to_csv
+    from tlstudio.core.errors import TlstudioError
 
     if args.top_k < 1:
-        raise TlsError("--top-k must be at least 1")
+        raise TlstudioError("--top-k must be at least 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise TlsError("--threshold must be between 0 and 1")
+        raise TlstudioError("--threshold must be between 0 and 1")
     predictor = Predictor.from_path(args.model)
     progress, finish = terminal_progress(sys.stderr, "predicting")
     try:
@@ -100,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
     if cams and not args.json:
         print(f"Grad-CAM overlays saved in {args.gradcam}")
     if not preds:
-        raise TlsError("no files to classify")
+        raise TlstudioError("no files to classify")
     return 1 if failed else 0

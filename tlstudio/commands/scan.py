@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.dataset import scan_dataset
+    from tlstudio.core.data.scan import scan_dataset
 
     progress, finish = terminal_progress(sys.stderr, "scanning")
     try:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(scan: Any, out: TextIO, list_all: bool = False) -> None:
-    """The human-readable report of a :class:`~tlstudio.core.dataset.DatasetScan`."""
+    """The human-readable report of a :class:`~tlstudio.core.data.scan.DatasetScan`."""
     files = scan.files
     n_usable = sum(1 for f in files if f.status == "usable")
     n_skipped = sum(1 for f in files if f.status == "skipped")

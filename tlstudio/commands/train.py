@@ -75,18 +75,18 @@ def build_config(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from tlstudio.core.config import TrainConfig
-    from tlstudio.core.errors import TlsError
+    from tlstudio.core.errors import TlstudioError
 
     if args.config:
-        from tlstudio.core.runs import config_from_json
+        from tlstudio.core.run_folder import config_from_json
 
         path = Path(args.config)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TlsError(f"configuration file not found: {path}") from None
+            raise TlstudioError(f"configuration file not found: {path}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TlsError(f"cannot read configuration {path}: {exc}") from None
+            raise TlstudioError(f"cannot read configuration {path}: {exc}") from None
         config, _, _ = config_from_json(data, source=path)
     else:
         config = TrainConfig()
@@ -115,7 +115,7 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.no_early_stopping:
         config.early_stopping = False
     if not config.data_dir:
-        raise TlsError("give the image folder (DATA) or a --config that names one")
+        raise TlstudioError("give the image folder (DATA) or a --config that names one")
     config.validate()
     return config
 
@@ -202,22 +202,22 @@ class _Display:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tlstudio.core.errors import TlsError
+    from tlstudio.core.errors import TlstudioError
 
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
-            raise TlsError("--resume continues the run in its own folder; leave out --out")
+            raise TlstudioError("--resume continues the run in its own folder; leave out --out")
         config = None
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
-            raise TlsError(f"run folder not found: {run_dir}")
+            raise TlstudioError(f"run folder not found: {run_dir}")
     else:
         if not args.out:
-            raise TlsError("say where to write the run with --out RUN_DIR")
+            raise TlstudioError("say where to write the run with --out RUN_DIR")
         config = build_config(args)
         run_dir = Path(args.out)
 
-    from tlstudio.core.training import train
+    from tlstudio.core.train.trainer import train
 
     cancel = threading.Event()
     previous = signal.getsignal(signal.SIGINT)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tlstudio.core.errors import TlsError
+from tlstudio.core.errors import TlstudioError
 
 SCHEMA_VERSION = 1
 
@@ -20,7 +20,7 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 POOLINGS = ("avg", "max")
 
 
-class ConfigError(TlsError):
+class ConfigError(TlstudioError):
     """A configuration file or value that cannot be used."""
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import ConfigError, TrainConfig
-from tlstudio.core.errors import TlsError
+from tlstudio.core.errors import TlstudioError
 
 PROJECT_SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".tlsproj"
 
 
-class ProjectError(TlsError):
+class ProjectError(TlstudioError):
     """A project file that cannot be read or written."""
 
 

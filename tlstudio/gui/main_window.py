@@ -32,9 +32,9 @@ import tlstudio
 from tlstudio.core import paths
 from tlstudio.core.project import PROJECT_SCHEMA_VERSION, PROJECT_SUFFIX, Project, ProjectError
 from tlstudio.gui import settings
+from tlstudio.gui.pages.welcome import WelcomeWidget
 from tlstudio.gui.state import AppState
-from tlstudio.gui.welcome import WelcomeWidget
-from tlstudio.gui.widgets import PlaceholderPage, StepSidebar, WorkerHandles, app_icon, icon
+from tlstudio.gui.widgets.common import PlaceholderPage, StepSidebar, WorkerHandles, app_icon, icon
 from tlstudio.workers.base import WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,12 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("data", "Data", "tlstudio.gui.dataset_page", "DatasetPage"),
-    Step("model", "Model", "tlstudio.gui.model_page", "ModelPage"),
-    Step("train", "Train", "tlstudio.gui.train_page", "TrainPage"),
-    Step("evaluate", "Evaluate", "tlstudio.gui.evaluate_page", "EvaluatePage"),
-    Step("test", "Test & Export", "tlstudio.gui.test_page", "TestPage"),
-    Step("runs", "Runs", "tlstudio.gui.runs_view", "RunsView"),
+    Step("data", "Data", "tlstudio.gui.pages.data", "DatasetPage"),
+    Step("model", "Model", "tlstudio.gui.pages.model", "ModelPage"),
+    Step("train", "Train", "tlstudio.gui.pages.train", "TrainPage"),
+    Step("evaluate", "Evaluate", "tlstudio.gui.pages.evaluate", "EvaluatePage"),
+    Step("test", "Test & Export", "tlstudio.gui.pages.test_export", "TestPage"),
+    Step("runs", "Runs", "tlstudio.gui.pages.runs", "RunsView"),
 )
 
 
@@ -677,13 +677,13 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, "Cannot open the model", text)
 
     def open_export_dialog(self) -> None:
-        if not _module_exists("tlstudio.gui.export_dialog"):
+        if not _module_exists("tlstudio.gui.dialogs.export"):
             QMessageBox.information(self, "Export", "Exporting is not available in this build.")
             return
         if not self.state.current_run and not self.state.opened_model:
             QMessageBox.information(self, "Export", "Train a model first (or open one with File > Open Model).")
             return
-        from tlstudio.gui.export_dialog import ExportDialog
+        from tlstudio.gui.dialogs.export import ExportDialog
 
         dialog = ExportDialog(self.state, self, run_dir=self.state.current_run)
         dialog.exec()

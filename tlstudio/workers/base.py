@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from tlstudio.core.errors import Cancelled, TlsError
+from tlstudio.core.errors import Cancelled, TlstudioError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Worker(QObject):
             result = self.work()
         except Cancelled:
             self.cancelled.emit()
-        except TlsError as exc:
+        except TlstudioError as exc:
             self.failed.emit(str(exc))
         except MemoryError:
             self.failed.emit("Ran out of memory. Try a smaller batch size or a smaller base model.")

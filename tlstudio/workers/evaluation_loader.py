@@ -1,6 +1,6 @@
 """Background helpers of the Evaluate and Train pages: thumbnails and augmented previews.
 
-Both decode images through :mod:`tlstudio.core.imageio` off the GUI thread and emit raw RGB bytes
+Both decode images through :mod:`tlstudio.core.data.imageio` off the GUI thread and emit raw RGB bytes
 (``bytes, width, height``); the GUI turns them into pixmaps. A worker never touches a widget.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 
-from tlstudio.core.errors import Cancelled, TlsError
+from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.workers.base import Worker
 
 
@@ -38,7 +38,7 @@ class ThumbnailWorker(Worker):
         self.generation = generation
 
     def work(self) -> int:
-        from tlstudio.core.imageio import make_thumbnail
+        from tlstudio.core.data.imageio import make_thumbnail
 
         made = 0
         for i, path in enumerate(self.paths):
@@ -46,7 +46,7 @@ class ThumbnailWorker(Worker):
                 raise Cancelled()
             try:
                 data, w, h = _rgb_bytes(make_thumbnail(path, self.size))
-            except (TlsError, OSError, ValueError) as exc:
+            except (TlstudioError, OSError, ValueError) as exc:
                 self.thumbnail_failed.emit(self.generation, i, str(exc) or type(exc).__name__)
                 continue
             self.thumbnail_ready.emit(self.generation, i, data, w, h)
@@ -114,7 +114,7 @@ class AugmentPreviewWorker(Worker):
         self.seed = seed
 
     def work(self) -> int:
-        from tlstudio.core.imageio import open_image, resize_image
+        from tlstudio.core.data.imageio import open_image, resize_image
 
         rng = random.Random(self.seed)
         rows = []
@@ -123,7 +123,7 @@ class AugmentPreviewWorker(Worker):
                 raise Cancelled()
             try:
                 base = resize_image(open_image(Path(path)), self.size, self.resize_policy)
-            except (TlsError, OSError, ValueError):
+            except (TlstudioError, OSError, ValueError):
                 continue
             row = [_rgb_bytes(base)]
             for _ in range(self.variants):

@@ -1,6 +1,6 @@
 """Exports a model to several formats, one after the other, off the GUI thread.
 
-Each format is exported by :func:`tlstudio.core.export.export_model`. A format that fails (a missing
+Each format is exported by :func:`tlstudio.core.deploy.export.export_model`. A format that fails (a missing
 optional package, a converter that refuses the model) is recorded with its one-line reason and the
 others still go ahead; Cancel stops between formats and inside a conversion where core checks it.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 
-from tlstudio.core.errors import Cancelled, TlsError
+from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.workers.base import Worker
 
 PROGRESS_SCALE = 1000
@@ -75,8 +75,7 @@ class ExportWorker(Worker):
         self._out_path_fn = out_path_fn
 
     def work(self) -> ExportSummary:
-        from tlstudio.core import export as core_export
-
+        from tlstudio.core.deploy import export as core_export
         export_fn = self._export_fn or core_export.export_model
         out_path_fn = self._out_path_fn or default_out_path
         missing_cls = getattr(core_export, "MissingDependency", ())
@@ -85,7 +84,7 @@ class ExportWorker(Worker):
         try:
             self.destination.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise TlsError(f"cannot create the folder {self.destination}: {exc.strerror or exc}") from None
+            raise TlstudioError(f"cannot create the folder {self.destination}: {exc.strerror or exc}") from None
         self.report(0, PROGRESS_SCALE)
         source = self._load_source() if self._export_fn is None else self.source
         for i, fmt in enumerate(self.formats):
@@ -108,7 +107,7 @@ class ExportWorker(Worker):
                 result = export_fn(source, fmt, out_path_fn(self.destination, fmt), **kwargs)
             except Cancelled:
                 raise
-            except TlsError as exc:
+            except TlstudioError as exc:
                 missing = bool(missing_cls) and isinstance(exc, missing_cls)
                 outcome = FormatOutcome(fmt, error=str(exc), missing_dependency=missing)
             except Exception as exc:  # a converter's internal error: report it for this format, go on
@@ -126,7 +125,7 @@ class ExportWorker(Worker):
 
     def _load_source(self):
         """Load the model once for every format (core accepts a Predictor as the source)."""
-        from tlstudio.core.predict import Predictor
+        from tlstudio.core.deploy.predict import Predictor
 
         self.message.emit("Loading the model…")
         return Predictor.from_path(self.source)
@@ -134,6 +133,6 @@ class ExportWorker(Worker):
 
 def default_out_path(destination: Path, fmt: str) -> Path:
     """Where one format goes inside the destination folder: core's default file name."""
-    from tlstudio.core.export import DEFAULT_NAMES
+    from tlstudio.core.deploy.export import DEFAULT_NAMES
 
     return Path(destination) / DEFAULT_NAMES.get(fmt, f"model.{fmt}")

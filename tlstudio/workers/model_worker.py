@@ -66,9 +66,9 @@ class BuildModelWorker(Worker):
         self.num_classes = max(2, int(num_classes))
 
     def work(self) -> BuiltModel:
-        from tlstudio.core import base_models
         from tlstudio.core.errors import Cancelled
-        from tlstudio.core.layer_tree import LayerTree
+        from tlstudio.core.models import catalogue as base_models
+        from tlstudio.core.models.layer_tree import LayerTree
 
         start = time.perf_counter()
         config = self.config
@@ -101,14 +101,14 @@ class BuildModelWorker(Worker):
 
 
 class OpenModelWorker(Worker):
-    """Load a model file safely with :func:`tlstudio.core.model_io.load_model_file`; return :class:`ModelFileInfo`."""
+    """Load a model file safely with :func:`tlstudio.core.models.open_model.load_model_file`; return :class:`ModelFileInfo`."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = str(path)
 
     def work(self) -> ModelFileInfo:
-        from tlstudio.core.model_io import load_model_file
+        from tlstudio.core.models.open_model import load_model_file
 
         self.message.emit(f"Opening {Path(self.path).name}...")
         loaded = load_model_file(self.path)

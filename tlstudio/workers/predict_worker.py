@@ -3,7 +3,7 @@
 Loading a Keras model takes seconds; predicting one image takes milliseconds. The Test page therefore
 starts one :class:`PredictWorker` on its own QThread and hands it requests through a queue: the first
 request loads the model (``model_loading`` then ``model_ready``), every later request for the same model
-reuses the loaded :class:`~tlstudio.core.predict.Predictor`.
+reuses the loaded :class:`~tlstudio.core.deploy.predict.Predictor`.
 
 Requests are plain method calls from the GUI thread (they only put an item on a ``queue.Queue``);
 results come back as signals carrying frozen dataclasses. Stopping is :meth:`PredictWorker.request_cancel`
@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 
-from tlstudio.core.errors import TlsError
+from tlstudio.core.errors import TlstudioError
 from tlstudio.workers.base import Worker
 
 THUMBNAIL_SIZE = 160
@@ -216,7 +216,7 @@ class PredictWorker(Worker):
         try:
             factory = self._factory or _default_factory()
             predictor = factory(source)
-        except TlsError as exc:
+        except TlstudioError as exc:
             self.model_failed.emit(source, str(exc))
             return None
         except Exception as exc:  # an unreadable file is the user's problem to fix, not a crash
@@ -244,7 +244,7 @@ class PredictWorker(Worker):
         item_id = request.payload["item_id"]
         try:
             cam = predictor.gradcam(request.payload["image"], class_index=request.payload["class_index"])
-        except TlsError as exc:
+        except TlstudioError as exc:
             self.gradcam_failed.emit(item_id, str(exc))
             return
         except Exception as exc:
@@ -271,14 +271,14 @@ class PredictWorker(Worker):
             chunk = paths[start : start + FOLDER_CHUNK]
             try:
                 results.extend(predictor.predict(chunk, top_k=top_k))
-            except (TlsError, Exception):  # one bad file must not lose the others: retry one by one
+            except (TlstudioError, Exception):  # one bad file must not lose the others: retry one by one
                 results.extend(_predict_one(predictor, p, top_k) for p in chunk)
             self.folder_progress.emit(job_id, len(results), total)
         self.folder_done.emit(FolderOutcome(job_id, tuple(results)))
 
 
 def _default_factory():
-    from tlstudio.core.predict import Predictor
+    from tlstudio.core.deploy.predict import Predictor
 
     return Predictor.from_path
 
@@ -286,14 +286,14 @@ def _default_factory():
 def _predict_one(predictor, image, top_k: int):
     try:
         return predictor.predict([image], top_k=top_k)[0]
-    except TlsError as exc:
+    except TlstudioError as exc:
         return _error_prediction(image, str(exc))
     except Exception as exc:
         return _error_prediction(image, f"{type(exc).__name__}: {exc}")
 
 
 def _error_prediction(image, message: str):
-    from tlstudio.core.predict import Prediction
+    from tlstudio.core.deploy.predict import Prediction
 
     source = os.fspath(image) if isinstance(image, str | Path) else "<image>"
     return Prediction(source, error=message)
@@ -303,7 +303,7 @@ def _thumbnail(image, size: int = THUMBNAIL_SIZE):
     """A small RGB PIL image of a path, PIL image or uint8 array; None when it cannot be read."""
     try:
         if isinstance(image, str | Path):
-            from tlstudio.core.imageio import make_thumbnail
+            from tlstudio.core.data.imageio import make_thumbnail
 
             return make_thumbnail(image, size)
         from PIL import Image
@@ -325,7 +325,7 @@ def _sharp_overlay(predictor, image, cam):
     if getattr(predictor, "resize_policy", "stretch") != "stretch":
         return cam.overlay
     try:
-        from tlstudio.core.gradcam import overlay_heatmap
+        from tlstudio.core.deploy.gradcam import overlay_heatmap
 
         thumb = _thumbnail(image, THUMBNAIL_SIZE * 2)
         if thumb is None:

@@ -8,7 +8,7 @@ from tlstudio.workers.base import Worker
 
 
 class ScanWorker(Worker):
-    """Runs :func:`tlstudio.core.dataset.scan_dataset` on ``root``.
+    """Runs :func:`tlstudio.core.data.scan.scan_dataset` on ``root``.
 
     ``progress(done, total)`` follows the scan; ``succeeded`` carries the :class:`DatasetScan`;
     :meth:`request_cancel` stops the scan soon (``cancelled`` is emitted).
@@ -19,7 +19,7 @@ class ScanWorker(Worker):
         self.root = str(root)
 
     def work(self):
-        from tlstudio.core.dataset import scan_dataset
+        from tlstudio.core.data.scan import scan_dataset
 
         self.message.emit(f"Scanning {Path(self.root).name}...")
         return scan_dataset(self.root, progress=self.report, cancel=self.cancel_event)

@@ -91,7 +91,7 @@ class ThumbnailWorker(Worker):
             try:
                 rgba, w, h = self._make(path)
             except Exception as exc:  # an unreadable image: show the reason, never stop serving
-                from tlstudio.core.imageio import describe_error
+                from tlstudio.core.data.imageio import describe_error
 
                 try:
                     reason = describe_error(exc)
@@ -105,7 +105,7 @@ class ThumbnailWorker(Worker):
     def _make(self, path: str) -> tuple[bytes, int, int]:
         from PIL import Image
 
-        from tlstudio.core.imageio import make_thumbnail
+        from tlstudio.core.data.imageio import make_thumbnail
 
         cached = None
         if self.disk_cache:

@@ -41,7 +41,7 @@ class TrainWorker(Worker):
     event : object
         Every event, whatever its type.
     result_ready : object
-        The :class:`~tlstudio.core.training.TrainResult`, also for a cancelled run that kept weights.
+        The :class:`~tlstudio.core.train.trainer.TrainResult`, also for a cancelled run that kept weights.
     """
 
     run_started = Signal(object)
@@ -108,10 +108,10 @@ class TrainWorker(Worker):
 
     def work(self) -> Any:
         if not self.in_process:
-            from tlstudio.core.train_process import train_in_subprocess
+            from tlstudio.core.train.launcher import train_in_subprocess
 
             return self._train(train_in_subprocess)
-        from tlstudio.core.training import train
+        from tlstudio.core.train.trainer import train
 
         self._lower_priority()
         previous_interval = sys.getswitchinterval()

@@ -1,0 +1,198 @@
+"""The Train page: settings go to the project, a tiny real training fills the plots, cancel keeps a model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QObject, Qt
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.data.scan import scan_dataset
+from tlstudio.gui.pages.train import TrainPage
+from tlstudio.gui.state import AppState
+
+SHOTS = Path(os.environ.get("TLSTUDIO_SHOTS", "")) if os.environ.get("TLSTUDIO_SHOTS") else None
+
+
+def _shot(widget, name: str) -> None:
+    """Save a screenshot when TLSTUDIO_SHOTS names a folder (for looking at the page by eye)."""
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(SHOTS / name))
+
+
+@pytest.fixture
+def page_with_data(qtbot, image_folder, tmp_path):
+    data = image_folder({"cats": 8, "dogs": 8}, size=(32, 32))
+    state = AppState()
+    state.set_scan(scan_dataset(data))
+    state.update_train_config(base="MobileNet", alpha=0.25, weights="none", input_size=32, batch_size=4,
+                              head_epochs=2, fine_tune_epochs=0, early_stopping=False)
+    os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")  # new runs go under paths.runs_dir()
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.resize(1280, 820)
+    page.show()
+    yield state, page
+    assert page.shutdown(60_000)
+
+
+def _wait_until_done(qtbot, state, timeout=180_000):
+    qtbot.waitUntil(lambda: not state.training, timeout=timeout)
+
+
+def test_settings_form_edits_the_project_and_resets(qtbot):
+    state = AppState()
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.head_epochs.setValue(7)
+    page.fine_tune_epochs.setValue(3)
+    page.batch_size.setValue(16)
+    page.head_lr.setEditText("0.005")
+    page.optimizer.setCurrentIndex(page.optimizer.findData("sgd"))
+    page.resize_policy.setCurrentIndex(page.resize_policy.findData("pad"))
+    page.augment_group.setChecked(True)
+    page.aug_rotation.setValue(0.25)
+    page.class_weights.setCurrentIndex(page.class_weights.findData("none"))
+    t = state.project.train
+    assert (t.head_epochs, t.fine_tune_epochs, t.batch_size, t.head_lr, t.optimizer, t.resize_policy) == (
+        7, 3, 16, 0.005, "sgd", "pad")
+    assert t.augment.enabled and t.augment.rotation == 0.25 and t.class_weights == "none"
+    assert state.dirty
+    assert page.fine_tune_lr.isEnabled()
+    # Every setting has a plain-language tooltip.
+    for w in (page.head_epochs, page.fine_tune_epochs, page.batch_size, page.head_lr, page.fine_tune_lr,
+              page.optimizer, page.early_stopping, page.patience, page.label_smoothing, page.class_weights,
+              page.resize_policy, page.aug_flip, page.aug_zoom):
+        assert len(w.toolTip()) > 20
+    # A change made elsewhere shows up in the form.
+    state.update_train_config(head_epochs=12)
+    assert page.head_epochs.value() == 12
+    page.reset_button.click()
+    d = TrainConfig()
+    t = state.project.train
+    assert (t.head_epochs, t.batch_size, t.head_lr, t.optimizer, t.augment) == (
+        d.head_epochs, d.batch_size, d.head_lr, d.optimizer, d.augment)
+    assert page.head_epochs.value() == d.head_epochs and not page.augment_group.isChecked()
+    assert not page.train_button.isEnabled()  # no dataset yet
+
+
+def test_augmentation_preview_is_made_off_the_gui_thread(qtbot, page_with_data):
+    state, page = page_with_data
+    state.update_train_config(augment={"enabled": True, "rotation": 0.3})
+    qtbot.waitUntil(lambda: page.preview_shown == 3, timeout=20_000)
+    originals = [row[0].pixmap() for row in page.preview_labels]
+    variants = [row[1].pixmap() for row in page.preview_labels]
+    assert all(not p.isNull() for p in originals + variants)
+
+
+def test_training_from_the_page_fills_the_plots_and_lists_the_run(qtbot, page_with_data):
+    state, page = page_with_data
+    qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
+    assert state.training and page.is_training()
+    assert not page.train_button.isEnabled() and page.cancel_button.isEnabled()
+    assert page.start_training() is False  # a second run cannot start while one runs
+    qtbot.waitUntil(lambda: page.plots.epoch_count() >= 1, timeout=180_000)
+    _shot(page, "train-mid.png")
+    _wait_until_done(qtbot, state)
+    _shot(page, "train-after.png")
+
+    assert page.last_error is None, page.log_text()
+    x, loss = page.plots.train_loss_curve.getData()
+    assert list(x) == [1.0, 2.0] and np.all(np.isfinite(loss))
+    _, val_acc = page.plots.val_acc_curve.getData()
+    assert len(val_acc) == 2 and np.all((val_acc >= 0) & (val_acc <= 1))
+    bx, by = page.plots.batch_loss_curve.getData()
+    assert len(bx) == page.plots.batch_count() > 0 and bx[-1] == pytest.approx(2.0)
+    log = page.log_text()
+    assert "Training the classifier" in log and "Epoch 2/2" in log and "Run started" in log
+    assert page.progress.format() == "Finished"
+
+    assert len(state.project.runs) == 1
+    run = state.project.runs[0]
+    assert run.status == "finished" and run.epochs_run == 2 and run.val_accuracy is not None
+    assert state.current_run == run.run_dir
+    assert (Path(run.run_dir) / "evaluation.json").is_file()
+    assert page.train_button.isEnabled() and not page.cancel_button.isEnabled()
+    assert page.open_folder_button.isEnabled()
+
+
+class _CancelOnFirstEpoch(QObject):
+    def __init__(self, page):
+        super().__init__()
+        self.page = page
+        self.epochs = 0
+
+    def on_epoch(self, event):
+        self.epochs += 1
+        if self.epochs == 1:
+            self.page.cancel()
+
+
+def test_cancel_from_the_first_epoch_keeps_a_usable_model(qtbot, page_with_data):
+    state, page = page_with_data
+    state.update_train_config(head_epochs=30)
+    assert page.start_training()
+    canceller = _CancelOnFirstEpoch(page)
+    page._worker.epoch_ended.connect(canceller.on_epoch)
+    _wait_until_done(qtbot, state)
+
+    assert len(state.project.runs) == 1
+    run = state.project.runs[0]
+    assert run.status == "cancelled"
+    assert 1 <= run.epochs_run < 30
+    assert "Cancel" in page.progress.format()
+    model_file = Path(page.last_result.model_path)
+    assert model_file.is_file()
+
+    import keras
+
+    model = keras.models.load_model(model_file)
+    probs = model.predict(np.full((1, 32, 32, 3), 128, dtype="float32"), verbose=0)
+    assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1.0) < 1e-4
+
+
+def test_a_run_that_cannot_train_says_why_in_one_line(qtbot, image_folder, tmp_path):
+    data = image_folder({"cats": 4}, size=(32, 32))
+    os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")
+    state = AppState()
+    state.update_train_config(data_dir=str(data), weights="none", input_size=32, head_epochs=1)
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    assert page.start_training()
+    _wait_until_done(qtbot, state, timeout=60_000)
+    assert page.last_error and "\n" not in page.last_error and "two classes" in page.last_error
+    assert page.status_label.text().startswith("Training failed:")
+    assert "Traceback" not in page.log_text()
+    assert state.project.runs == [] and page.progress.format() == "Failed"
+    assert page.train_button.isEnabled()
+    assert page.shutdown(10_000)
+
+
+def test_closing_the_window_during_training_asks_then_cancels_and_waits(qtbot, main_window, dialogs,
+                                                                         image_folder, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    data = image_folder({"cats": 8, "dogs": 8}, size=(32, 32))
+    os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")
+    state = main_window.state
+    state.set_scan(scan_dataset(data))
+    state.update_train_config(base="MobileNet", alpha=0.25, weights="none", input_size=32, batch_size=4,
+                              head_epochs=200, fine_tune_epochs=0, early_stopping=False)
+    page = main_window.go_to("train")
+    assert isinstance(page, TrainPage)
+    assert page.start_training()
+    qtbot.waitUntil(lambda: page.plots.batch_count() > 0, timeout=120_000)
+
+    dialogs.answers.append(QMessageBox.StandardButton.No)  # keep training
+    main_window.close()
+    assert main_window.isVisible() and page.is_training()
+    assert any(c[0] == "question" and "Training" in c[1] for c in dialogs.calls)
+
+    dialogs.answers += [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.Discard]
+    main_window.close()
+    assert not main_window.isVisible()
+    assert not page.is_training() and not state.training  # cancelled, waited for, and told the state

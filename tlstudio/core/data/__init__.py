@@ -1,0 +1,1 @@
+"""Folder -> scan -> split -> pipeline: which images there are and how they reach the model."""

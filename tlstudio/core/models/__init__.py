@@ -1,0 +1,1 @@
+"""Base models, the classifier head, weights, the layer tree, and opening model files safely."""

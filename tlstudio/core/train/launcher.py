@@ -1,0 +1,146 @@
+"""Run :func:`tlstudio.core.train.trainer.train` in a child process and relay its events.
+
+The desktop app trains this way so that TensorFlow's work (graph tracing, the input pipeline's
+Python decode threads, feature caching) never competes with the window's thread for Python's
+global interpreter lock: in one process the window could stall for hundreds of milliseconds at a
+time, with the child process it keeps its 10 ms timer ticks on time
+(``benchmarks/gui_responsiveness.py``).
+
+The child is started with the ``spawn`` method (never ``fork``: the parent may already hold
+TensorFlow's and Qt's threads), so it imports only the core. Events, the result and errors come
+back through a queue; cancelling sets a process-shared event that ``train()`` checks after every
+batch, exactly as in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.events import Event
+
+#: Added to the child's nice value, so the window keeps the CPU it needs while training runs.
+CHILD_NICE_INCREMENT = 5
+#: How long the relay waits for the next message before checking cancel and the child's health.
+POLL_SECONDS = 0.05
+
+
+def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: bool, out: Any, cancel: Any) -> None:
+    """Entry point of the child process: train and send back events, then one final message."""
+    if CHILD_NICE_INCREMENT > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(CHILD_NICE_INCREMENT)
+        except OSError:
+            pass
+    try:
+        from tlstudio.core.train.trainer import train
+
+        result = train(config, run_dir, emit=lambda event: out.put(("event", event)), cancel=cancel,
+                       scan=scan, resume=resume)
+    except Cancelled as exc:
+        out.put(("cancelled", str(exc)))
+    except TlstudioError as exc:
+        out.put(("error", str(exc)))
+    except MemoryError:
+        out.put(("error", "Ran out of memory. Try a smaller batch size or a smaller base model."))
+    except BaseException as exc:  # report anything, so the parent never waits for a dead child
+        out.put(("crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    else:
+        out.put(("result", result))
+    finally:
+        out.close()
+        out.join_thread()  # make sure the last message is flushed before the process exits
+
+
+def train_in_subprocess(
+    config: TrainConfig | None,
+    run_dir: str | Path,
+    *,
+    emit: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    scan: Any = None,
+    resume: bool = False,
+) -> Any:
+    """Same contract as :func:`tlstudio.core.train.trainer.train`, with the work done in a child process.
+
+    Parameters
+    ----------
+    config, run_dir, scan, resume
+        Passed to ``train()`` in the child (they must pickle: dataclasses and paths do).
+    emit : callable, optional
+        Receives every event, in order, in the calling thread.
+    cancel : threading.Event, optional
+        Checked while relaying; when set, the child stops within one batch.
+
+    Returns
+    -------
+    TrainResult
+        As ``train()`` returns it.
+
+    Raises
+    ------
+    Cancelled
+        When the run was cancelled before anything worth keeping was trained.
+    TlstudioError
+        With ``train()``'s one-line message, or when the child process died (e.g. killed, out of memory).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child_cancel = ctx.Event()
+    process = ctx.Process(
+        target=_child_main,
+        args=(config, str(run_dir), scan, resume, out, child_cancel),
+        name="tlstudio-train",
+        daemon=True,
+    )
+    process.start()
+    final: tuple | None = None
+    try:
+        while final is None:
+            if cancel is not None and cancel.is_set() and not child_cancel.is_set():
+                child_cancel.set()
+            try:
+                message = out.get(timeout=POLL_SECONDS)
+            except queue_module.Empty:
+                if not process.is_alive():
+                    # The child may have put its last message just before exiting.
+                    try:
+                        message = out.get(timeout=1.0)
+                    except queue_module.Empty:
+                        raise TlstudioError(
+                            f"The training process stopped unexpectedly (exit code {process.exitcode}); "
+                            "it may have run out of memory."
+                        ) from None
+                else:
+                    continue
+            kind = message[0]
+            if kind == "event":
+                if emit is not None:
+                    emit(message[1])
+            else:
+                final = message
+    finally:
+        if final is None:  # the relay itself failed or was interrupted: do not leave the child training
+            child_cancel.set()
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
+        out.close()
+    kind, payload = final
+    if kind == "result":
+        return payload
+    if kind == "cancelled":
+        raise Cancelled(payload or "Cancelled.")
+    if kind == "error":
+        raise TlstudioError(payload)
+    first_line = str(payload).splitlines()[0] if payload else "unknown error"
+    raise TlstudioError(f"Unexpected error in training: {first_line}")

@@ -1,0 +1,740 @@
+"""The Model step: pick the base model and its weights, the head, and which layers train.
+
+The model is built on a worker (the Keras model stays there); this page holds the pure layer tree
+and edits it through :class:`~tlstudio.gui.widgets.layer_tree_model.LayerTreeModel`.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.models import catalogue as base_models
+from tlstudio.gui import settings
+from tlstudio.gui.state import AppState
+from tlstudio.gui.widgets.common import (
+    BusyBanner,
+    MessageBanner,
+    WorkerHandles,
+    WorkerRelay,
+    heading,
+    hint,
+    icon,
+)
+from tlstudio.gui.widgets.layer_tree_model import COL_NAME, COLUMNS, LayerFilterProxy, LayerTreeModel
+from tlstudio.workers.base import WorkerHandle, start_worker
+from tlstudio.workers.model_worker import BuildModelWorker, BuiltModel
+
+#: Settings whose change makes a different model (and so a new layer tree).
+STRUCTURE_FIELDS = ("base", "alpha", "input_size", "weights", "base_model_path", "cut_layer", "pooling",
+                    "dropout", "hidden_units")
+#: Settings whose change makes the saved frozen set meaningless.
+LAYOUT_FIELDS = ("base", "alpha", "input_size", "base_model_path", "cut_layer")
+SPEED_LABELS = {"fast": "fast", "medium": "medium", "slow": "slow"}
+WEIGHTS_ICONS = {"bundled": "ready", "cached": "ready", "download": "busy", "file": "ready", "none": "warning",
+                 "own-model": "ready"}
+
+
+def structure_key(config: TrainConfig) -> tuple:
+    return tuple(getattr(config, f) for f in STRUCTURE_FIELDS)
+
+
+def layout_key(config: TrainConfig) -> tuple:
+    return tuple(getattr(config, f) for f in LAYOUT_FIELDS)
+
+
+def _params_text(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+
+
+class ModelPage(QWidget):
+    """``ModelPage(state, parent)``: :meth:`build_model` builds on a worker and shows the layer tree."""
+
+    build_finished = Signal(str)  # "succeeded" | "failed" | "cancelled"
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._loading = False
+        self._handle: WorkerHandle | None = None
+        self._handles = WorkerHandles()
+        self._relay: WorkerRelay | None = None
+        self._built_key: tuple | None = None
+        self._building_key: tuple | None = None
+        self._layout_key: tuple = layout_key(state.project.train)
+        self._default_for: tuple | None = None
+        self.last_build: BuiltModel | None = None
+        self.auto_build = True
+        self._auto_timer = QTimer(self)
+        self._auto_timer.setSingleShot(True)
+        self._auto_timer.setInterval(400)
+        self._auto_timer.timeout.connect(self._auto_build)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        header = QHBoxLayout()
+        header.addWidget(heading("Model"))
+        self.summary = QLabel()
+        header.addWidget(self.summary, 1)
+        self.build_button = QPushButton("Build model")
+        self.build_button.setToolTip("Build the model with these settings to see and choose its layers")
+        self.build_button.clicked.connect(self.build_model)
+        header.addWidget(self.build_button)
+        outer.addLayout(header)
+        self.busy = BusyBanner()
+        self.busy.cancel_requested.connect(self.cancel_build)
+        outer.addWidget(self.busy)
+        self.error_banner = MessageBanner("error")
+        outer.addWidget(self.error_banner)
+        self.info_banner = MessageBanner("info")
+        outer.addWidget(self.info_banner)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(splitter, 1)
+        splitter.addWidget(self._make_settings_panel())
+        splitter.addWidget(self._make_tree_panel())
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([460, 640])
+
+        state.train_config_changed.connect(self._config_changed)
+        state.project_changed.connect(self._project_changed)
+        state.dataset_changed.connect(self._dataset_changed)
+        state.tf_ready_changed.connect(self._update_summary)
+        self._load_settings()
+        self._built_key = None
+        if state.layer_tree is not None:
+            self._show_tree(state.layer_tree)
+            self._built_key = structure_key(state.project.train)
+        self._update_summary()
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def _make_settings_panel(self) -> QWidget:
+        panel = QWidget()
+        v = QVBoxLayout(panel)
+        v.setContentsMargins(0, 0, 4, 0)
+
+        base_box = QGroupBox("Base model (pre-trained feature extractor)")
+        bv = QVBoxLayout(base_box)
+        self.catalogue = QTableWidget(len(base_models.CATALOGUE), 5)
+        self.catalogue.setHorizontalHeaderLabels(["Base", "Params", "Size", "Speed", "Top-1"])
+        tips = ["Keras application", "Parameters of the feature extractor", "Default input size",
+                "Relative speed on a laptop CPU", "ImageNet top-1 accuracy documented by Keras"]
+        for col, tip in enumerate(tips):
+            self.catalogue.horizontalHeaderItem(col).setToolTip(tip)
+        self.catalogue.verticalHeader().setVisible(False)
+        self.catalogue.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.catalogue.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.catalogue.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.catalogue.setAlternatingRowColors(True)
+        for row, spec in enumerate(base_models.CATALOGUE.values()):
+            top1 = "" if spec.top1 is None else f"{spec.top1:.1f} %"
+            tip = spec.description
+            if spec.top1 is not None and spec.top1_alpha is not None:
+                tip += f" (top-1 documented for alpha {spec.top1_alpha:g})"
+            cells = [spec.name, _params_text(spec.params), f"{spec.default_size} px", SPEED_LABELS[spec.speed], top1]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip)
+                item.setData(Qt.ItemDataRole.UserRole, spec.name)
+                if col in (1, 2, 4):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.catalogue.setItem(row, col, item)
+        header = self.catalogue.horizontalHeader()
+        for col in range(5):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.catalogue.setMinimumHeight(170)
+        self.catalogue.itemSelectionChanged.connect(self._base_selected)
+        bv.addWidget(self.catalogue, 1)
+        self.base_description = hint("")
+        bv.addWidget(self.base_description)
+        form = QFormLayout()
+        self.alpha_combo = QComboBox()
+        self.alpha_combo.setToolTip("Width multiplier: smaller is faster and smaller, larger is more accurate")
+        self.alpha_combo.currentIndexChanged.connect(self._alpha_changed)
+        self.alpha_label = QLabel("Width (alpha)")
+        form.addRow(self.alpha_label, self.alpha_combo)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(32, 1024)
+        self.size_spin.setSingleStep(32)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Images are resized to this square size; smaller is faster, larger sees more detail")
+        self.size_spin.valueChanged.connect(self._size_changed)
+        form.addRow("Input size", self.size_spin)
+        bv.addLayout(form)
+        v.addWidget(base_box, 3)
+
+        weights_box = QGroupBox("Weights")
+        wv = QVBoxLayout(weights_box)
+        self.weights_group = QButtonGroup(self)
+        self.w_imagenet = QRadioButton("ImageNet (pre-trained: best for small datasets)")
+        self.w_random = QRadioButton("Random (no pre-training: needs a lot of images)")
+        self.w_file = QRadioButton("A weights file (.h5)")
+        self.w_own = QRadioButton("My own model file (.keras / .h5) as the base")
+        for i, b in enumerate((self.w_imagenet, self.w_random, self.w_file, self.w_own)):
+            self.weights_group.addButton(b, i)
+            wv.addWidget(b)
+        path_row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("No file chosen")
+        self.path_edit.editingFinished.connect(self._path_edited)
+        self.browse_button = QPushButton("Browse...")
+        self.browse_button.clicked.connect(self._browse)
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        wv.addLayout(path_row)
+        status_row = QHBoxLayout()
+        self.weights_icon = QLabel()
+        self.weights_status = QLabel()
+        self.weights_status.setWordWrap(True)
+        self.weights_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        status_row.addWidget(self.weights_icon, 0, Qt.AlignmentFlag.AlignTop)
+        status_row.addWidget(self.weights_status, 1)
+        wv.addLayout(status_row)
+        self.weights_group.idToggled.connect(self._weights_toggled)
+        v.addWidget(weights_box)
+
+        head_box = QGroupBox("Classifier head")
+        hf = QFormLayout(head_box)
+        self.pooling_combo = QComboBox()
+        self.pooling_combo.addItem("Average", "avg")
+        self.pooling_combo.addItem("Maximum", "max")
+        self.pooling_combo.setToolTip("How the base's feature map becomes one feature vector")
+        self.pooling_combo.currentIndexChanged.connect(self._head_changed)
+        self.dropout_spin = QDoubleSpinBox()
+        self.dropout_spin.setRange(0.0, 0.9)
+        self.dropout_spin.setSingleStep(0.05)
+        self.dropout_spin.setDecimals(2)
+        self.dropout_spin.setToolTip("Share of features dropped at random while training; fights overfitting")
+        self.dropout_spin.valueChanged.connect(self._head_changed)
+        self.hidden_spin = QSpinBox()
+        self.hidden_spin.setRange(0, 4096)
+        self.hidden_spin.setSingleStep(64)
+        self.hidden_spin.setSpecialValueText("none")
+        self.hidden_spin.setToolTip("An extra dense layer before the output (none = a linear classifier)")
+        self.hidden_spin.valueChanged.connect(self._head_changed)
+        hf.addRow("Pooling", self.pooling_combo)
+        hf.addRow("Dropout", self.dropout_spin)
+        hf.addRow("Hidden units", self.hidden_spin)
+        v.addWidget(head_box)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        return scroll
+
+    def _make_tree_panel(self) -> QWidget:
+        panel = QWidget()
+        v = QVBoxLayout(panel)
+        v.setContentsMargins(4, 0, 0, 0)
+        title = QHBoxLayout()
+        title.addWidget(heading("Layers", level=2))
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter layers by name or type")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._filter_changed)
+        title.addWidget(self.filter_edit, 1)
+        v.addLayout(title)
+        self.tree_hint = hint("Checked layers are trained; the head always is. Blocks and the base check all their "
+                              "layers at once. BatchNorm layers (BN) stay in inference mode.")
+        v.addWidget(self.tree_hint)
+
+        presets = QHBoxLayout()
+        self.freeze_button = QPushButton("Freeze base")
+        self.freeze_button.setToolTip("Train the head only: fastest, and best for small datasets")
+        self.freeze_button.clicked.connect(self.freeze_base)
+        presets.addWidget(self.freeze_button)
+        self.top_button = QPushButton("Unfreeze top")
+        self.top_button.setToolTip("Freeze the base, then train its top blocks (fine-tuning)")
+        self.top_button.clicked.connect(self.unfreeze_top)
+        presets.addWidget(self.top_button)
+        self.top_spin = QSpinBox()
+        self.top_spin.setRange(0, 99)
+        self.top_spin.setSuffix(" blocks")
+        presets.addWidget(self.top_spin)
+        self.from_button = QPushButton("Unfreeze from selected")
+        self.from_button.setToolTip("Train the selected layer or block and everything above it")
+        self.from_button.clicked.connect(self.unfreeze_from_selected)
+        presets.addWidget(self.from_button)
+        self.all_button = QPushButton("Unfreeze all")
+        self.all_button.clicked.connect(self.unfreeze_all)
+        presets.addWidget(self.all_button)
+        presets.addStretch(1)
+        v.addLayout(presets)
+
+        self.tree_model = LayerTreeModel(None, self)
+        self.tree_model.trainable_changed.connect(self._tree_edited)
+        self.proxy = LayerFilterProxy(self)
+        self.proxy.setSourceModel(self.tree_model)
+        self.view = QTreeView()
+        self.view.setModel(self.proxy)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        header = self.view.header()
+        header.setStretchLastSection(True)
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(60)
+        v.addWidget(self.view, 1)
+        self.empty_note = hint("")
+        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        v.addWidget(self.empty_note)
+        self.totals = QLabel()
+        v.addWidget(self.totals)
+        return panel
+
+    # --- settings <-> project --------------------------------------------------------------------
+
+    def _load_settings(self) -> None:
+        """Show the project's settings in the form (no signals back)."""
+        cfg = self.state.project.train
+        self._loading = True
+        try:
+            own = bool(cfg.base_model_path)
+            try:
+                spec = base_models.get_spec(cfg.base)
+            except base_models.ModelError:
+                spec = base_models.get_spec("MobileNet")
+            for row in range(self.catalogue.rowCount()):
+                if self.catalogue.item(row, 0).data(Qt.ItemDataRole.UserRole) == spec.name:
+                    self.catalogue.selectRow(row)
+            self.catalogue.setEnabled(not own)
+            self.base_description.setText(spec.description)
+            self.alpha_combo.clear()
+            for a in spec.alphas:
+                self.alpha_combo.addItem(f"{a:g}", a)
+            alpha = base_models.resolve_alpha(spec, cfg.alpha) if spec.alphas else None
+            if alpha is not None:
+                self.alpha_combo.setCurrentIndex(list(spec.alphas).index(alpha))
+            has_alpha = bool(spec.alphas) and not own
+            self.alpha_combo.setVisible(has_alpha)
+            self.alpha_label.setVisible(has_alpha)
+            self.size_spin.setMinimum(spec.min_size)
+            self.size_spin.setValue(int(cfg.input_size or spec.default_size))
+            self.size_spin.setEnabled(not own)
+            weights = (cfg.weights or "none").strip()
+            if own:
+                self.w_own.setChecked(True)
+                self.path_edit.setText(cfg.base_model_path or "")
+            elif weights.lower() == "imagenet":
+                self.w_imagenet.setChecked(True)
+            elif weights.lower() in ("none", "random"):
+                self.w_random.setChecked(True)
+            else:
+                self.w_file.setChecked(True)
+                self.path_edit.setText(weights)
+            self._update_path_row()
+            self.pooling_combo.setCurrentIndex(max(0, self.pooling_combo.findData(cfg.pooling)))
+            self.dropout_spin.setValue(float(cfg.dropout))
+            self.hidden_spin.setValue(int(cfg.hidden_units))
+            self.top_spin.setValue(int(cfg.unfreeze_top))
+        finally:
+            self._loading = False
+        self._update_weights_status()
+
+    def _update_path_row(self) -> None:
+        needs_path = self.w_file.isChecked() or self.w_own.isChecked()
+        self.path_edit.setEnabled(needs_path)
+        self.browse_button.setEnabled(needs_path)
+        if not needs_path:
+            self.path_edit.clear()
+
+    def _update_weights_status(self) -> None:
+        cfg = self.state.project.train
+        try:
+            status = base_models.weights_status(cfg)
+        except Exception as exc:  # a status that cannot be worked out must not break the page
+            self.weights_icon.setPixmap(icon("error").pixmap(16, 16))
+            self.weights_status.setText(str(exc))
+            return
+        name = WEIGHTS_ICONS.get(status.kind, "pending") if status.ok else "error"
+        self.weights_icon.setPixmap(icon(name).pixmap(16, 16))
+        text = status.message[:1].upper() + status.message[1:]
+        if status.kind == "download":
+            text += ". This needs an internet connection the first time; offline, use a weights file or the " \
+                    "bundled MobileNet (alpha 0.25, 128-224 px)."
+        elif status.kind == "none" and status.ok:
+            text += ". Without pre-training a model needs thousands of images to learn well."
+        self.weights_status.setText(text)
+
+    def _set(self, **changes) -> None:
+        if not self._loading:
+            self.state.update_train_config(**changes)
+
+    def _base_selected(self) -> None:
+        if self._loading:
+            return
+        items = self.catalogue.selectedItems()
+        if not items:
+            return
+        name = items[0].data(Qt.ItemDataRole.UserRole)
+        if name == self.state.project.train.base:
+            return
+        spec = base_models.get_spec(name)
+        self._set(base=name, alpha=spec.default_alpha, input_size=None)
+
+    def _alpha_changed(self) -> None:
+        if self._loading or self.alpha_combo.count() == 0:
+            return
+        self._set(alpha=self.alpha_combo.currentData())
+
+    def _size_changed(self, value: int) -> None:
+        if self._loading:
+            return
+        try:
+            default = base_models.get_spec(self.state.project.train.base).default_size
+        except base_models.ModelError:
+            default = None
+        self._set(input_size=None if value == default else int(value))
+
+    def _weights_toggled(self, button_id: int, checked: bool) -> None:
+        if self._loading or not checked:
+            return
+        self._update_path_row()
+        if button_id == 0:
+            self._set(weights="imagenet", base_model_path=None, cut_layer=None)
+        elif button_id == 1:
+            self._set(weights="none", base_model_path=None, cut_layer=None)
+        else:
+            self._browse()
+
+    def _browse(self) -> None:
+        own = self.w_own.isChecked()
+        start = self.path_edit.text() or settings.get("dialogs/last_dir") or str(Path.home())
+        if own:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose your model", start,
+                                                  "Keras model (*.keras *.h5 *.hdf5);;All files (*)")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", start,
+                                                  "Keras weights (*.h5 *.hdf5);;All files (*)")
+        if path:
+            self.path_edit.setText(path)
+            self._path_edited()
+        elif not self.path_edit.text():
+            self._load_settings()  # nothing chosen: show the settings as they are
+
+    def _path_edited(self) -> None:
+        if self._loading:
+            return
+        path = self.path_edit.text().strip()
+        if not path:
+            return
+        if self.w_own.isChecked():
+            self._set(base_model_path=path, cut_layer=None)
+        elif self.w_file.isChecked():
+            self._set(weights=path, base_model_path=None, cut_layer=None)
+
+    def _head_changed(self) -> None:
+        if self._loading:
+            return
+        self._set(pooling=self.pooling_combo.currentData(), dropout=round(self.dropout_spin.value(), 2),
+                  hidden_units=int(self.hidden_spin.value()))
+
+    # --- reacting to the state -------------------------------------------------------------------
+
+    def _config_changed(self) -> None:
+        cfg = self.state.project.train
+        key = structure_key(cfg)
+        if self._built_key is not None and key != self._built_key:
+            self._drop_tree()
+        if layout_key(cfg) != self._layout_key:
+            # Another architecture: the saved frozen set names layers it does not have.
+            self._layout_key = layout_key(cfg)
+            if cfg.layer_state is not None:
+                self.state.update_train_config(layer_state=None)  # re-enters this method; harmless
+        tree = self.tree_model.tree
+        if tree is not None and cfg.layer_state is None and self._default_for != self._default_key(cfg):
+            # Nothing chosen by hand: the shown (and trained) set follows the fine-tuning settings.
+            self._apply_default(tree)
+            self.tree_model.refresh_all()
+            self._update_totals()
+            self.state.model_changed.emit()
+        if not self._loading:
+            self._load_settings()
+        self._update_summary()
+        self._schedule_auto_build()
+
+    def _project_changed(self) -> None:
+        self.cancel_build(wait=True)
+        self._built_key = None
+        self._layout_key = layout_key(self.state.project.train)
+        self.tree_model.set_tree(None)
+        self.last_build = None
+        self.error_banner.set_messages([])
+        self.info_banner.set_messages([])
+        self._load_settings()
+        self._update_summary()
+        self._schedule_auto_build()
+
+    def _dataset_changed(self) -> None:
+        # The number of classes only changes the last layer; rebuild when it differs.
+        if self.last_build is not None and self.last_build.num_classes != self._num_classes():
+            self._drop_tree()
+            self._schedule_auto_build()
+        self._update_summary()
+
+    def _drop_tree(self) -> None:
+        if self.state.layer_tree is not None:
+            self.state.set_layer_tree(None)
+        self.tree_model.set_tree(None)
+        self._built_key = None
+        self.last_build = None
+
+    def _num_classes(self) -> int:
+        scan = self.state.scan
+        if scan is None:
+            return 2
+        return max(2, sum(1 for n in scan.class_counts().values() if n > 0))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._schedule_auto_build()
+
+    def _schedule_auto_build(self) -> None:
+        if not self.auto_build or not self.isVisible() or self.is_building():
+            return
+        if self._built_key == structure_key(self.state.project.train):
+            return
+        try:
+            status = base_models.weights_status(self.state.project.train)
+        except Exception:
+            return
+        if status.ok and status.kind != "download" and status.kind != "own-model":
+            self._auto_timer.start()
+
+    def _auto_build(self) -> None:
+        if self.isVisible() and not self.is_building() and self._built_key != structure_key(self.state.project.train):
+            self.build_model()
+
+    # --- building --------------------------------------------------------------------------------
+
+    def is_building(self) -> bool:
+        return self._handle is not None and self._handle.is_running()
+
+    def build_model(self) -> None:
+        """Build the model for the current settings on a worker; the tree appears when it is done."""
+        if self.is_building():
+            self._pending_rebuild = True
+            return
+        self._pending_rebuild = False
+        config = copy.deepcopy(self.state.project.train)
+        config.layer_state = None  # applied here on the GUI side, where a mismatch can be explained
+        status = base_models.weights_status(config)
+        if not status.ok:
+            self.error_banner.set_messages([status.message[:1].upper() + status.message[1:]])
+            self.build_finished.emit("failed")
+            return
+        self.error_banner.set_messages([])
+        worker = BuildModelWorker(config, self._num_classes())
+        if self._relay is not None:
+            self._relay.deactivate()
+        self._relay = WorkerRelay(worker, self, progress=self._build_progress, message=self.busy.set_text,
+                                  succeeded=self._built, failed=self._build_failed, cancelled=self._build_cancelled)
+        self._building_key = structure_key(self.state.project.train)
+        waiting = "" if self.state.tf_ready else " (waiting for TensorFlow to load)"
+        self.busy.start(f"Building {config.base if not config.base_model_path else 'your model'}...{waiting}",
+                        cancellable=status.kind == "download")
+        self.build_button.setEnabled(False)
+        self._handle = self._handles.add(start_worker(worker, name="build-model"))
+
+    def _build_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.busy.set_text(f"Downloading weights: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+            self.busy.cancel_button.setVisible(True)
+        self.busy.set_progress(done, total)
+
+    def cancel_build(self, wait: bool = False) -> None:
+        if self._handle is not None and self._handle.is_running():
+            self._handle.cancel()
+            if wait:
+                self._handle.wait()
+
+    def shutdown(self) -> None:
+        """Cancel and wait for a running build (the page stays usable)."""
+        self._auto_timer.stop()
+        self._handles.cancel_all()
+        self._handles.wait_all()
+
+    def _build_done(self) -> None:
+        self.busy.stop()
+        self.build_button.setEnabled(True)
+        if getattr(self, "_pending_rebuild", False):
+            self._pending_rebuild = False
+            QTimer.singleShot(0, self.build_model)
+        else:
+            self._schedule_auto_build()
+
+    def _built(self, built: BuiltModel) -> None:
+        tree = built.tree
+        messages = []
+        saved = self.state.project.train.layer_state
+        if saved:
+            try:
+                tree.apply_state(saved)
+            except Exception as exc:
+                messages.append(f"The saved choice of trainable layers does not fit this model ({exc}); "
+                                "the default is used instead.")
+                self._apply_default(tree)
+        else:
+            self._apply_default(tree)
+        self.last_build = built
+        self._built_key = self._building_key
+        self.state.set_tf_ready(True)  # the build imported TensorFlow
+        self._show_tree(tree)
+        self.state.set_layer_tree(tree)
+        if messages:
+            self.info_banner.set_messages(messages)
+        self.state.message(f"Built {built.base}: {built.total_params:,} parameters in {built.seconds:.1f} s")
+        self._build_done()
+        self.build_finished.emit("succeeded")
+
+    @staticmethod
+    def _default_key(cfg: TrainConfig) -> tuple:
+        return (cfg.fine_tune_epochs > 0, int(cfg.unfreeze_top))
+
+    def _apply_default(self, tree) -> None:
+        """What trains when the user has not chosen: the top blocks when fine-tuning, else the head only."""
+        cfg = self.state.project.train
+        if cfg.fine_tune_epochs > 0:
+            tree.unfreeze_top_blocks(int(cfg.unfreeze_top))
+        else:
+            tree.freeze_base()
+        self._default_for = self._default_key(cfg)
+
+    def _build_failed(self, text: str) -> None:
+        self.error_banner.set_messages([text])
+        self.state.message(text)
+        self._build_done()
+        self.build_finished.emit("failed")
+
+    def _build_cancelled(self) -> None:
+        self.state.message("Model build cancelled")
+        self._build_done()
+        self.build_finished.emit("cancelled")
+
+    # --- the tree --------------------------------------------------------------------------------
+
+    def _show_tree(self, tree) -> None:
+        self.tree_model.set_tree(tree)
+        base_index = self.proxy.mapFromSource(self.tree_model.index_of(tree.base.path)) if tree.base.path else None
+        self.view.collapseAll()
+        if base_index is not None and base_index.isValid():
+            self.view.expand(base_index)
+        self.top_spin.setMaximum(max(1, len(tree.block_names())))
+        self._update_totals()
+        self._update_buttons()
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        if text.strip():
+            self.view.expandAll()
+
+    def _tree_edited(self) -> None:
+        tree = self.tree_model.tree
+        if tree is None:
+            return
+        self._update_totals()
+        self.state.update_train_config(layer_state=tree.state())
+        self.state.model_changed.emit()
+
+    def _update_totals(self) -> None:
+        tree = self.tree_model.tree
+        if tree is None:
+            self.totals.setText("")
+            return
+        trainable = tree.trainable_params
+        total = tree.total_params
+        self.totals.setText(f"<b>Trainable:</b> {trainable:,} parameters &nbsp;&nbsp; <b>Frozen:</b> "
+                            f"{total - trainable:,} &nbsp;&nbsp; Total: {total:,}")
+
+    def selected_node(self):
+        indexes = self.view.selectionModel().selectedRows(COL_NAME)
+        if not indexes:
+            return None
+        return self.tree_model.node(self.proxy.mapToSource(indexes[0]))
+
+    def _update_buttons(self, *_args) -> None:
+        has_tree = self.tree_model.tree is not None
+        for b in (self.freeze_button, self.top_button, self.top_spin, self.all_button):
+            b.setEnabled(has_tree)
+        node = self.selected_node() if has_tree else None
+        base = self.tree_model.tree.base if has_tree else None
+        in_base = node is not None and base is not None and node is not base and \
+            node.path[:len(base.path)] == base.path
+        self.from_button.setEnabled(bool(in_base))
+        self.empty_note.setVisible(not has_tree)
+        self.view.setVisible(has_tree)
+        if not has_tree:
+            self.empty_note.setText("Building the model..." if self.is_building() else
+                                    "Press Build model to see the layers and choose which ones train.")
+
+    def freeze_base(self) -> None:
+        self.tree_model.apply("freeze_base")
+        self.state.update_train_config(unfreeze_top=0)
+
+    def unfreeze_top(self) -> None:
+        n = int(self.top_spin.value())
+        self.tree_model.apply("unfreeze_top_blocks", n)
+        self.state.update_train_config(unfreeze_top=n)
+
+    def unfreeze_from_selected(self) -> None:
+        node = self.selected_node()
+        if node is None:
+            return
+        self.tree_model.apply("unfreeze_from", node.name)
+
+    def unfreeze_all(self) -> None:
+        self.tree_model.apply("unfreeze_all")
+
+    # --- summary ---------------------------------------------------------------------------------
+
+    def _update_summary(self, *_args) -> None:
+        cfg = self.state.project.train
+        if cfg.base_model_path:
+            text = f"your model {Path(cfg.base_model_path).name}"
+        else:
+            try:
+                spec = base_models.get_spec(cfg.base)
+                alpha = base_models.resolve_alpha(spec, cfg.alpha) if spec.alphas else None
+                size = base_models.input_size(cfg)
+                text = f"{spec.name}" + (f" \u03b1 {alpha:g}" if alpha is not None else "") + f", {size} px"
+            except Exception as exc:
+                text = str(exc)
+        text += f", {self._num_classes()} classes"
+        if self.last_build is not None:
+            text += f" \u2014 {self.last_build.total_params:,} parameters"
+        if not self.state.tf_ready:
+            text += " \u2014 TensorFlow is still loading"
+        self.summary.setText(text)
+        self._update_buttons()

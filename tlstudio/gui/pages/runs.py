@@ -1,0 +1,442 @@
+"""The Runs view: every run of the project in a table, with their curves overlaid for comparison.
+
+The table reads each run's ``run.json`` (falling back to the project's record of it); selecting rows
+draws their ``history.json`` curves in two plots (accuracy and loss), one colour per run, validation
+solid and training dashed. Runs can be renamed, removed (optionally with their folder) and opened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+RUN_COLOURS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+RUN_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+class _SortableItem(QTableWidgetItem):
+    """Sorts by a value kept in SORT_ROLE (numbers as numbers), not by the shown text."""
+
+    def __lt__(self, other) -> bool:
+        a, b = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        if a is None or b is None:
+            return (a is None) > (b is None) if (a is None) != (b is None) else self.text() < other.text()
+        try:
+            return a < b
+        except TypeError:
+            return str(a) < str(b)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def format_seconds(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class RunSummary:
+    """What the table shows of one run: the project's record, completed from the run folder."""
+
+    def __init__(self, record) -> None:
+        self.record = record
+        self.run_dir = Path(record.run_dir)
+        info = _read_json(self.run_dir / "run.json") or {}
+        history = _read_json(self.run_dir / "history.json") or {}
+        self.exists = self.run_dir.is_dir()
+        self.name = record.name or self.run_dir.name
+        self.base = info.get("base") or record.base or ""
+        alpha = info.get("alpha")
+        if alpha not in (None, "", 1, 1.0):
+            self.base += f" α{alpha}"
+        self.frozen = info.get("frozen_summary") or record.frozen_summary or ""
+        self.epochs_list = [e for e in history.get("epochs") or [] if isinstance(e, dict)]
+        self.epochs = info.get("epochs_run") or record.epochs_run or len(self.epochs_list)
+        # The accuracy of the model the run kept (evaluated after training), not the best epoch's:
+        # with early stopping they agree, but a cancelled or fine-tuned run may differ.
+        val = info.get("val_accuracy", record.val_accuracy)
+        if val is None:
+            vals = [
+                e.get("val_accuracy") for e in self.epochs_list if isinstance(e.get("val_accuracy"), int | float)
+            ]
+            val = max(vals) if vals else None
+        self.val_acc = val
+        self.test_acc = info.get("test_accuracy", record.test_accuracy)
+        self.seconds = info.get("train_seconds") or record.train_seconds or 0.0
+        self.status = info.get("status") or record.status or ("missing" if not self.exists else "")
+        if not self.exists:
+            self.status = "folder missing"
+        self.created = info.get("created") or record.created or ""
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """x (run epoch, 1-based) and y of one history key, skipping epochs that lack it."""
+        xs, ys = [], []
+        for i, e in enumerate(self.epochs_list):
+            y = e.get(key)
+            if isinstance(y, int | float):
+                xs.append(float(e.get("run_epoch") or i + 1))
+                ys.append(float(y))
+        return xs, ys
+
+
+class RunsView(QWidget):
+    """Every run of the project: compare, rename, delete, open."""
+
+    export_requested = Signal(str)  # a run folder the user wants to export
+
+    COLUMNS = ("Name", "Base", "Frozen", "Epochs", "Val accuracy", "Test acc", "Time", "Status", "Created")
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.summaries: dict[str, RunSummary] = {}
+        self.curves: dict[str, dict[str, pg.PlotDataItem]] = {}
+        self._colour_of: dict[str, tuple[int, int, int]] = {}
+        self._refreshing = False
+
+        layout = QVBoxLayout(self)
+        buttons = QHBoxLayout()
+        self.info_label = QLabel()
+        buttons.addWidget(self.info_label, 1)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.clicked.connect(self.open_selected_folder)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(self.export_selected)
+        for b in (self.rename_button, self.delete_button, self.open_button, self.export_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSortIndicator(len(self.COLUMNS) - 1, Qt.SortOrder.AscendingOrder)
+        self.table.itemSelectionChanged.connect(self._on_selection_changed)
+        self.table.doubleClicked.connect(lambda _index: self.rename_selected())
+        splitter.addWidget(self.table)
+
+        plots = QWidget()
+        plots_layout = QHBoxLayout(plots)
+        plots_layout.setContentsMargins(0, 0, 0, 0)
+        self.acc_plot = self._make_plot(
+            "Accuracy  (validation solid, training dashed)", "accuracy", (-10, -10)
+        )
+        self.loss_plot = self._make_plot("Loss  (validation solid, training dashed)", "loss", (-10, 10))
+        plots_layout.addWidget(self.acc_plot)
+        plots_layout.addWidget(self.loss_plot)
+        splitter.addWidget(plots)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter, 1)
+        self.hint = QLabel(
+            "Select one or more runs to overlay their curves (validation solid, training dashed)."
+        )
+        self.hint.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.hint)
+
+        state.runs_changed.connect(self.refresh)
+        state.project_changed.connect(self.refresh)
+        state.current_run_changed.connect(self._on_current_run_changed)
+        self.refresh()
+
+    def _make_plot(self, title: str, ylabel: str, legend_offset) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setBackground("w")
+        plot.setTitle(title, color="#333", size="10pt")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setLabel("bottom", "epoch")
+        plot.setLabel("left", ylabel)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)
+            plot.getAxis(axis).setTextPen("#333")
+        plot.addLegend(offset=legend_offset, brush=pg.mkBrush(255, 255, 255, 200), labelTextColor="#222")
+        return plot
+
+    # --- the table --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read every run of the project and keep the selection where possible."""
+        selected = set(self.selected_runs())
+        self._refreshing = True
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(0)
+        self.summaries = {}
+        runs = list(self.state.project.runs)
+        for i, record in enumerate(runs):
+            summary = RunSummary(record)
+            key = str(summary.run_dir)
+            self.summaries[key] = summary
+            self._colour_of[key] = RUN_COLOURS[i % len(RUN_COLOURS)]
+            self._add_row(summary)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        if not selected and self.state.current_run:
+            selected = {str(Path(self.state.current_run))}
+        self._select(selected)
+        self._refreshing = False
+        self.info_label.setText(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in this project"
+            if runs
+            else "No runs yet: train a model on the Train page."
+        )
+        self._update_buttons()
+        self._redraw()
+
+    def _add_row(self, s: RunSummary) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        key = str(s.run_dir)
+        values = [
+            (s.name, s.name.lower()),
+            (s.base, s.base.lower()),
+            (s.frozen, s.frozen.lower()),
+            (str(s.epochs or ""), float(s.epochs or 0)),
+            ("" if s.val_acc is None else f"{s.val_acc:.1%}", s.val_acc),
+            ("" if s.test_acc is None else f"{s.test_acc:.1%}", s.test_acc),
+            (format_seconds(s.seconds), float(s.seconds or 0)),
+            (s.status, s.status),
+            (s.created.replace("T", " ")[:16], s.created),
+        ]
+        for col, (text, sort_value) in enumerate(values):
+            item = _SortableItem(text)
+            item.setData(SORT_ROLE, sort_value)
+            item.setData(RUN_ROLE, key)
+            item.setToolTip(str(s.run_dir) if col == 0 else text)
+            if col in (3, 4, 5, 6):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if col == 0:
+                item.setForeground(QBrush(QColor(*self._colour_of[key])))
+            if col == 7 and s.status not in ("finished", ""):
+                item.setForeground(QBrush(QColor("#c0392b")))
+            self.table.setItem(row, col, item)
+
+    def _select(self, run_dirs: set[str]) -> None:
+        self.table.clearSelection()
+        model = self.table.selectionModel()
+        from PySide6.QtCore import QItemSelectionModel
+
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(RUN_ROLE) in run_dirs:
+                model.select(
+                    self.table.model().index(row, 0),
+                    QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+                )
+
+    def select_runs(self, run_dirs) -> None:
+        """Select (and overlay) these runs."""
+        self._select({str(Path(r)) for r in run_dirs})
+
+    def selected_runs(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.table.item(r, 0).data(RUN_ROLE) for r in rows]
+
+    def _on_selection_changed(self) -> None:
+        if self._refreshing:
+            return
+        self._update_buttons()
+        self._redraw()
+        runs = self.selected_runs()
+        current = self.table.currentRow()
+        if current >= 0 and self.table.item(current, 0) is not None:
+            key = self.table.item(current, 0).data(RUN_ROLE)
+            if key in runs:
+                self.state.set_current_run(key)
+                return
+        if runs:
+            self.state.set_current_run(runs[-1])
+
+    def _on_current_run_changed(self, run_dir: str) -> None:
+        if run_dir and not self.selected_runs() and str(Path(run_dir)) in self.summaries:
+            self.select_runs([run_dir])
+
+    def _update_buttons(self) -> None:
+        runs = self.selected_runs()
+        self.rename_button.setEnabled(len(runs) == 1)
+        self.delete_button.setEnabled(bool(runs))
+        self.open_button.setEnabled(len(runs) == 1)
+        self.export_button.setEnabled(len(runs) == 1 and (Path(runs[0]) / "model.keras").is_file())
+
+    # --- the plots --------------------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.clear()
+            legend = plot.plotItem.legend
+            if legend is not None:
+                legend.clear()
+        self.curves = {}
+        for key in self.selected_runs():
+            summary = self.summaries.get(key)
+            if summary is None:
+                continue
+            colour = self._colour_of.get(key, RUN_COLOURS[0])
+            items = {}
+            for plot, metric in ((self.acc_plot, "accuracy"), (self.loss_plot, "loss")):
+                for prefix, style in (("val_", Qt.PenStyle.SolidLine), ("", Qt.PenStyle.DashLine)):
+                    xs, ys = summary.series(prefix + metric)
+                    if not xs:
+                        continue
+                    name = summary.name if prefix else None  # one legend entry per run
+                    pen = pg.mkPen(colour, width=2.2 if prefix else 1.4, style=style)
+                    item = plot.plot(
+                        xs,
+                        ys,
+                        pen=pen,
+                        name=name,
+                        symbol="o" if prefix else None,
+                        symbolSize=5,
+                        symbolBrush=colour,
+                        symbolPen=None,
+                    )
+                    items[prefix + metric] = item
+            self.curves[key] = items
+        self.hint.setVisible(not self.curves)
+        self._fit_axes()
+
+    def _fit_axes(self) -> None:
+        """Sensible ranges: accuracy 0-1, loss from 0, whole epochs (a flat curve is not blown up to noise)."""
+        epochs, losses = 0.0, []
+        for items in self.curves.values():
+            for key, item in items.items():
+                xs, ys = item.getData()
+                if xs is not None and len(xs):
+                    epochs = max(epochs, float(max(xs)))
+                if key.endswith("loss") and ys is not None and len(ys):
+                    losses.extend(float(y) for y in ys if y == y and abs(y) != float("inf"))
+        self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        if losses:
+            self.loss_plot.setYRange(min(0.0, min(losses)), max(losses) * 1.05 or 1.0, padding=0.02)
+        for plot in (self.acc_plot, self.loss_plot):
+            axis = plot.getAxis("bottom")
+            if 0 < epochs <= 20:
+                axis.setTickSpacing(major=1 if epochs <= 10 else 2, minor=1)
+                plot.setXRange(1, max(2.0, epochs), padding=0.03)
+            else:
+                axis.setTickSpacing()
+                plot.enableAutoRange(axis="x")
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def rename_selected(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return
+        summary = self.summaries[runs[0]]
+        name, ok = QInputDialog.getText(self, "Rename run", "Name of the run:", text=summary.name)
+        name = (name or "").strip()
+        if ok and name:
+            self.state.rename_run(runs[0], name)
+
+    def delete_selected(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            return
+        choice = ask_delete(self, [self.summaries[r].name for r in runs])
+        if choice is None:
+            return
+        failed = []
+        for run_dir in runs:
+            self.state.remove_run(run_dir)
+            if choice == "delete-folder":
+                path = Path(run_dir)
+                if path.is_dir():
+                    try:
+                        shutil.rmtree(path)
+                    except OSError as exc:
+                        failed.append(f"{path}: {exc.strerror or exc}")
+        if failed:
+            QMessageBox.warning(
+                self, "Delete runs", "Some folders could not be deleted:\n" + "\n".join(failed)
+            )
+
+    def open_selected_folder(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(runs[0]))
+
+    def export_selected(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return
+        self.export_requested.emit(runs[0])
+        from tlstudio.gui.dialogs.export import ExportDialog
+
+        dialog = ExportDialog(self.state, self, run_dir=runs[0])
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+
+def ask_delete(parent: QWidget, names: list[str]) -> str | None:
+    """Ask how to delete runs: ``"remove"`` (keep the folders), ``"delete-folder"``, or None (cancel)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Delete runs")
+    listed = "\n".join(f"• {n}" for n in names[:10]) + (
+        f"\n… and {len(names) - 10} more" if len(names) > 10 else ""
+    )
+    box.setText(f"Remove {len(names)} run{'s' if len(names) != 1 else ''} from the project?\n\n{listed}")
+    box.setInformativeText("You can keep the run folders on disk, or delete them with their models.")
+    remove = box.addButton("Remove from project", QMessageBox.ButtonRole.AcceptRole)
+    delete = box.addButton("Remove and delete folders", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(remove)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is remove:
+        return "remove"
+    if clicked is delete:
+        return "delete-folder"
+    return None
