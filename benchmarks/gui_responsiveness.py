@@ -118,12 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-epochs", type=int, default=5)
     parser.add_argument("--fine-tune-epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--nice", type=int, default=None,
-                        help="nice increment of the training thread (default: the worker's own)")
-    parser.add_argument("--switch-interval", type=float, default=None,
-                        help="Python thread switch interval (s) while training (default: the worker's own)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="train on a thread of the window's process instead of a child process (for comparison)")
     parser.add_argument("--shots", help="save screenshots of the Train and Evaluate pages into this folder")
     args = parser.parse_args(argv)
 
@@ -190,18 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         return f"{phase} {where}".strip()
 
     meter.context = context
-    if args.nice is not None:
-        from tlstudio.workers.train_worker import TrainWorker
-
-        TrainWorker.nice_increment = args.nice
-    if args.in_process:
-        from tlstudio.workers.train_worker import TrainWorker
-
-        TrainWorker.in_process = True
-    if args.switch_interval is not None:
-        from tlstudio.workers.train_worker import TrainWorker
-
-        TrainWorker.switch_interval = args.switch_interval
     t0 = time.perf_counter()
     meter.measure("training")
     if not page.start_training():
@@ -224,13 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = page.plots.batch_count()
 
     result = page.last_result
-    from tlstudio.workers.train_worker import TrainWorker
-
-    if TrainWorker.in_process:
-        where = (f"in the window's process (training thread nice +{TrainWorker.nice_increment}, "
-                 f"switch interval {TrainWorker.switch_interval * 1000:g} ms)")
-    else:
-        where = "in a child process"
+    where = "in a child process"
     print(f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; data {data}; "
           f"weights {Path(weights).name}; training {where}")
     print(f"time to window (process start to shown): {t_window:6.2f} s   goal <= 1.0 s   "

@@ -1,7 +1,8 @@
 """Evaluation of a classifier: accuracy, per-class report, confusion matrix, highest-loss images.
 
 :func:`evaluate_predictions` is pure numpy (it takes the model's probabilities); :func:`predict_probs`
-runs a Keras model over image files through the input pipeline.
+runs a Keras model over image files through the input pipeline; :func:`evaluate_files` does both
+for the splits of a run (with the head alone on cached features where they are given).
 """
 
 from __future__ import annotations
@@ -149,3 +150,53 @@ def predict_probs(
     if not probs:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(probs), np.concatenate(labels).astype(np.int64), np.concatenate(kept)
+
+
+def evaluate_files(
+    model: Any,
+    files: dict[str, Any],
+    classes: Sequence[str],
+    data_dir: str,
+    *,
+    image_size: int,
+    resize_policy: str,
+    batch_size: int,
+    skip_log: Any = None,
+    head: Any = None,
+    features: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] | None = None,
+) -> dict[str, Any]:
+    """The ``evaluation.json`` object of ``model`` on named file sets.
+
+    Parameters
+    ----------
+    model
+        The whole classifier (raw RGB images in, probabilities out).
+    files
+        ``{split name: FileSet}`` to evaluate.
+    classes, data_dir
+        Class names in index order; the dataset folder (recorded).
+    image_size, resize_policy, batch_size, skip_log
+        How images reach the model (:func:`tlstudio.core.data.pipeline.make_dataset`).
+    head, features
+        The classifier's head and ``{split: (features, labels, kept indices)}`` of the frozen
+        base: a split found there is scored by the head alone, without running the base.
+    """
+    from tlstudio.core.data.pipeline import make_dataset
+
+    results: dict[str, dict[str, Any]] = {}
+    for name, fs in files.items():
+        if features and name in features and head is not None:
+            x, y, kept = features[name]
+            probs = (
+                np.asarray(head.predict(x, verbose=0, batch_size=1024), dtype=np.float32)
+                if len(x)
+                else np.zeros((0, len(classes)), np.float32)
+            )
+        else:
+            ds = make_dataset(
+                fs, image_size=image_size, resize_policy=resize_policy, batch_size=batch_size, skip_log=skip_log
+            )
+            probs, y, kept_arr = predict_probs(model, ds)
+            kept = [int(i) for i in kept_arr]
+        results[name] = evaluate_predictions(y, probs, classes, [fs.rel_paths[i] for i in kept])
+    return build_evaluation(classes, data_dir, results)

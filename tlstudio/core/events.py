@@ -7,6 +7,7 @@ safely.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 #: Phase names, in the order a run goes through them.
@@ -100,3 +101,18 @@ class TrainFinished(Event):
 class TrainFailed(Event):
     message: str  # one line, for the user
     run_dir: str | None = None
+
+
+class RateLimit:
+    """True at most ``per_second`` times a second, and whenever ``force`` is given."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._last = -float("inf")
+
+    def __call__(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False

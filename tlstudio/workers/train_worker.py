@@ -1,4 +1,6 @@
-"""The training worker: runs core ``train()`` on a QThread and forwards each core event as a Qt signal.
+"""The training worker: runs core ``train()`` in a child process (via
+:func:`tlstudio.core.train.launcher.train_in_subprocess`, so TensorFlow never holds this process's
+GIL) from a QThread, and forwards each core event as a Qt signal.
 
 Each signal carries the frozen event dataclass itself (``BatchEnded``, ``EpochEnded``...), so the
 GUI reads the same fields the CLI prints. ``event`` is emitted for every event as well, for a log.
@@ -8,9 +10,6 @@ within a batch, keeps its best weights and still finishes with ``TrainFinished(s
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +55,6 @@ class TrainWorker(Worker):
     event = Signal(object)
     result_ready = Signal(object)
 
-    #: In-process training only (the child process sets its own priority). Added to the training thread's nice value (Linux: per thread, inherited by the threads
-    #: TensorFlow starts from it), so the window keeps the CPU it needs to stay responsive.
-    nice_increment = 5
-    #: In-process training only. Python's thread switch interval while training. The input pipeline decodes images in Python
-    #: (``tf.py_function``) on several threads; with the default 5 ms, the GUI thread can wait
-    #: hundreds of milliseconds for the GIL between them. 1 ms cut the worst stall about threefold
-    #: in benchmarks/gui_responsiveness.py. Restored when the run ends.
-    switch_interval = 0.001
-    #: Train in a child process (the default): TensorFlow then never holds this process's GIL, so
-    #: the window cannot stall behind it. In-process training is kept for debugging.
-    in_process = False
-
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
         super().__init__()
         self.config = config
@@ -96,37 +83,13 @@ class TrainWorker(Worker):
         if isinstance(event, ev.CacheProgress):
             self.progress.emit(event.done, event.total)
 
-    def _lower_priority(self) -> None:
-        if self.nice_increment <= 0 or not hasattr(os, "setpriority"):
-            return
-        try:
-            tid = threading.get_native_id()
-            current = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, current + self.nice_increment))
-        except OSError:  # not permitted or not supported: train at normal priority
-            pass
-
     def work(self) -> Any:
-        if not self.in_process:
-            from tlstudio.core.train.launcher import train_in_subprocess
+        from tlstudio.core.train.launcher import train_in_subprocess
 
-            return self._train(train_in_subprocess)
-        from tlstudio.core.train.trainer import train
-
-        self._lower_priority()
-        previous_interval = sys.getswitchinterval()
-        if self.switch_interval:
-            sys.setswitchinterval(min(previous_interval, self.switch_interval))
-        try:
-            return self._train(train)
-        finally:
-            sys.setswitchinterval(previous_interval)
-
-    def _train(self, train) -> Any:
         # A Cancelled raised by core (stopped before any weights were worth keeping) reaches
         # Worker.run and becomes the ``cancelled`` signal.
-        result = train(self.config, self.run_dir, emit=self.emit_event, cancel=self.cancel_event,
-                       scan=self.scan, resume=self.resume)
+        result = train_in_subprocess(self.config, self.run_dir, emit=self.emit_event, cancel=self.cancel_event,
+                                     scan=self.scan, resume=self.resume)
         self.result = result
         self.result_ready.emit(result)
         return result

@@ -16,7 +16,9 @@ from tlstudio.core import events as ev
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data.scan import scan_dataset
 from tlstudio.core.run_folder import load_run
+from tlstudio.core.train import cached_features
 from tlstudio.core.train import trainer as training
+from tlstudio.core.train.run_data import class_weights_for
 from tlstudio.core.train.trainer import train
 
 
@@ -41,14 +43,14 @@ def tiny_config(data, **changes) -> TrainConfig:
 def count_base_calls(monkeypatch):
     """Counts the images the frozen base is run on to fill the cache."""
     seen = {"images": 0, "calls": 0}
-    real = training.compute_features
+    real = cached_features.compute_features
 
     def counting(fn, images):
         seen["calls"] += 1
         seen["images"] += int(images.shape[0])
         return real(fn, images)
 
-    monkeypatch.setattr(training, "compute_features", counting)
+    monkeypatch.setattr(cached_features, "compute_features", counting)
     return seen
 
 
@@ -240,15 +242,15 @@ def test_hymenoptera_reaches_80_percent_with_the_shared_weights(hymenoptera, sha
 
 
 def test_class_weights_balance_only_imbalanced_classes():
-    even = training.class_weights_for(np.array([0, 0, 1, 1, 1]), 2)
+    even = class_weights_for(np.array([0, 0, 1, 1, 1]), 2)
     assert list(even) == [1.0, 1.0]
-    skewed = training.class_weights_for(np.array([0] * 8 + [1] * 2), 2)
+    skewed = class_weights_for(np.array([0] * 8 + [1] * 2), 2)
     assert skewed == pytest.approx([10 / 16, 10 / 4])
-    assert list(training.class_weights_for(np.array([0] * 8 + [1] * 2), 2, "none")) == [1.0, 1.0]
+    assert list(class_weights_for(np.array([0] * 8 + [1] * 2), 2, "none")) == [1.0, 1.0]
 
 
 def test_early_stopping_keeps_the_best_epoch():
-    from tlstudio.core.train.callbacks import BestTracker
+    from tlstudio.core.train.checkpoints import BestTracker
 
     best = BestTracker(patience=2)
     losses = [1.0, 0.5, 0.6, 0.4, 0.45, 0.41]

@@ -1,0 +1,186 @@
+"""Filling the embedding cache for a run: the frozen base runs once per image not yet cached.
+
+The store itself (shards on disk, keys) is :mod:`tlstudio.core.train.feature_cache`; this module
+decides what one run needs from it, runs the base on the misses and hands back in-memory arrays
+per split, ready for the head phase and for evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.data.pipeline import FileSet, make_dataset
+from tlstudio.core.errors import Cancelled
+from tlstudio.core.events import PHASE_CACHING, CacheProgress, Event, FileSkipped, PhaseStarted, RateLimit
+
+#: Features computed but not yet written are flushed to the cache every so many images.
+CACHE_FLUSH = 2048
+#: At most this many CacheProgress events a second (the last one always goes).
+PROGRESS_EVENTS_PER_SECOND = 10.0
+
+
+@dataclass
+class CachedSplits:
+    """Features of each split in memory: ``arrays[split] = (features, labels, kept indices)``."""
+
+    arrays: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = field(default_factory=dict)
+    hits: int = 0  # images whose features came from the cache on disk
+    computed: int = 0  # images the base was run on
+
+
+def compute_features(fn: Callable[[Any], Any], images: Any) -> np.ndarray:
+    """Run the frozen base (with its pooling) on one batch of images: the expensive call the cache saves."""
+    return np.asarray(fn(images), dtype=np.float32)
+
+
+def cache_description(config: TrainConfig, feature_model: Any, size: int) -> dict[str, Any]:
+    """Everything that changes the features, for :func:`~tlstudio.core.train.feature_cache.model_key`."""
+    from tlstudio.core.train.feature_cache import weights_digest
+
+    return {
+        "base": config.base_model_path and os.path.abspath(config.base_model_path) or config.base,
+        "cut_layer": config.cut_layer,
+        "alpha": config.alpha,
+        "weights": config.weights if config.weights in ("imagenet", "none") else os.path.abspath(config.weights),
+        "weights_digest": weights_digest(feature_model.get_weights()),
+        "input_size": size,
+        "resize_policy": config.resize_policy,
+        "pooling": config.pooling,
+        "layers": [type(layer).__name__ for layer in feature_model.layers],
+    }
+
+
+def fill_cache(
+    files: dict[str, FileSet],
+    splits: Sequence[str],
+    *,
+    feature_model: Any,
+    config: TrainConfig,
+    size: int,
+    skip_log: Any,
+    emit: Callable[[Event], None],
+    log: Callable[[str], None],
+    cancel: threading.Event,
+) -> CachedSplits:
+    """Features of every readable image of ``splits``, from the cache or computed (and then cached).
+
+    Emits PhaseStarted(caching), CacheProgress (rate-limited) and FileSkipped events.
+
+    Parameters
+    ----------
+    files
+        The run's file sets by split name.
+    splits
+        Which splits are needed.
+    feature_model
+        The frozen base with its pooling (:func:`tlstudio.core.models.catalogue.feature_model`).
+    config, size
+        The run's configuration and the base's input size.
+    skip_log
+        Files that cannot be read are added here (and emitted as FileSkipped).
+    emit, log, cancel
+        Events, log lines and the cancel request of the run.
+
+    Returns
+    -------
+    CachedSplits
+
+    Raises
+    ------
+    Cancelled
+        When ``cancel`` is set while features are computed.
+    """
+    import tensorflow as tf
+
+    from tlstudio.core.train.feature_cache import FeatureCache, file_key, model_key
+
+    def drain_skips() -> None:
+        for s in skip_log.drain():
+            emit(FileSkipped(path=s.path, reason=s.reason))
+
+    desc = cache_description(config, feature_model, size)
+    cache = FeatureCache(model_key(desc), description=desc)
+    entries: list[tuple[str, int, str]] = []  # (split, index in the FileSet, file key)
+    for name in splits:
+        fs = files[name]
+        for i, (abs_path, rel) in enumerate(zip(fs.abs_paths, fs.rel_paths, strict=True)):
+            if rel in skip_log:
+                continue
+            try:
+                st = os.stat(abs_path)
+            except OSError:
+                skip_log.add(rel, "file not found")
+                continue
+            entries.append((name, i, file_key(abs_path, st.st_size, st.st_mtime_ns)))
+    total = len(entries)
+    emit(PhaseStarted(phase=PHASE_CACHING, epochs=0, steps_per_epoch=total))
+    drain_skips()
+    found = cache.lookup([k for _, _, k in entries])
+    result = CachedSplits(hits=len(found))
+    hits = result.hits
+    emit(CacheProgress(done=hits, total=total, hits=hits))
+    misses = [e for e in entries if e[2] not in found]
+    if misses:
+        log(f"computing features of {len(misses)} image(s) with the frozen base ({hits} from the cache)")
+        subset = FileSet(
+            [files[s].abs_paths[i] for s, i, _ in misses],
+            [files[s].rel_paths[i] for s, i, _ in misses],
+            np.zeros(len(misses), dtype=np.int32),
+        )
+        ds = make_dataset(
+            subset,
+            image_size=size,
+            resize_policy=config.resize_policy,
+            batch_size=max(32, int(config.batch_size)),
+            skip_log=skip_log,
+        )
+        spec = tf.TensorSpec((None, size, size, 3), tf.float32)
+        fn = tf.function(lambda x: feature_model(x, training=False), input_signature=[spec])
+        limit = RateLimit(PROGRESS_EVENTS_PER_SECOND)
+        pending_keys: list[str] = []
+        pending: list[np.ndarray] = []
+        done = hits
+        pos = 0
+        try:
+            for images, _, w in ds:
+                if cancel.is_set():
+                    raise Cancelled("training was cancelled while computing features")
+                feats = compute_features(fn, images)
+                ok = np.asarray(w) > 0
+                for j in range(len(ok)):
+                    key = misses[pos + j][2]
+                    if ok[j]:
+                        found[key] = feats[j]
+                        pending_keys.append(key)
+                        pending.append(feats[j])
+                pos += len(ok)
+                done += len(ok)
+                result.computed += int(ok.sum())
+                if limit(force=done >= total):
+                    emit(CacheProgress(done=done, total=total, hits=hits))
+                drain_skips()
+                if len(pending_keys) >= CACHE_FLUSH:
+                    cache.store(pending_keys, np.stack(pending))
+                    pending_keys, pending = [], []
+        finally:
+            if pending_keys:
+                cache.store(pending_keys, np.stack(pending))
+    dim = int(feature_model.outputs[0].shape[-1])
+    for name in splits:
+        rows, labels, kept = [], [], []
+        fs = files[name]
+        for s, i, k in entries:
+            if s == name and k in found:
+                rows.append(found[k])
+                labels.append(fs.labels[i])
+                kept.append(i)
+        x = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        result.arrays[name] = (x, np.asarray(labels, dtype=np.int32), kept)
+    return result
