@@ -110,7 +110,7 @@ def _folder_snapshot(root):
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
-def test_audit_dataset_on_real_images_finds_a_resized_copy_across_splits(tmp_path, image_folder):
+def test_audit_dataset_on_real_images_finds_a_resized_copy_across_splits(tmp_path, image_folder, monkeypatch):
     from PIL import Image
 
     from tlstudio.core.config import TrainConfig
@@ -129,9 +129,20 @@ def test_audit_dataset_on_real_images_finds_a_resized_copy_across_splits(tmp_pat
     assert any(set(d.paths) >= {"train/red/red_train_003.png", "val/red/copy_of_003.png"} for d in leaks)
     data = report.to_json()
     assert set(data) >= {"suspects", "near_duplicates"}
+    # With every feature cached under the remembered key, no model is built (nor TensorFlow needed).
+    from tlstudio.core.data import audit_features
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the base was built although every feature is cached")
+
+    monkeypatch.setattr(audit_features, "build_feature_model", no_build)
     again = audit.audit_dataset(root, config, cache_root=tmp_path / "cache")
     assert again.cache_hits == 33 and again.cache_computed == 0
     assert np.allclose(again.features, report.features, atol=1e-2)
+    assert [s.path for s in again.suspects] == [s.path for s in report.suspects]
+    # Another configuration has another key: it must build its own base.
+    with pytest.raises(AssertionError, match="the base was built"):
+        audit.audit_dataset(root, TrainConfig(alpha=0.25, input_size=64, weights="none"), cache_root=tmp_path / "cache")
 
 
 def test_audit_reuses_the_features_a_training_run_cached(tmp_path, image_folder):

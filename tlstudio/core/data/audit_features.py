@@ -6,10 +6,18 @@ trainer caches when it trains a head on a frozen base: the model is built the sa
 way (so :func:`tlstudio.core.train.feature_cache.model_key` is the same), and images are decoded by
 the same pipeline. Images a training run has already seen therefore cost a lookup; the rest are run
 through the base once and stored for the next run or audit.
+
+The model key needs the base's weights (their digest), so finding it means building the base:
+seconds, plus importing TensorFlow. A small memo, ``<cache>/audit-keys.json``, remembers the key of
+each configuration (with the Keras and TensorFlow versions, and the size and time of any weights or
+model file); when every image is in the cache under the remembered key, no model is built and
+TensorFlow is not imported at all.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from tlstudio.core import paths
+from tlstudio.core.atomic import write_json
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import Cancelled
 from tlstudio.core.events import CacheProgress, Event, LogMessage
@@ -70,6 +80,88 @@ def build_feature_model(config: TrainConfig, cancel: threading.Event | None = No
     return feature_model(model), int(model.inputs[0].shape[1])
 
 
+MEMO_FILE = "audit-keys.json"
+
+
+def _file_identity(path: str | None) -> list[Any] | None:
+    if not path or path in ("imagenet", "none"):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [os.path.abspath(path)]
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+def memo_id(config: TrainConfig) -> str:
+    """What decides the model key of ``config``, as a digest, computed without building anything."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = []
+    for package in ("keras", "tensorflow"):
+        try:
+            versions.append(version(package))
+        except PackageNotFoundError:
+            versions.append(None)
+    text = json.dumps(
+        {
+            "base": config.base,
+            "alpha": config.alpha,
+            "input_size": config.input_size,
+            "weights": config.weights,
+            "weights_file": _file_identity(config.weights),
+            "base_model": _file_identity(config.base_model_path),
+            "cut_layer": config.cut_layer,
+            "resize_policy": config.resize_policy,
+            "pooling": config.pooling,
+            "seed": int(config.seed),
+            "versions": versions,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _memo_path(cache_root: str | Path | None) -> Path:
+    return (Path(cache_root) if cache_root is not None else paths.cache_dir() / "features") / MEMO_FILE
+
+
+def remembered_key(config: TrainConfig, cache_root: str | Path | None = None) -> str | None:
+    """The model key an earlier audit found for ``config``, or None."""
+    try:
+        memo = json.loads(_memo_path(cache_root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    key = memo.get(memo_id(config)) if isinstance(memo, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def _remember_key(config: TrainConfig, key: str, cache_root: str | Path | None) -> None:
+    path = _memo_path(cache_root)
+    try:
+        memo = json.loads(path.read_text(encoding="utf-8"))
+        memo = memo if isinstance(memo, dict) else {}
+    except (OSError, ValueError):
+        memo = {}
+    memo[memo_id(config)] = key
+    write_json(path, memo)
+
+
+def _file_keys(root: Path, rel_paths: Sequence[str], skipped: dict[str, str]) -> list[str | None]:
+    from tlstudio.core.train.feature_cache import file_key
+
+    keys: list[str | None] = []
+    for rel in rel_paths:
+        try:
+            st = os.stat(root / rel)
+        except OSError:
+            skipped[rel] = "file not found"
+            keys.append(None)
+            continue
+        keys.append(file_key(root / rel, st.st_size, st.st_mtime_ns))
+    return keys
+
+
 def compute_features(
     root: str | Path,
     rel_paths: Sequence[str],
@@ -103,30 +195,55 @@ def compute_features(
     -------
     Features
     """
-    import tensorflow as tf
-
-    from tlstudio.core.data.pipeline import FileSet, SkipLog, make_dataset
-    from tlstudio.core.train.feature_cache import FeatureCache, file_key, model_key
+    from tlstudio.core.train.feature_cache import FeatureCache
 
     cancel = cancel or threading.Event()
     root = Path(root)
+    n = len(rel_paths)
+    skipped: dict[str, str] = {}
+    keys = _file_keys(root, rel_paths, skipped)
+    wanted = [k for k in keys if k is not None]
+    key = remembered_key(config, cache_root)
+    if key is not None:
+        found = FeatureCache(key, root=cache_root).lookup(wanted)
+        if wanted and len(found) == len(wanted):
+            dim = len(next(iter(found.values())))
+            x = np.zeros((n, dim), np.float32)
+            ok = np.zeros(n, bool)
+            for i, k in enumerate(keys):
+                if k is not None:
+                    x[i], ok[i] = found[k], True
+            emit(CacheProgress(done=n, total=n, hits=len(found)))
+            return Features(x=x, ok=ok, skipped=skipped, hits=len(found), computed=0, key=key)
+    return _compute(root, rel_paths, keys, skipped, config, emit, cancel, cache_root, batch_size)
+
+
+def _compute(
+    root: Path,
+    rel_paths: Sequence[str],
+    keys: list[str | None],
+    skipped: dict[str, str],
+    config: TrainConfig,
+    emit: Emit,
+    cancel: threading.Event,
+    cache_root: str | Path | None,
+    batch_size: int,
+) -> Features:
+    """Build the base, look every image up under its real key, run the base on the misses."""
+    import tensorflow as tf
+
+    from tlstudio.core.data.pipeline import FileSet, SkipLog, make_dataset
+    from tlstudio.core.train.feature_cache import FeatureCache, model_key
+
     fm, size = build_feature_model(config, cancel)
     desc = cache_description(config, fm, size)
     cache = FeatureCache(model_key(desc), root=cache_root, description=desc)
+    _remember_key(config, cache.key, cache_root)
     skip_log = SkipLog()
     n = len(rel_paths)
     dim = int(fm.outputs[0].shape[-1])
     x = np.zeros((n, dim), np.float32)
     ok = np.zeros(n, bool)
-    keys: list[str | None] = []
-    for rel in rel_paths:
-        try:
-            st = os.stat(root / rel)
-        except OSError:
-            skip_log.add(rel, "file not found")
-            keys.append(None)
-            continue
-        keys.append(file_key(root / rel, st.st_size, st.st_mtime_ns))
     found = cache.lookup([k for k in keys if k is not None])
     for i, k in enumerate(keys):
         if k is not None and k in found:
@@ -167,5 +284,5 @@ def compute_features(
         finally:
             if new_keys:
                 cache.store(new_keys, np.stack(new_rows))
-    skipped = {s.path: s.reason for s in skip_log.all()}
+    skipped.update({s.path: s.reason for s in skip_log.all()})
     return Features(x=x, ok=ok, skipped=skipped, hits=hits, computed=computed, key=cache.key)
