@@ -97,7 +97,7 @@ def memo_id(config: TrainConfig) -> str:
     """What decides the model key of ``config``, as a digest, computed without building anything."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = []
+    versions: list[str | None] = []
     for package in ("keras", "tensorflow"):
         try:
             versions.append(version(package))
