@@ -5,4 +5,4 @@ callable taking the parsed ``argparse.Namespace`` and returning an exit code. Mo
 import nothing heavy at module level, so ``tlstudio --help`` stays instant.
 """
 
-COMMANDS = ("scan", "models", "layers", "train", "predict", "export")
+COMMANDS = ("scan", "models", "layers", "train", "predict", "export", "audit")
