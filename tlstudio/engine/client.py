@@ -459,7 +459,7 @@ class EngineClient:
             except ProcessLookupError:
                 pass
         if pid:
-            end_group(pid)  # its training child, which shares its process group
+            end_group(pid, wait=5.0)  # its training child, which shares its process group
         process.join(5.0)
         try:
             self._conn.close()

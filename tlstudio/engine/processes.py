@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -66,20 +67,29 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def end_group(pgid: int, *, spare: int | None = None) -> None:
-    """SIGKILL every process of group ``pgid`` except ``spare``; never the caller's own group."""
+def end_group(pgid: int, *, spare: int | None = None, wait: float = 0.0) -> list[int]:
+    """SIGKILL every process of group ``pgid`` except ``spare``; never the caller's own group.
+
+    With ``wait``, wait up to that many seconds for them to be gone; returns those still running.
+    """
     if pgid <= 1 or (pgid == os.getpgrp() and spare is None):
-        return
+        return []
     if not PROC.is_dir():
         if spare is None:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        return
-    for pid in group_members(pgid):
-        if pid != spare:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        return []
+    victims = [pid for pid in group_members(pgid) if pid != spare]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    end = time.monotonic() + wait
+    left = [pid for pid in victims if is_running(pid)]
+    while left and time.monotonic() < end:
+        time.sleep(0.02)
+        left = [pid for pid in left if is_running(pid)]
+    return left
