@@ -38,6 +38,8 @@ MESSAGES = [
     p.Call(6, p.Export("/runs/r1", ("keras", "tflite"), "/out")),
     p.Call(7, p.Evaluate("/runs/r1", folder="/test")),
     p.Call(8, p.OpenModelFile("/m.h5")),
+    p.Call(9, p.LoadPredictor("/runs/r1")),
+    p.Done(9, p.PredictorInfo("/runs/r1", ("a", "b"), (64, 64), "crop", ("labels from labels.txt",))),
     p.CancelCall(2),
     p.Shutdown(),
     p.Hello(123),
@@ -93,7 +95,7 @@ def test_a_layer_tree_keeps_its_names_counts_and_flags():
 def test_every_request_has_a_lane_and_a_handler():
     requests = _requests()
     assert {p.Train, p.BuildModel, p.PredictImages, p.GradCamRequest, p.PredictFolder, p.Export,
-            p.Evaluate, p.OpenModelFile, p.WarmUp, p.Ping} <= set(requests)
+            p.Evaluate, p.OpenModelFile, p.WarmUp, p.Ping, p.LoadPredictor} <= set(requests)
     for cls in requests:
         assert cls.lane in p.LANES
         assert cls in ALL_HANDLERS, cls

@@ -55,6 +55,14 @@ def test_a_file_that_is_not_a_model_fails_with_one_line(engine, tmp_path):
     assert "\n" not in str(info.value) and str(info.value)
 
 
+def test_load_predictor_describes_the_model(engine, runs):
+    info = engine.call(p.LoadPredictor(str(runs.runs[0])), timeout=120)
+    assert info.labels == tuple(sorted(CLASSES)) and info.input_size == (64, 64)
+    assert info.resize_policy == "stretch" and info.source == str(runs.runs[0])
+    with pytest.raises(EngineError, match="no such model file or run folder"):
+        engine.call(p.LoadPredictor(str(runs.runs[0] / "missing")), timeout=60)
+
+
 def test_predict_images_matches_core_and_streams_each_answer(engine, runs, recorder):
     run = runs.runs[-1]
     red = str(runs.loose / "red_new.png")

@@ -182,6 +182,19 @@ def _predict_one(predictor: Any, image: Any, top_k: int, threshold: float | None
         return _error_prediction(image, f"{type(exc).__name__}: {exc}")
 
 
+def load_predictor(request: p.LoadPredictor, ctx: CallContext) -> p.PredictorInfo:
+    """Load a model for prediction ahead of the first image (a page shows it is ready)."""
+    ctx.emit(p.StepProgress(0, 0, f"Loading {Path(request.model).name}..."))
+    predictor = ctx.models.get(request.model)
+    return p.PredictorInfo(
+        source=request.model,
+        labels=tuple(predictor.labels),
+        input_size=(int(predictor.input_size[0]), int(predictor.input_size[1])),
+        resize_policy=str(predictor.resize_policy),
+        notes=tuple(str(n) for n in predictor.notes),
+    )
+
+
 def predict_images(request: p.PredictImages, ctx: CallContext) -> tuple[Any, ...]:
     """Predict each image; every answer also goes out at once as :class:`ImagePredicted`."""
     predictor = ctx.models.get(request.model)
@@ -315,6 +328,7 @@ HANDLERS: dict[type, Callable[[Any, CallContext], Any]] = {
     p.WarmUp: warm_up,
     p.BuildModel: build_model,
     p.OpenModelFile: open_model_file,
+    p.LoadPredictor: load_predictor,
     p.PredictImages: predict_images,
     p.GradCamRequest: gradcam,
     p.PredictFolder: predict_folder,

@@ -81,6 +81,13 @@ class OpenModelFile(Request):
 
 
 @dataclass(frozen=True)
+class LoadPredictor(Request):
+    """Load a run folder or model file for prediction (kept loaded); answered with :class:`PredictorInfo`."""
+
+    model: str
+
+
+@dataclass(frozen=True)
 class Train(Request):
     """Run core ``train()`` (in a child process of the engine); events stream as :class:`Progress`.
 
@@ -202,6 +209,17 @@ class ModelFileInfo:
     notes: tuple[str, ...] = ()
     num_outputs: int | None = None
     params: int = 0
+
+
+@dataclass(frozen=True)
+class PredictorInfo:
+    """A model loaded for prediction: what the Test page shows about it."""
+
+    source: str
+    labels: tuple[str, ...]
+    input_size: tuple[int, int]
+    resize_policy: str = "stretch"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
