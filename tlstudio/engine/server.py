@@ -109,13 +109,13 @@ class Engine:
             self._stopping.set()
 
     def _answer(self, running: _Running, reply: Any) -> None:
+        gate = self._gates.pop(running.call_id, None)
+        if gate is not None and not isinstance(reply, p.CallCancelled):
+            gate.flush()  # the held-back progress goes out before the answer, never after it
         with self._calls_lock:
             if running.answered:
                 return
             running.answered = True
-        gate = self._gates.pop(running.call_id, None)
-        if gate is not None and not isinstance(reply, p.CallCancelled):
-            gate.flush()
         self.send(reply)
 
     # --- the loops ----------------------------------------------------------------------------
