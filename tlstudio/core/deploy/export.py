@@ -35,7 +35,7 @@ import numpy as np
 from tlstudio import __version__
 from tlstudio.core.errors import Cancelled, TlstudioError
 
-FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx")
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx", "web")
 
 #: File (or folder) name used when the target is a folder.
 DEFAULT_NAMES = {
@@ -45,6 +45,7 @@ DEFAULT_NAMES = {
     "tflite-f16": "model_f16.tflite",
     "tflite-int8": "model_int8.tflite",
     "onnx": "model.onnx",
+    "web": "web",  # a folder: page, model and runtime (tlstudio.core.deploy.web_export)
 }
 
 #: (largest probability difference, smallest top-1 agreement) a verified export may show.
@@ -55,6 +56,7 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "savedmodel": (1e-4, 1.0),
     "tflite": (1e-3, 1.0),
     "onnx": (1e-3, 1.0),
+    "web": (1e-3, 1.0),
     "tflite-f16": (0.03, 1.0),
     # 8-bit weights and activations move the probabilities of small heads by a few tenths on
     # uncertain images; the top-1 agreement is what says the quantised model still works.
@@ -463,6 +465,10 @@ def export_model(
         exported file disagrees with the Keras model.
     """
     fmt = check_format(fmt)
+    if fmt == "web":  # a folder with its own page and runtime: its own module
+        from tlstudio.core.deploy.web_export import export_web
+
+        return export_web(source, out_path, verify=verify, progress=progress, cancel=cancel, images=images, status=status)
     if fmt == "onnx":
         require_onnx(verify=verify)
     total = 4 if verify else 3
