@@ -10,13 +10,13 @@ import argparse
 import sys
 from typing import Any
 
-FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx")  # = tlstudio.core.deploy.export.FORMATS
+FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx", "web")  # = tlstudio.core.deploy.export.FORMATS
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a trained model (Keras, SavedModel, TFLite, ONNX) with labels and a model card",
+        help="export a trained model (Keras, SavedModel, TFLite, ONNX, a web page) with labels and a model card",
         description=(
             "Export MODEL (a run folder or a .keras / .h5 file). Beside the model go labels.txt, model_card.md "
             "and predict_<format>.py, a short script that runs the file with its own runtime. "
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out", "-o", required=True, metavar="PATH",
-        help="the file (folder for savedmodel) to write, or a folder to write default names into",
+        help="the file (folder for savedmodel and web) to write, or a folder to write default names into",
     )
     parser.add_argument("--verify", action="store_true", help="check the export in a fresh process with its runtime")
     parser.add_argument(

@@ -227,8 +227,10 @@ def test_bare_model_file_exports_with_default_labels(predictor, tmp_path):
 
 @pytest.mark.slow
 def test_every_format_verified_in_a_fresh_process_and_its_sample_script_runs(predictor, tmp_path):
-    results = export_models(predictor, FORMATS, tmp_path / "all", verify=True)
-    assert [r.format for r in results] == list(FORMATS)
+    # The web export is a folder with a page, checked in a browser: tests/core/deploy/test_web_export.py.
+    formats = [f for f in FORMATS if f != "web"]
+    results = export_models(predictor, formats, tmp_path / "all", verify=True)
+    assert [r.format for r in results] == formats
     for r in results:
         assert r.verification and r.verification["ok"], (r.format, r.verification)
         assert r.verification["top1_agreement"] >= 0.8
@@ -247,5 +249,5 @@ def test_every_format_verified_in_a_fresh_process_and_its_sample_script_runs(pre
     out = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(str(red))]
-    assert len(lines) == len(FORMATS)
+    assert len(lines) == len(formats)
     assert all(ln.split(": ")[1].startswith("red ") for ln in lines), lines

@@ -45,9 +45,13 @@ FORMAT_CHOICES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("tflite-f16", "TFLite float16", "Half the size; nearly identical results.", ()),
     ("tflite-int8", "TFLite int8", "A quarter of the size, fastest on CPUs; calibrated on your images.", ()),
     ("onnx", "ONNX", "For ONNX Runtime, C#, C++ and other runtimes.", ("tf2onnx", "onnx")),
+    ("web", "Web page", "A folder that runs the model in any browser, offline (ONNX Runtime Web).", ("tf2onnx", "onnx")),
 )
 DEFAULT_FORMATS = ("keras", "tflite")
-INSTALL_HINT = {"onnx": "pip install 'tlstudio[onnx]'  (tf2onnx, onnx, onnxruntime)"}
+INSTALL_HINT = {
+    "onnx": "pip install 'tlstudio[onnx]'  (tf2onnx, onnx, onnxruntime)",
+    "web": "pip install 'tlstudio[web]'  (tf2onnx, onnx; Playwright and Chromium to verify)",
+}
 
 
 def human_size(size) -> str:
