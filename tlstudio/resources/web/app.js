@@ -25,7 +25,8 @@ function setStatus(text, isError = false) {
 }
 
 function percent(p) {
-  return `${(100 * p).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1)} %`;
+  const text = (100 * p).toFixed(1);
+  return `${text.endsWith(".0") ? text.slice(0, -2) : text} %`;
 }
 
 async function loadModel() {
