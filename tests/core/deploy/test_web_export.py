@@ -208,3 +208,28 @@ def test_cli_exports_web(tmp_path_factory, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"web: {tmp_path / 'site'}") and "+ index.html" in out
     shutil.rmtree(tmp_path / "site")
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_webcam_button_classifies_the_camera_picture(predictor, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    folder = tmp_path / "site"
+    export_mod.export_model(predictor, "web", folder)
+    # Chromium's fake camera (a moving test pattern) stands in for a webcam; localhost may use it.
+    flags = [*web_verify.CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with web_verify.serve_folder(folder) as (base, _served), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=web_verify.find_browser(), headless=True, args=flags)
+        try:
+            page = browser.new_page()
+            page.goto(base + "index.html")
+            page.wait_for_function("() => window.tlstudioWeb.ready", timeout=120_000)
+            page.click("#webcam")
+            page.wait_for_function("() => document.querySelectorAll('#top li').length === 3", timeout=60_000)
+            assert page.text_content("#answer") in predictor.labels
+            assert page.is_visible("#video") and page.is_visible("#webcam-stop")
+            page.click("#webcam-stop")
+            assert page.is_hidden("#video")
+        finally:
+            browser.close()
