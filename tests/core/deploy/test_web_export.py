@@ -152,6 +152,7 @@ def test_verified_in_headless_chromium_with_no_request_outside_the_folder(predic
     assert v["inputs"] == "validation images" and v["n"] >= 5
     assert v["top1_agreement"] == 1.0 and v["max_prob_diff"] <= 1e-3
     assert v["outside_requests"] == [] and v["requests"] >= 5
+    assert v["max_pixel_diff"] == 0  # the page's model input is the app's, value for value
     assert "headless Chromium" in (tmp_path / "site" / "model_card.md").read_text()
     # The browser, its driver and the static server are gone.
     assert _children(os.getpid()) - before == set()
@@ -233,3 +234,49 @@ def test_the_webcam_button_classifies_the_camera_picture(predictor, tmp_path):
             assert page.is_hidden("#video")
         finally:
             browser.close()
+
+
+def _photo_like(path: Path, size=(90, 61), orientation: int | None = None, alpha: bool = False) -> Path:
+    """An asymmetric picture (so a wrong rotation or crop shows), saved as JPEG with an EXIF
+    orientation, or as PNG with transparent and half-transparent parts."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx * 255 // w, yy * 255 // h, ((xx // 7 + yy // 5) % 2) * 200], -1).astype(np.uint8)
+    if alpha:
+        a = np.where(xx < w // 3, 0, np.where(xx < 2 * w // 3, 128, 255)).astype(np.uint8)
+        Image.fromarray(np.dstack([rgb, a]), "RGBA").save(path)
+    else:
+        exif = Image.Exif()
+        if orientation:
+            exif[0x0112] = orientation
+        Image.fromarray(rgb, "RGB").save(path, quality=90, exif=exif)
+    return path
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_feeds_the_model_the_apps_pixels_for_every_resize_policy(predictor, tmp_path):
+    import numpy as np
+
+    from tlstudio.core.deploy.predict import Predictor
+
+    files = [
+        _photo_like(tmp_path / "rotated.jpg", orientation=6),
+        _photo_like(tmp_path / "mirrored.jpg", size=(40, 97), orientation=2),
+        _photo_like(tmp_path / "transparent.png", alpha=True),
+        write_image(tmp_path / "small.png", COLORS["green"], size=(20, 17)),
+    ]
+    for policy in ("stretch", "crop", "pad"):
+        app = Predictor(predictor.model, predictor.labels, input_size=predictor.input_size, resize_policy=policy)
+        folder = tmp_path / policy
+        export_mod.export_model(app, "web", folder)
+        assert json.loads((folder / "model.json").read_text())["resize_policy"] == policy
+        page = web_verify.run_page(folder, files)
+        for path, seen in zip(files, page.pixels, strict=True):
+            want = app.load_image(path).reshape(-1)
+            diff = np.abs(seen.astype(int) - want.astype(int))
+            assert diff.max() == 0, (policy, path.name, int((diff > 0).sum()))
+        np.testing.assert_allclose(page.probabilities, app.predict_array(app.preprocess(files)[0]), atol=1e-5)

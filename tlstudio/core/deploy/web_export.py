@@ -298,6 +298,7 @@ def export_web(
     result.files = [(target, core_export._size(target))] + [(target / n, core_export._size(target / n)) for n in names]
     if threshold is not None:
         result.notes.append(f'"not sure" below {threshold:.0%}')
+    result.notes.append(f"to open the page: python -m http.server -d {target}  then http://localhost:8000")
     if progress:
         progress(total, total)
     return result

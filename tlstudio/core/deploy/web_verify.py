@@ -104,6 +104,7 @@ class PageRun:
 
     probabilities: np.ndarray
     labels: list[str]
+    pixels: list[np.ndarray] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -148,6 +149,7 @@ def run_page(
     ms = int(timeout * 1000)
     rows: list[list[float]] = []
     labels: list[str] = []
+    pixels: list[np.ndarray] = []
     with serve_folder(folder) as (base, _served):
         requested: list[str] = []
         errors: list[str] = []
@@ -186,13 +188,14 @@ def run_page(
                         raise core_export.VerificationError(f"the page could not read {Path(path).name}: {last['error']}")
                     rows.append([float(p) for p in last["probabilities"]])
                     labels.append(str(last["label"]))
+                    pixels.append(np.asarray(page.evaluate("() => Array.from(window.tlstudioWeb.lastPixels)"), np.uint8))
                 if screenshot is not None:
                     page.screenshot(path=str(screenshot))
             finally:
                 browser.close()
     outside = [url for url in requested if _outside(url, base)]
     width = len(rows[0]) if rows else 0
-    return PageRun(np.asarray(rows, np.float64).reshape(len(rows), width), labels, requested, outside, errors)
+    return PageRun(np.asarray(rows, np.float64).reshape(len(rows), width), labels, pixels, requested, outside, errors)
 
 
 def _reason(errors: list[str]) -> str:
@@ -258,6 +261,16 @@ def verify_web(
         shutil.rmtree(scratch, ignore_errors=True)
     reference = predictor.predict_array(batch)
     result = core_export.compare_outputs("web", reference, page.probabilities.astype(np.float32))
+    # How far the page's model input is from the app's, pixel value by pixel value (0 when the
+    # decoders agree, as libjpeg-turbo in Chromium and in Pillow do): it tells a preprocessing
+    # fault from a runtime one.
+    result["max_pixel_diff"] = max(
+        (int(np.abs(p.astype(int) - b.reshape(-1).astype(int)).max()) for p, b in zip(page.pixels, batch, strict=True)
+         if p.size == b.size),
+        default=0,
+    )
+    if any(p.size != b.size for p, b in zip(page.pixels, batch, strict=True)):
+        result["max_pixel_diff"] = 255
     result["inputs"] = inputs
     result["format"] = "web"
     result["requests"] = len(page.requests)

@@ -137,6 +137,8 @@ function record(name, result, error) {
   state.last = error
     ? { name, error }
     : { name, label: result.label, probability: result.probability, probabilities: result.probabilities, top: result.top };
+  // The model's input pixels, so tlstudio's check can compare them with the app's one by one.
+  state.lastPixels = error ? null : result.resized.data;
   state.count += 1;
 }
 
