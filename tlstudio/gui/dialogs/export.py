@@ -401,7 +401,8 @@ class ExportDialog(QDialog):
         self._finished_state = "finished"
         ok = [o for o in summary.outcomes if o.ok]
         failed = [o for o in summary.outcomes if not o.ok]
-        total = sum(size for o in ok for _p, size in o.files)
+        # A folder export (web) lists its folder and then what is in it: count each byte once.
+        total = sum(size for o in ok for p, size in o.files if not any(Path(p).parent == Path(q) for q, _s in o.files))
         text = f"Exported {len(ok)} format{'s' if len(ok) != 1 else ''} ({human_size(total)}) to {summary.destination}"
         if failed:
             text += f"; {len(failed)} failed (see the table)"
