@@ -280,3 +280,23 @@ def test_the_page_feeds_the_model_the_apps_pixels_for_every_resize_policy(predic
             diff = np.abs(seen.astype(int) - want.astype(int))
             assert diff.max() == 0, (policy, path.name, int((diff > 0).sum()))
         np.testing.assert_allclose(page.probabilities, app.predict_array(app.preprocess(files)[0]), atol=1e-5)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_cancel_during_the_browser_check_writes_nothing(predictor, tmp_path):
+    import threading
+
+    from tlstudio.core.errors import Cancelled
+
+    cancel = threading.Event()
+
+    def status(text: str) -> None:
+        if "Chromium" in text:
+            cancel.set()  # as the Cancel button would, once the check has started
+
+    before = _children(os.getpid())
+    with pytest.raises(Cancelled):
+        export_mod.export_model(predictor, "web", tmp_path / "site", verify=True, cancel=cancel, status=status)
+    assert list(tmp_path.iterdir()) == []
+    assert _children(os.getpid()) - before == set()

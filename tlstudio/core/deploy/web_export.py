@@ -279,7 +279,7 @@ def export_web(
             step("Checking the page in headless Chromium")
             from tlstudio.core.deploy.web_verify import verify_web
 
-            result.verification = verify_web(predictor, staged, images=images)
+            result.verification = verify_web(predictor, staged, images=images, cancel=cancel)
             if not result.verification["ok"]:
                 raise core_export.VerificationError(
                     f"the web page does not give the Keras model's answers "

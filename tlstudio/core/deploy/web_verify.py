@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from tlstudio.core.deploy import export as core_export
+from tlstudio.core.errors import Cancelled
 
 #: Environment variable naming the browser to use instead of the first one found on PATH.
 BROWSER_ENV = "TLSTUDIO_CHROMIUM"
@@ -123,6 +124,7 @@ def run_page(
     *,
     screenshot: Path | None = None,
     timeout: float = PAGE_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> PageRun:
     """Open the export in ``folder`` in headless Chromium and classify ``files`` through its file input.
 
@@ -136,6 +138,8 @@ def run_page(
         Where to save a PNG of the page showing the last answer.
     timeout
         Seconds allowed for loading the model and for each image.
+    cancel
+        Set it to stop between images (raises :class:`~tlstudio.core.errors.Cancelled`).
 
     Raises
     ------
@@ -176,6 +180,8 @@ def run_page(
                 if failed:
                     raise core_export.VerificationError(f"the page could not load its model: {failed}")
                 for i, path in enumerate(files, start=1):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("Export cancelled.")
                     page.set_input_files("#file", str(path))
                     try:
                         page.wait_for_function(f"() => window.tlstudioWeb.count >= {i}", timeout=ms)
@@ -222,6 +228,7 @@ def verify_web(
     *,
     images: Iterable[str | os.PathLike[str]] | None = None,
     n: int = core_export.VERIFY_IMAGES,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Classify images through the exported page in headless Chromium and compare with the Keras model.
 
@@ -235,6 +242,8 @@ def verify_web(
         Images or folders to use; default a sample of the run's validation images, else random images.
     n
         How many images at most.
+    cancel
+        Set it to stop between images.
 
     Returns
     -------
@@ -256,7 +265,7 @@ def verify_web(
             used = _random_images(scratch, predictor.input_size, min(n, 8))
             batch, used = core_export._load_batch(predictor, used)
             inputs = "random images (no validation images were found)"
-        page = run_page(folder, used)
+        page = run_page(folder, used, cancel=cancel)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     reference = predictor.predict_array(batch)
