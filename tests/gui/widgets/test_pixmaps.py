@@ -13,7 +13,7 @@ from tlstudio.gui.widgets.pixmaps import pil_to_qimage, raw_to_qimage, rgb_pixma
 def test_pil_image_of_any_mode_keeps_its_pixels(qapp):
     img = Image.new("RGB", (5, 3), (200, 10, 30))
     img.putpixel((4, 2), (1, 2, 3))
-    qimg = pil_to_qimage(img.convert("P"))
+    qimg = pil_to_qimage(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=4))
     assert (qimg.width(), qimg.height()) == (5, 3)
     assert qimg.pixelColor(0, 0).getRgb()[:3] == (200, 10, 30)
     assert qimg.pixelColor(4, 2).getRgb()[:3] == (1, 2, 3)
