@@ -126,3 +126,14 @@ def test_our_contract_types_catch_what_they_forbid(tmp_path):
     (pkg / "core" / "uses_engine.py").unlink()
     result = _lint_imports(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_imageio_opens_image_files_with_pillow():
+    """Every reader sees the same pixels and the same errors: Pillow opens files in imageio only."""
+    allowed = {"tlstudio/core/data/imageio.py", "tlstudio/core/deploy/sample_scripts.py"}  # the latter: script text
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "tlstudio").rglob("*.py")
+        if "Image.open(" in path.read_text(encoding="utf-8") and str(path.relative_to(REPO)) not in allowed
+    ]
+    assert not offenders, f"open images through tlstudio.core.data.imageio: {offenders}"
