@@ -14,7 +14,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The shared photo sets and weights sit beside the checkout; $TLSTUDIO_SHARED points elsewhere (worktrees).
+SHARED = Path(os.environ.get("TLSTUDIO_SHARED") or REPO.parent / "shared")
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 HYMENOPTERA = SHARED / "datasets" / "hymenoptera"
 SAMPLE_SIGNS = SHARED / "datasets" / "sample-signs"
@@ -97,23 +98,45 @@ def sample_signs():
     return SAMPLE_SIGNS
 
 
-# --- QThread leak check (fails a test that leaves a thread running) -------------------------------
+# --- QThread leak check (fails a test that leaves a thread running, saying where it was started) ---
 
-_started_threads: list = []
+
+def _where_started(stack: list) -> str:
+    """The frames of a recorded stack outside pytest and installed packages, innermost last."""
+    import sysconfig
+
+    library = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])
+    own = [f for f in stack if not f.filename.startswith(library) and f.filename != __file__]
+    frames = own[-6:] or stack[-6:]
+    return "\n".join(f"    {f.filename}:{f.lineno} in {f.name}\n      {f.line}" for f in frames)
+
+
+def _describe_dangling(entries: list) -> str:
+    lines = [f"{len(entries)} QThread(s) still running after the test, started at:"]
+    for thread, stack in entries:
+        try:
+            name = thread.objectName() or type(thread).__name__
+        except RuntimeError:
+            name = type(thread).__name__
+        lines.append(f"  {name}:\n{_where_started(stack)}")
+    return "\n".join(lines)
 
 
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads(request):
+    """napari's ``_dangling_qthreads``: record where each QThread is started; fail if one outlives the test."""
     if "PySide6.QtCore" not in sys.modules and "qtbot" not in request.fixturenames:
         yield
         return
+    import traceback
+
     from PySide6.QtCore import QThread
 
     original_start = QThread.start
     started: list = []
 
     def tracking_start(self, *args, **kwargs):
-        started.append(self)
+        started.append((self, traceback.extract_stack()[:-1]))
         return original_start(self, *args, **kwargs)
 
     QThread.start = tracking_start
@@ -122,10 +145,10 @@ def _no_dangling_qthreads(request):
     finally:
         QThread.start = original_start
     dangling = []
-    for thread in started:
+    for thread, stack in started:
         try:
             if thread.isRunning() and not thread.wait(5000):
-                dangling.append(thread)
+                dangling.append((thread, stack))
         except RuntimeError:  # the C++ object is already gone: the thread was cleaned up
             pass
     # Collect this test's Qt wrappers now, on the GUI thread, rather than letting a later cycle
@@ -134,7 +157,14 @@ def _no_dangling_qthreads(request):
 
     gc.collect()
     if dangling:
-        pytest.fail(f"{len(dangling)} QThread(s) still running after the test")
+        message = _describe_dangling(dangling)
+        for thread, _ in dangling:  # stop them so the next test starts clean
+            try:
+                thread.quit()
+                thread.wait(2000)
+            except RuntimeError:
+                pass
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -122,11 +122,11 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
         values = dict(data)
-        if isinstance(values.get("split"), dict):
-            values["split"] = SplitConfig(**values["split"])
-        if isinstance(values.get("augment"), dict):
-            values["augment"] = AugmentConfig(**values["augment"])
         try:
+            if isinstance(values.get("split"), dict):
+                values["split"] = SplitConfig(**values["split"])
+            if isinstance(values.get("augment"), dict):
+                values["augment"] = AugmentConfig(**values["augment"])
             return cls(**values)
         except TypeError as exc:
             raise ConfigError(f"invalid configuration: {exc}") from None

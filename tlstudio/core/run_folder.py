@@ -17,7 +17,6 @@ Every file is written atomically (tlstudio.core.atomic).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from tlstudio.core.atomic import write_json, write_text
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import read_json
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
@@ -87,10 +87,8 @@ def now_iso() -> str:
 
 def _read_json(path: Path, default: Any = None) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return default
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return read_json(path, default)
+    except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}") from None
 
 

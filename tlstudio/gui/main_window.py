@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 import tlstudio
 from tlstudio.core import paths
+from tlstudio.core.json_file import read_json as _read_json
 from tlstudio.core.project import PROJECT_SCHEMA_VERSION, PROJECT_SUFFIX, Project, ProjectError
 from tlstudio.gui import settings
 from tlstudio.gui.pages.welcome import WelcomeWidget
@@ -768,12 +769,6 @@ def autosave_path(project_path: Path | None) -> Path:
     if project_path is not None:
         return Path(str(project_path) + ".autosave")
     return paths.data_home() / "autosave" / f"untitled{PROJECT_SUFFIX}"
-
-
-def _read_json(path: Path):
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _check_overwritable(path: Path) -> None:

@@ -103,9 +103,7 @@ class ThumbnailWorker(Worker):
         return None
 
     def _make(self, path: str) -> tuple[bytes, int, int]:
-        from PIL import Image
-
-        from tlstudio.core.data.imageio import make_thumbnail
+        from tlstudio.core.data.imageio import ImageError, make_thumbnail, open_image
 
         cached = None
         if self.disk_cache:
@@ -114,10 +112,9 @@ class ThumbnailWorker(Worker):
                 cached = thumbnail_cache_dir() / name[:2] / f"{name}.png"
                 if cached.is_file():
                     try:
-                        with Image.open(cached) as im:
-                            img = im.convert("RGBA")
+                        img = open_image(cached).convert("RGBA")
                         return img.tobytes(), img.width, img.height
-                    except OSError:
+                    except (OSError, ImageError):
                         pass  # a damaged cache entry: make it again
         img = make_thumbnail(path, self.size).convert("RGB")
         if cached is not None:

@@ -1,11 +1,10 @@
-"""The tf.data input pipeline: decoding through imageio, a bad file skipped, augmentation on training only."""
+"""The tf.data input pipeline: decoding through imageio, a bad file skipped, a bad file skipped, reproducible shuffles."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data.pipeline import FileSet, SkipLog, make_augmenter, make_dataset
+from tlstudio.core.data.pipeline import FileSet, SkipLog, make_dataset
 
 
 def _fileset(root, names, labels):
@@ -50,20 +49,3 @@ def test_shuffle_is_reproducible(tmp_path, make_image):
 
     assert order(3) == order(3)
     assert sorted(order(3)) == list(range(8))
-
-
-def test_augmentation_off_by_default_and_changes_training_images(tmp_path, make_image):
-    config = TrainConfig()
-    assert make_augmenter(config, 1) is None
-    config.augment.enabled = True
-    aug = make_augmenter(config, 1)
-    names = []
-    for i in range(4):
-        make_image(tmp_path / f"a{i}.png", size=(32, 32), pattern=i)
-        names.append(f"a{i}.png")
-    files = _fileset(tmp_path, names, [0, 1, 0, 1])
-    plain = next(iter(make_dataset(files, image_size=32, batch_size=4)))[0].numpy()
-    augmented = next(iter(make_dataset(files, image_size=32, batch_size=4, augment=aug)))[0].numpy()
-    assert augmented.shape == plain.shape
-    assert not np.allclose(plain, augmented)
-    assert augmented.min() >= 0 and augmented.max() <= 255.5

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tlstudio.core.data import imageio
 from tlstudio.core.data import scan as dataset_mod
 from tlstudio.core.data.imageio import ImageError, open_image
 from tlstudio.core.data.scan import LEAKAGE_PREFIX, DatasetError, DatasetScan, FileRecord, scan_dataset
@@ -194,7 +195,7 @@ def test_broken_files_are_skipped_with_reasons(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(dataset_mod, "open", guarded_open, raising=False)
+    monkeypatch.setattr(imageio, "open", guarded_open, raising=False)
     scan = scan_dataset(root)
     recs = {Path(f.path).name: f for f in scan.files if f.class_name == "bad"}
     assert all(f.status == "skipped" for f in recs.values()), {n: f.status for n, f in recs.items()}

@@ -9,7 +9,7 @@ import pytest
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.models.catalogue import build_classifier
-from tlstudio.core.models.layer_tree import BN_NOTE, LayerTree, LayerTreeError, apply_freezing, detect_family
+from tlstudio.core.models.layer_tree import BN_NOTE, LayerTree, LayerTreeError, apply_freezing
 
 CONFIG = TrainConfig(
     base="MobileNet", alpha=0.25, input_size=32, weights="imagenet", dropout=0.0
@@ -207,12 +207,3 @@ def test_fallback_grouping_for_unknown_architectures():
     assert 0 < tree.trainable_params < tree.total_params
     small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="only")])
     assert [c.kind for c in LayerTree.from_model(small).root.children] == ["layer"]
-
-
-def test_detect_family_from_names():
-    assert detect_family(["conv1", "conv_dw_1", "conv_pw_1"]) == "mobilenet"
-    assert detect_family(["Conv1", "block_1_expand", "block_1_project"]) == "mobilenetv2"
-    assert detect_family(["conv2_block1_1_conv", "conv2_block1_out"]) == "resnet"
-    assert detect_family(["conv2_block1_0_bn", "conv2_block1_concat"]) == "densenet"
-    assert detect_family(["stem_conv", "block1a_dwconv"]) == "efficientnet"
-    assert detect_family(["dense", "dense_1"]) is None

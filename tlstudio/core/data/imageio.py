@@ -11,7 +11,9 @@ Sizes given as a pair are ``(height, width)``, the order of array shapes and Ker
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -33,11 +35,19 @@ Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 _WHITE = (255, 255, 255)
+_TAIL_BYTES = 4096  # read from a file's end to find its end marker
 _RESAMPLE = Image.Resampling.BILINEAR
 
 
 class ImageError(TlstudioError):
-    """An image file could not be read; the message says which file and why, in one line."""
+    """An image file could not be read; the message says which file and why, in one line.
+
+    ``reason`` is the "why" alone (without the file name), for lists that already show the file.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _name(path: str | os.PathLike[str]) -> str:
@@ -184,7 +194,8 @@ def open_image(
         with Image.open(path) as im:
             width, height = im.size
             if width * height > max_pixels:
-                raise ImageError(f"{_name(path)}: {pixel_limit_message(width, height, max_pixels)}")
+                reason = pixel_limit_message(width, height, max_pixels)
+                raise ImageError(f"{_name(path)}: {reason}", reason)
             if draft is not None and im.format in ("JPEG", "MPO"):
                 side = max(int(draft[0]), int(draft[1]), 1)
                 im.draft("RGB", (side, side))
@@ -204,7 +215,8 @@ def open_image(
         raise
     except Exception as exc:
         # Pillow raises many types for malformed files (MemoryError too): all become ImageError
-        raise ImageError(f"{_name(path)}: {explain_failure(path, exc)}") from exc
+        reason = explain_failure(path, exc)
+        raise ImageError(f"{_name(path)}: {reason}", reason) from exc
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -295,3 +307,99 @@ def make_thumbnail(
     img = open_image(path, max_pixels=max_pixels, draft=(size, size))
     img.thumbnail((size, size), _RESAMPLE)
     return img
+
+
+# --- checking a file without decoding it ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What :func:`probe_image` learned: the format and the size as displayed."""
+
+    format: str | None
+    width: int  #: EXIF orientation taken into account
+    height: int
+
+
+def _looks_complete(fmt: str | None, fh: BinaryIO, size: int, data_start: int = 0) -> bool | None:
+    """Cheap completeness check from the file's end. None: no such check for this format.
+
+    ``data_start`` is where the image data begins (for JPEG, just after the start-of-scan
+    header): an end marker before it belongs to an embedded EXIF thumbnail, not to the image.
+    """
+    if fmt in ("JPEG", "MPO", "PNG", "GIF"):
+        start = max(0, size - _TAIL_BYTES, data_start)
+        if start >= size:
+            return False
+        fh.seek(start)
+        tail = fh.read()
+        if fmt == "PNG":
+            return b"IEND" in tail
+        if fmt == "GIF":
+            return tail.rstrip(b"\x00").endswith(b";")
+        return b"\xff\xd9" in tail
+    if fmt == "WEBP":
+        fh.seek(0)
+        head = fh.read(12)
+        return len(head) >= 12 and head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 <= size
+    return None
+
+
+def probe_image(
+    path: str | os.PathLike[str], size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, deep: bool = False
+) -> ImageHeader:
+    """Check that a file is a complete, usable image, reading as little of it as possible.
+
+    The header gives the format and size; a cheap look at the file's end (the JPEG end marker,
+    the PNG ``IEND`` chunk, the GIF trailer, the WebP RIFF size) tells whether it is complete.
+    Only files that fail that check, and formats without such a marker, are fully decoded.
+
+    Parameters
+    ----------
+    path
+        The file.
+    size
+        Its size in bytes (known from the folder walk).
+    max_pixels
+        Refuse images with more pixels than this (decompression bomb guard).
+    deep
+        Decode every image (JPEG at reduced scale) instead of trusting a good header and end
+        marker: slower, but also catches damage in the middle of a file.
+
+    Raises
+    ------
+    ImageError
+        The file is not a usable image; ``reason`` says why, without the file name.
+    """
+    try:
+        with open(path, "rb") as fh, Image.open(fh) as im:
+            fmt = im.format
+            # Pillow stops reading a JPEG header at the start of scan: the entropy-coded data follows
+            data_start = fh.tell() if fmt == "JPEG" else 0
+            width, height = im.size
+            if width < 1 or height < 1:
+                reason = "not a valid image (zero width or height)"
+                raise ImageError(f"{_name(path)}: {reason}", reason)
+            if width * height > max_pixels:
+                reason = pixel_limit_message(width, height, max_pixels)
+                raise ImageError(f"{_name(path)}: {reason}", reason)
+            if fmt in ("JPEG", "MPO") and "exif" in im.info:
+                try:
+                    orientation = int(im.getexif().get(0x0112, 1) or 1)
+                except Exception:
+                    orientation = 1
+                if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
+                    width, height = height, width
+            if deep or _looks_complete(fmt, fh, size, data_start) is not True:
+                # Incomplete-looking files (some cameras also append data after the end marker) and
+                # formats without an end marker get a full decode, at reduced scale for JPEG.
+                if fmt in ("JPEG", "MPO"):
+                    im.draft("RGB", (64, 64))
+                im.seek(0)
+                im.load()
+            return ImageHeader(fmt, width, height)
+    except ImageError:
+        raise
+    except Exception as exc:
+        reason = explain_failure(path, exc)
+        raise ImageError(f"{_name(path)}: {reason}", reason) from exc

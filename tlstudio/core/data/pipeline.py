@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.core.data import imageio
+from tlstudio.core.data.augment import make_augmenter as make_augmenter  # re-exported for callers
 
 
 @dataclass(frozen=True)
@@ -173,34 +174,3 @@ def make_dataset(
 
         ds = ds.map(do_augment, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def make_augmenter(config: Any, seed: int) -> Any:
-    """The Keras preprocessing layers of ``config.augment`` as one Sequential, or None when off.
-
-    The layers work on raw 0-255 RGB batches. They are applied in the input pipeline, never
-    saved inside ``model.keras``.
-    """
-    aug = config.augment
-    if not aug.enabled:
-        return None
-    import keras
-
-    layers: list[Any] = []
-    if aug.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if aug.rotation:
-        layers.append(keras.layers.RandomRotation(aug.rotation, fill_mode="reflect", seed=seed + 1))
-    if aug.zoom:
-        layers.append(keras.layers.RandomZoom(aug.zoom, fill_mode="reflect", seed=seed + 2))
-    if aug.translation:
-        layers.append(
-            keras.layers.RandomTranslation(aug.translation, aug.translation, fill_mode="reflect", seed=seed + 3)
-        )
-    if aug.contrast:
-        layers.append(keras.layers.RandomContrast(aug.contrast, value_range=(0, 255), seed=seed + 4))
-    if aug.brightness:
-        layers.append(keras.layers.RandomBrightness(aug.brightness, value_range=(0, 255), seed=seed + 5))
-    if not layers:
-        return None
-    return keras.Sequential(layers, name="augmentation")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.json_file import read_json
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -89,10 +89,10 @@ class RunFiles:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise PredictError(f"cannot read {path.name} in {path.parent}: {exc}") from None
     if not isinstance(data, dict):
         raise PredictError(f"{path} is not a JSON object")

@@ -15,7 +15,6 @@ without loading anything.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from tlstudio.core.atomic import atomic_path
 from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.hashing import file_digest
 from tlstudio.core.paths import keras_home
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "weights"
@@ -242,20 +242,12 @@ def download_url(official: OfficialWeights) -> str:
     return official.url
 
 
-def _hash_file(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def hash_matches(path: Path, file_hash: str | None) -> bool:
     """Check a file against a Keras-style hash (64 hex digits: SHA-256, otherwise MD5)."""
     if not file_hash:
         return True
     algorithm = "sha256" if len(file_hash) == 64 else "md5"
-    return _hash_file(path, algorithm) == file_hash.lower()
+    return file_digest(path, algorithm) == file_hash.lower()
 
 
 def offline_message(official: OfficialWeights) -> str:

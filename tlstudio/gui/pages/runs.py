@@ -7,7 +7,6 @@ solid and training dashed. Runs can be renamed, removed (optionally with their f
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -28,6 +27,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from tlstudio.core.humanize import format_seconds
+from tlstudio.core.json_file import read_json
 
 RUN_COLOURS = [
     (31, 119, 180),
@@ -60,22 +62,9 @@ class _SortableItem(QTableWidgetItem):
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path)
     except (OSError, ValueError):
         return None
-
-
-def format_seconds(seconds: float | None) -> str:
-    if not seconds:
-        return ""
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 class RunSummary:

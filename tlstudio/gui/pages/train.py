@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core import events as ev
 from tlstudio.core.config import AugmentConfig, ConfigError, TrainConfig
+from tlstudio.core.humanize import format_seconds as _fmt_seconds
 from tlstudio.core.project import RunRecord
 from tlstudio.gui.widgets.gallery import prune_finished, rgb_pixmap
 from tlstudio.gui.widgets.plots import TrainingPlots
@@ -67,15 +68,6 @@ PAGE_FIELDS = ("head_epochs", "fine_tune_epochs", "batch_size", "head_lr", "fine
 PREVIEW_IMAGES = 3
 PREVIEW_VARIANTS = 3
 PREVIEW_SIZE = 64
-
-
-def _fmt_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _pct(value: float | None) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.widgets.pixmaps import rgb_pixmap as rgb_pixmap  # re-exported
 from tlstudio.workers.base import WorkerHandle, start_worker
 from tlstudio.workers.evaluation_loader import ThumbnailWorker
 
@@ -34,12 +35,6 @@ class GalleryItem:
     path: str  # absolute path of the image file
     caption: str
     tooltip: str = ""
-
-
-def rgb_pixmap(data: bytes, width: int, height: int) -> QPixmap:
-    """A pixmap from raw RGB bytes (the form worker threads hand images over in)."""
-    image = QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive ``data``
 
 
 def prune_finished(handles: list[WorkerHandle]) -> list[WorkerHandle]:

@@ -18,18 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.widgets.pixmaps import pil_to_qimage as pil_to_qimage  # re-exported
+from tlstudio.gui.widgets.pixmaps import to_pixmap as _to_pixmap
+
 CARD_WIDTH = 236
 IMAGE_SIZE = 200
 BAR_COLOUR = QColor(52, 120, 198)
 TOP_BAR_COLOUR = QColor(38, 150, 90)
-
-
-def pil_to_qimage(img) -> QImage:
-    """A deep-copied QImage of a PIL image (any mode)."""
-    rgba = img.convert("RGBA")
-    data = rgba.tobytes("raw", "RGBA")
-    qimg = QImage(data, rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888)
-    return qimg.copy()  # own the pixels: ``data`` is freed when this function returns
 
 
 def qimage_to_array(image: QImage):
@@ -248,14 +243,6 @@ class PredictionCard(QFrame):
                 Qt.TransformationMode.SmoothTransformation,
             )
         )
-
-
-def _to_pixmap(image) -> QPixmap:
-    if isinstance(image, QPixmap):
-        return image
-    if isinstance(image, QImage):
-        return QPixmap.fromImage(image)
-    return QPixmap.fromImage(pil_to_qimage(image))
 
 
 class FlowLayout(QLayout):

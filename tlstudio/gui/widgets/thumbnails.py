@@ -11,10 +11,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QListView, QWidget
 
 from tlstudio.gui.widgets.common import WorkerHandles, icon
+from tlstudio.gui.widgets.pixmaps import rgb_pixmap
 from tlstudio.workers.base import WorkerHandle, start_worker
 from tlstudio.workers.thumbnail_worker import ThumbnailWorker
 
@@ -133,13 +134,11 @@ class ThumbnailModel(QAbstractListModel):
 
     def _on_ready(self, key: str, payload) -> None:
         rgba, w, h = payload
-        image = QImage(w, h, QImage.Format.Format_RGBA8888)
-        if len(rgba) != image.sizeInBytes():
+        try:
+            self._pixmaps[key] = rgb_pixmap(rgba, w, h, "RGBA")
+        except ValueError:
             self._on_failed(key, "the thumbnail could not be shown")
             return
-        # Copied into memory the QImage owns: a QImage wrapping a Python buffer is fragile.
-        memoryview(image.bits())[:] = rgba
-        self._pixmaps[key] = QPixmap.fromImage(image)
         while len(self._pixmaps) > MEMORY_CACHE:
             old, _ = self._pixmaps.popitem(last=False)
             self._requested.discard(old)
