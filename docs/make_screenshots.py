@@ -133,7 +133,7 @@ class Tour:
         self.wait(lambda: state.tf_ready, "TensorFlow", timeout=180)
         page = self.window.go_to("model")
         self.wait(lambda: state.layer_tree is not None and not page.is_building(), "the model build")
-        view = page.view
+        view = page.layers.view
         view.expandToDepth(0)  # the base's blocks under the classifier
         self.shot("03-model")
 

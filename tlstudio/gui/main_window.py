@@ -140,11 +140,13 @@ class MainWindow(QMainWindow):
         return self.sidebar.current_key()
 
     def _show_step(self, key: str) -> QWidget:
-        self.stack.setCurrentWidget(self._holders[key])
         if key == "data":
+            self.stack.setCurrentWidget(self._holders[key])
             self._update_data_view()
             return self.pages.get("data") or self.welcome
-        return self.page(key)
+        page = self.page(key)  # first: a page added to a shown holder would only appear later
+        self.stack.setCurrentWidget(self._holders[key])
+        return page
 
     def _update_data_view(self) -> None:
         if self.state.project.train.data_dir or self.state.scan is not None:

@@ -364,7 +364,6 @@ class ExportDialog(QDialog):
             self.table.setItem(row, col, item)
 
     def _on_succeeded(self, summary) -> None:
-        self._on_done()
         self.summary = summary
         self._finished_state = "finished"
         ok = [o for o in summary.outcomes if o.ok]
@@ -383,19 +382,20 @@ class ExportDialog(QDialog):
             )
             self.note_label.setStyleSheet("color: #b9770e;")
             self.note_label.show()
+        self._on_done()
 
     def _on_failed(self, message: str) -> None:
-        self._on_done()
         self._finished_state = "failed"
         self.status_label.setText("Export failed.")
         self.note_label.setText(message)
         self.note_label.setStyleSheet("color: #c0392b;")
         self.note_label.show()
+        self._on_done()
 
     def _on_cancelled(self) -> None:
-        self._on_done()
         self._finished_state = "cancelled"
         self.status_label.setText("Export cancelled; the files already written are kept.")
+        self._on_done()
 
     def _on_done(self) -> None:
         self._running = False
