@@ -106,10 +106,10 @@ class ModelSourceBox(QComboBox):
     def set_source(self, source: str | Path, *, notify: bool = True) -> None:
         """Choose ``source`` (added to the list when it is not there)."""
         source = str(source)
+        before = self.source()
         if self.findData(source) < 0:
             self.extra_files.append(source)
             self.refresh(preferred=source)
-        before = self.source()
         self.setCurrentIndex(self.findData(source))
         if notify and self.source() != before:
             self.source_changed.emit(source)
