@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     model = window.go_to("model")
     wait(app, lambda: window.state.layer_tree is not None, 180)
     model.layers.top_spin.setValue(2)
-    model.unfreeze_top()
+    model.layers.unfreeze_top()
     tree = window.state.layer_tree
     if tree is not None:
         last = tree.base.path + (tree.block_names()[-1],)
