@@ -133,16 +133,14 @@ class Tour:
         self.wait(lambda: state.tf_ready, "TensorFlow", timeout=180)
         page = self.window.go_to("model")
         self.wait(lambda: state.layer_tree is not None and not page.is_building(), "the model build")
-        view = page.view
+        view = page.layers.view
         view.expandToDepth(0)  # the base's blocks under the classifier
         self.shot("03-model")
 
     def train(self, head_epochs: int, head_lr: float | None = None, name: str | None = None) -> None:
         state = self.window.state
         page = self.window.go_to("train")
-        page.head_epochs.setValue(head_epochs)
-        if head_lr is not None:
-            page.head_lr.set_value(head_lr)
+        state.update_train_config(head_epochs=head_epochs, **({"head_lr": head_lr} if head_lr is not None else {}))
         self.settle(0.2)
         runs_before = len(state.project.runs)
         assert page.start_training(), "the Train page refused to start"

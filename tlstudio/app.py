@@ -51,10 +51,8 @@ def configure_pyqtgraph() -> None:
     Called right after the window is shown (importing pyqtgraph and numpy takes about a second), and
     before any page with a plot exists: pages are created when their step is first shown.
     """
-    try:
-        import pyqtgraph as pg
-    except ImportError:  # plots are optional for the first screens
-        return
+    import pyqtgraph as pg
+
     palette = QApplication.palette()
     pg.setConfigOptions(
         antialias=True,

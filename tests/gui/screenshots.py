@@ -97,12 +97,12 @@ def main(argv: list[str]) -> int:
                                      fine_tune_epochs=3)
     model = window.go_to("model")
     wait(app, lambda: window.state.layer_tree is not None, 180)
-    model.top_spin.setValue(2)
-    model.unfreeze_top()
+    model.layers.top_spin.setValue(2)
+    model.layers.unfreeze_top()
     tree = window.state.layer_tree
     if tree is not None:
         last = tree.base.path + (tree.block_names()[-1],)
-        model.view.expand(model.proxy.mapFromSource(model.tree_model.index_of(last)))
+        model.layers.view.expand(model.layers.proxy.mapFromSource(model.layers.tree_model.index_of(last)))
     app.processEvents()
     window.grab().save(str(out / f"model{suffix}.png"))
 

@@ -7,7 +7,7 @@ import sys
 from unittest import mock
 
 from PySide6.QtWidgets import QLabel, QMessageBox
-from support.qt_events import drop
+from support.qt_events import accepted_as_copy, drop
 
 
 def test_window_opens_on_the_empty_first_screen(main_window):
@@ -19,11 +19,17 @@ def test_window_opens_on_the_empty_first_screen(main_window):
     assert "tensorflow" not in sys.modules or main_window.state.tf_ready is False
 
 
-def test_every_step_has_a_page_or_a_placeholder(main_window):
+def test_every_step_shows_its_own_page(main_window):
+    from tlstudio.gui.main_window import PAGES
+
     for key in main_window.sidebar.keys():
         page = main_window.go_to(key)
-        assert page is not None
         assert main_window.current_step() == key
+        if key == "data":
+            assert page is main_window.welcome  # no folder yet
+            continue
+        assert type(page).__name__ == PAGES[key][1]
+        assert main_window.stack.currentWidget().isAncestorOf(page) and page.isVisible()
 
 
 def test_corrupt_project_shows_an_error_and_is_never_overwritten(main_window, dialogs, tmp_path):
@@ -44,7 +50,7 @@ def test_newer_project_is_refused_with_a_clear_message(main_window, dialogs, tmp
     assert "newer tlstudio" in dialogs.texts("critical")[0]
     # Saving over it is refused too.
     main_window.state.mark_dirty()
-    assert main_window._write_project(newer) is False
+    assert main_window.projects.write(newer) is False
     assert json.loads(newer.read_text())["schema_version"] == 99
 
 
@@ -67,11 +73,11 @@ def test_save_as_then_open_restores_settings(main_window, dialogs, tmp_path):
 
 
 def test_autosave_writes_a_recovery_copy_beside_the_project(main_window, dialogs, tmp_path):
-    from tlstudio.gui.main_window import autosave_path
+    from tlstudio.core.project import autosave_path
 
     assert main_window.autosave() is None  # nothing to save
     path = tmp_path / "p.tlsproj"
-    assert main_window._write_project(path)
+    assert main_window.projects.write(path)
     main_window.state.update_train_config(dropout=0.4)
     copy = main_window.autosave()
     assert copy == autosave_path(path) and copy.is_file()
@@ -107,7 +113,7 @@ def test_dropping_a_model_file_opens_it_and_offers_the_test_page(qtbot, main_win
     asked = []
     monkeypatch.setattr(main_window, "ask_model_action", lambda info: asked.append(info) or "test")
     with qtbot.waitSignal(main_window.state.opened_model_changed, timeout=60000):
-        drop(main_window, path).acceptProposedAction.assert_called()
+        assert accepted_as_copy(drop(main_window, path))
     assert asked[0].source in ("tlstudio", "keras3") and asked[0].input_size == (32, 32)
     assert main_window.state.opened_model == str(path)
     assert main_window.current_step() == "test"
@@ -214,7 +220,8 @@ def test_app_main_opens_a_folder_given_on_the_command_line(qapp, image_folder, d
 def test_autosave_of_an_untitled_project_is_offered_at_start(qtbot, main_window, dialogs, image_folder):
     from PySide6.QtWidgets import QMessageBox
 
-    from tlstudio.gui.main_window import MainWindow, autosave_path
+    from tlstudio.core.project import autosave_path
+    from tlstudio.gui.main_window import MainWindow
 
     main_window.state.update_train_config(dropout=0.45, hidden_units=32)
     copy = main_window.autosave()

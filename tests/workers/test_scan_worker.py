@@ -1,30 +1,32 @@
-"""ScanWorker: the scan runs on a QThread, reports progress, and stops when cancelled."""
+"""Scanning on a worker: the real scan runs through the factory, reports progress, and stops when cancelled."""
 
 from __future__ import annotations
 
 import threading
 
+from tlstudio.core.data import scan as dataset
 from tlstudio.core.data.scan import DatasetScan
-from tlstudio.workers.base import start_worker
-from tlstudio.workers.scan_worker import ScanWorker
+from tlstudio.workers.base import create_worker
 
 
-def test_scan_worker_returns_the_scan(qtbot, recorder, image_folder):
+def outcomes_of(names=("finished", "failed", "cancelled", "progress")):
+    seen: dict[str, list] = {n: [] for n in names}
+    return seen, {n: (lambda *a, n=n: seen[n].append(a)) for n in names}
+
+
+def test_scan_returns_the_scan_with_progress(qtbot, image_folder):
     root = image_folder({"a": 3, "b": 4})
-    worker = ScanWorker(root)
-    ok = recorder(worker.succeeded)
-    progress = recorder(worker.progress)
-    handle = start_worker(worker)
-    qtbot.waitUntil(lambda: bool(ok.calls), timeout=10000)
+    seen, connect = outcomes_of()
+    handle = create_worker(dataset.scan_dataset, root, _connect=connect)
+    qtbot.waitUntil(lambda: bool(seen["finished"]), timeout=10000)
     assert handle.wait(5000)
-    scan = ok.calls[0][0]
+    scan = seen["finished"][0][0]
     assert isinstance(scan, DatasetScan)
     assert scan.class_counts() == {"a": 3, "b": 4}
-    assert progress.calls and progress.calls[-1][0] == progress.calls[-1][1]
+    assert seen["progress"] and seen["progress"][-1][0] == seen["progress"][-1][1]
 
 
-def test_scan_worker_cancel_stops_the_real_scan(qtbot, recorder, image_folder, monkeypatch):
-    from tlstudio.core.data import scan as dataset
+def test_cancel_stops_the_real_scan(qtbot, image_folder, monkeypatch):
     root = image_folder({"a": 3, "b": 3})
     real = dataset.scan_dataset
     started = threading.Event()
@@ -34,35 +36,19 @@ def test_scan_worker_cancel_stops_the_real_scan(qtbot, recorder, image_folder, m
         assert cancel.wait(10)  # hold the scan until the test cancels it
         return real(path, progress=progress, cancel=cancel)
 
-    monkeypatch.setattr(dataset, "scan_dataset", held_scan)
-    worker = ScanWorker(root)
-    cancelled = recorder(worker.cancelled)
-    ok = recorder(worker.succeeded)
-    handle = start_worker(worker)
+    seen, connect = outcomes_of()
+    handle = create_worker(held_scan, root, _connect=connect)
     assert started.wait(10)
     handle.cancel()
-    qtbot.waitUntil(lambda: bool(cancelled.calls), timeout=10000)
+    qtbot.waitUntil(lambda: bool(seen["cancelled"]), timeout=10000)
     assert handle.wait(5000)
-    assert ok.calls == []
+    qtbot.wait(50)
+    assert seen["finished"] == [] and seen["failed"] == []
 
 
-def test_failure_is_a_message(qtbot, recorder, tmp_path):
-    worker = ScanWorker(tmp_path / "nowhere")
-    failed = recorder(worker.failed)
-    handle = start_worker(worker)
-    qtbot.waitUntil(lambda: bool(failed.calls), timeout=10000)
+def test_failure_is_a_message(qtbot, tmp_path):
+    seen, connect = outcomes_of()
+    handle = create_worker(dataset.scan_dataset, tmp_path / "nowhere", _connect=connect)
+    qtbot.waitUntil(lambda: bool(seen["failed"]), timeout=10000)
     assert handle.wait(5000)
-    assert "not found" in failed.calls[0][0]
-
-
-def test_wait_from_the_gui_thread_returns_while_the_worker_runs(qtbot, tmp_path):
-    """Closing the window cancels and waits without spinning the event loop: that must not hang."""
-    from tlstudio.workers.base import FunctionWorker
-
-    def spin(*, progress, cancel):
-        while not cancel.wait(0.02):
-            pass
-
-    handle = start_worker(FunctionWorker(spin))
-    handle.cancel()
-    assert handle.wait(5000)
+    assert "not found" in seen["failed"][0][0]

@@ -1,7 +1,8 @@
-"""TrainWorker: core training in a child process driven from a QThread, each core event forwarded as a signal."""
+"""TrainWorker: core training on a QThread, each core event forwarded as a signal."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tlstudio.core import events as ev
@@ -25,25 +26,25 @@ def test_worker_forwards_core_events_as_signals(qtbot, recorder, image_folder, t
     phases = recorder(worker.phase_started)
     batches = recorder(worker.batch_ended)
     epochs = recorder(worker.epoch_ended)
-    finished = recorder(worker.train_finished)
-    results = recorder(worker.result_ready)
     every = recorder(worker.event)
-    succeeded = recorder(worker.succeeded)
-    failed = recorder(worker.failed)
-    done = recorder(worker.done)
-    handle = start_worker(worker)
-    qtbot.waitUntil(lambda: bool(done.calls), timeout=120_000)
+    outcomes = []
+    interval = sys.getswitchinterval()
+    handle = start_worker(worker, connect={name: (lambda *a, n=name: outcomes.append((n, *a)))
+                                           for name in ("finished", "failed", "cancelled")})
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=120_000)
+    assert sys.getswitchinterval() == interval  # the faster GIL hand-over lasts only as long as the run
     assert handle.wait(10_000)
-    assert not failed.calls, failed.calls
-    assert len(succeeded.calls) == 1
+    qtbot.wait(50)
+    assert [o[0] for o in outcomes] == ["finished"], outcomes  # exactly one outcome
 
     assert isinstance(started.calls[0][0], ev.RunStarted)
     assert started.calls[0][0].classes == ("cats", "dogs")
     assert ev.PHASE_HEAD in [c[0].phase for c in phases.calls]
     assert [c[0].run_epoch for c in epochs.calls] == [1]
     assert batches.calls and all(isinstance(c[0], ev.BatchEnded) for c in batches.calls)
-    assert finished.calls[0][0].status == "finished"
-    result = results.calls[0][0]
+    finished = [c[0] for c in every.calls if isinstance(c[0], ev.TrainFinished)]
+    assert finished[0].status == "finished"
+    result = outcomes[0][1]
     assert Path(result.model_path).is_file()
     # The catch-all signal saw every typed event too, in order.
     kinds = [type(c[0]) for c in every.calls]
@@ -54,13 +55,14 @@ def test_worker_forwards_core_events_as_signals(qtbot, recorder, image_folder, t
 
 def test_bad_data_folder_fails_with_one_line(qtbot, recorder, tmp_path):
     worker = TrainWorker(tiny_config(tmp_path / "missing"), tmp_path / "run")
-    failed = recorder(worker.failed)
-    done = recorder(worker.done)
-    handle = start_worker(worker)
-    qtbot.waitUntil(lambda: bool(done.calls), timeout=60_000)
+    outcomes = []
+    handle = start_worker(worker, connect={name: (lambda *a, n=name: outcomes.append((n, *a)))
+                                           for name in ("finished", "failed", "cancelled")})
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=60_000)
     assert handle.wait(10_000)
-    assert len(failed.calls) == 1
-    message = failed.calls[0][0]
+    qtbot.wait(50)
+    assert [o[0] for o in outcomes] == ["failed"]
+    message = outcomes[0][1]
     assert "\n" not in message and "Traceback" not in message
     assert "missing" in message or "not found" in message.lower()
 
@@ -72,7 +74,7 @@ def test_preview_augmentation_keeps_size_and_varies_the_image():
     from PIL import Image
 
     from tlstudio.core.config import AugmentConfig
-    from tlstudio.workers.evaluation_loader import augment_image
+    from tlstudio.workers.augment_preview import augment_image
 
     arr = np.zeros((40, 48, 3), dtype=np.uint8)
     arr[:, :24] = (220, 40, 40)  # left half red, right half black

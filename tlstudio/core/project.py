@@ -4,6 +4,10 @@ It stores the dataset folder (relative to the project file where possible), the 
 configuration (split, base model, weights, head, layer-tree frozen state, hyper-parameters) and
 the list of runs. Writes are atomic; a corrupt or newer file raises :class:`ProjectError` and is
 never overwritten by loading it.
+
+Persistence around the file lives here too, free of Qt: :func:`save_project` (refuses to overwrite a
+project written by a newer tlstudio, then drops the recovery copies it supersedes), :func:`write_autosave`
+(a recovery copy beside the file, or in the data home while untitled) and :func:`recovery_for`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlstudio.core import paths
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import ConfigError, TrainConfig
 from tlstudio.core.errors import TlstudioError
@@ -121,6 +126,91 @@ class Project:
         except json.JSONDecodeError as exc:
             raise ProjectError(f"the project file {path.name} is damaged (not valid JSON: {exc.msg}, line {exc.lineno})") from None
         return cls.from_dict(data, path)
+
+
+def autosave_path(project_path: str | Path | None) -> Path:
+    """Where the recovery copy of a project goes: beside its file, or in the data home while untitled."""
+    if project_path is not None:
+        return Path(str(project_path) + ".autosave")
+    return paths.data_home() / "autosave" / f"untitled{PROJECT_SUFFIX}"
+
+
+def write_autosave(project: Project, project_path: str | Path | None) -> Path:
+    """Write the recovery copy of ``project`` (the project file itself is untouched); returns its path.
+
+    Raises :class:`ProjectError` when it cannot be written.
+    """
+    target = autosave_path(project_path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_json(target, project.to_dict(Path(project_path) if project_path is not None else target))
+    except OSError as exc:
+        raise ProjectError(f"cannot write the recovery copy {target}: {exc.strerror or exc}") from None
+    return target
+
+
+def recovery_for(project_path: str | Path | None) -> Path | None:
+    """The recovery copy of a project when it holds changes newer than the project file, else None."""
+    copy = autosave_path(project_path)
+    if not copy.is_file():
+        return None
+    if project_path is not None:
+        try:
+            if copy.stat().st_mtime <= Path(project_path).stat().st_mtime:
+                return None
+        except OSError:  # the project file is gone: the copy is all there is
+            pass
+    return copy
+
+
+def load_recovery(copy: str | Path, project_path: str | Path | None) -> Project:
+    """Read a recovery copy; paths in it are relative to ``project_path`` (to the copy while untitled)."""
+    copy = Path(copy)
+    try:
+        data = json.loads(copy.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProjectError(f"the recovery copy {copy.name} cannot be read: {exc}") from None
+    return Project.from_dict(data, Path(project_path) if project_path is not None else copy)
+
+
+def discard_autosave(project_path: str | Path | None) -> None:
+    """Delete the recovery copy of a project, if there is one."""
+    try:
+        autosave_path(project_path).unlink()
+    except OSError:
+        pass
+
+
+def check_overwritable(path: str | Path) -> None:
+    """Refuse to overwrite a project written by a newer tlstudio (it may hold settings this one would drop)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version > PROJECT_SCHEMA_VERSION:
+        raise ProjectError(f"{path.name} was saved by a newer tlstudio; save under another name to keep it intact")
+
+
+def save_project(project: Project, path: str | Path, previous_path: str | Path | None = None) -> None:
+    """Save ``project`` to ``path`` and drop the recovery copies the saved file supersedes.
+
+    Parameters
+    ----------
+    project : Project
+        What to write.
+    path : str or Path
+        The project file; an existing one written by a newer tlstudio is refused (:class:`ProjectError`).
+    previous_path : str or Path, optional
+        Where the project was saved before (None while untitled): its recovery copy is dropped too.
+    """
+    path = Path(path)
+    if path.exists():
+        check_overwritable(path)
+    project.save(path)
+    discard_autosave(previous_path)
+    discard_autosave(path)
 
 
 def _relative(p: str, base: Path) -> str:

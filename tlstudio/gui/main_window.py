@@ -1,24 +1,21 @@
-"""The main window: the workflow side bar, the pages, menus, projects, drag-and-drop.
+"""The main window, a shell: the workflow side bar, the page stack, menus, status bar and drag-and-drop.
 
-Pages are imported lazily by module name the first time their step is shown, so the window opens
-without importing anything heavy; a page module that is missing shows a placeholder instead.
-A page may define ``shutdown()``: the window calls it on close to cancel and wait for its workers.
+Pages are created the first time their step is shown, so the window opens without importing anything
+heavy. Project files are :class:`~tlstudio.gui.project_controller.ProjectController`'s; what the side
+bar says is :func:`~tlstudio.gui.step_status.step_statuses`'. Closing the window cancels and waits for
+every worker (:data:`tlstudio.workers.base.registry`).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import os
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -30,45 +27,34 @@ from PySide6.QtWidgets import (
 
 import tlstudio
 from tlstudio.core import paths
-from tlstudio.core.json_file import read_json as _read_json
-from tlstudio.core.project import PROJECT_SCHEMA_VERSION, PROJECT_SUFFIX, Project, ProjectError
-from tlstudio.gui import settings
+from tlstudio.core.project import PROJECT_SUFFIX
+from tlstudio.gui import file_dialogs, settings
+from tlstudio.gui.dialogs.model_opened import ask_model_action
 from tlstudio.gui.pages.welcome import WelcomeWidget
+from tlstudio.gui.project_controller import ProjectController
 from tlstudio.gui.state import AppState
-from tlstudio.gui.widgets.common import PlaceholderPage, StepSidebar, WorkerHandles, app_icon, icon
-from tlstudio.workers.base import WorkerHandle, start_worker
+from tlstudio.gui.step_status import STEP_TITLES, step_statuses
+from tlstudio.gui.widgets.common import StepSidebar, app_icon, icon
+from tlstudio.gui.widgets.drops import accept_copy, local_paths
+from tlstudio.workers.base import registry
 
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-AUTOSAVE_INTERVAL_MS = 120_000
-PROJECT_FILTER = f"tlstudio project (*{PROJECT_SUFFIX});;All files (*)"
-MODEL_FILTER = "Keras model (*.keras *.h5 *.hdf5);;All files (*)"
+#: step key -> (module, class) of its page
+PAGES = {
+    "data": ("tlstudio.gui.pages.data", "DatasetPage"),
+    "model": ("tlstudio.gui.pages.model", "ModelPage"),
+    "train": ("tlstudio.gui.pages.train", "TrainPage"),
+    "evaluate": ("tlstudio.gui.pages.evaluate", "EvaluatePage"),
+    "test": ("tlstudio.gui.pages.test_export", "TestPage"),
+    "runs": ("tlstudio.gui.pages.runs", "RunsView"),
+}
 
 
-@dataclass(frozen=True)
-class Step:
-    key: str
-    title: str
-    module: str
-    cls: str
-
-
-STEPS: tuple[Step, ...] = (
-    Step("data", "Data", "tlstudio.gui.pages.data", "DatasetPage"),
-    Step("model", "Model", "tlstudio.gui.pages.model", "ModelPage"),
-    Step("train", "Train", "tlstudio.gui.pages.train", "TrainPage"),
-    Step("evaluate", "Evaluate", "tlstudio.gui.pages.evaluate", "EvaluatePage"),
-    Step("test", "Test & Export", "tlstudio.gui.pages.test_export", "TestPage"),
-    Step("runs", "Runs", "tlstudio.gui.pages.runs", "RunsView"),
-)
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+def menu_text(text: str) -> str:
+    """``text`` for a menu, with ``&`` doubled so that Qt shows it instead of making an accelerator."""
+    return text.replace("&", "&&")
 
 
 class MainWindow(QMainWindow):
@@ -79,32 +65,27 @@ class MainWindow(QMainWindow):
         self.state = state if state is not None else AppState(self)
         self.pages: dict[str, QWidget] = {}
         self._holders: dict[str, QWidget] = {}
-        self._handles = WorkerHandles()
-        self._tf_handle: WorkerHandle | None = None
-        self._tf_worker = None
-        self._open_model_handle: WorkerHandle | None = None
         self._closing = False
-
+        self._tf_loading = False
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.resize(1200, 800)
-        self.setMinimumSize(820, 560)
+        self.setMinimumSize(1024, 700)
 
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
-        self.sidebar = StepSidebar([(s.key, s.title) for s in STEPS])
+        self.sidebar = StepSidebar(list(STEP_TITLES))
         self.stack = QStackedWidget()
         layout.addWidget(self.sidebar)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-
-        for step in STEPS:
+        for key, _title in STEP_TITLES:
             holder = QWidget()
-            holder.setObjectName(f"step-{step.key}")
+            holder.setObjectName(f"step-{key}")
             QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
-            self._holders[step.key] = holder
+            self._holders[key] = holder
             self.stack.addWidget(holder)
 
         # The Data step shows the welcome screen until a folder is open.
@@ -112,71 +93,43 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomeWidget()
         self.data_stack.addWidget(self.welcome)
         self._holders["data"].layout().addWidget(self.data_stack)
+        self.projects = ProjectController(self)
         self.welcome.open_folder_requested.connect(self.choose_dataset_folder)
-        self.welcome.open_project_requested.connect(self.open_project_dialog)
+        self.welcome.open_project_requested.connect(self.projects.open_dialog)
         self.welcome.folder_requested.connect(self.open_dataset)
         self.welcome.project_requested.connect(self.open_project)
 
         self._make_menus()
-        self._make_status_bar()
+        self.tf_icon, self.tf_label = QLabel(), QLabel()
+        self.statusBar().addPermanentWidget(self.tf_icon)
+        self.statusBar().addPermanentWidget(self.tf_label)
 
         self.sidebar.step_selected.connect(self._show_step)
         s = self.state
-        for signal in (s.project_changed, s.dataset_changed, s.model_changed, s.runs_changed,
-                       s.train_config_changed):
+        for signal in (s.project_changed, s.dataset_changed, s.model_changed, s.runs_changed, s.train_config_changed,
+                       s.current_run_changed, s.opened_model_changed, s.training_changed):
             signal.connect(self._refresh_steps)
-        s.current_run_changed.connect(self._refresh_steps)
-        s.opened_model_changed.connect(self._refresh_steps)
-        s.training_changed.connect(self._refresh_steps)
         s.tf_ready_changed.connect(self._on_tf_ready)
         s.dirty_changed.connect(self._update_title)
         s.project_changed.connect(self._update_title)
-        s.status_message.connect(self._show_message)
-
-        self._autosave_timer = QTimer(self)
-        self._autosave_timer.setInterval(AUTOSAVE_INTERVAL_MS)
-        self._autosave_timer.timeout.connect(self.autosave)
-        self._autosave_timer.start()
+        s.status_message.connect(lambda text: self.statusBar().showMessage(text, 10000))
 
         geometry = settings.get("window/geometry")
         if not geometry.isEmpty():
             self.restoreGeometry(geometry)
         self.sidebar.select("data")
-        self._refresh_steps()
         self._update_title()
         self._on_tf_ready(self.state.tf_ready)
 
     # --- pages -----------------------------------------------------------------------------------
-
     def page(self, key: str) -> QWidget:
-        """The page of step ``key``, created on first use (a placeholder when its module is missing)."""
-        if key in self.pages:
-            return self.pages[key]
-        step = next(s for s in STEPS if s.key == key)
-        widget = self._create_page(step)
-        self.pages[key] = widget
-        if key == "data":
-            self.data_stack.addWidget(widget)
-        else:
-            self._holders[key].layout().addWidget(widget)
-        return widget
-
-    def _create_page(self, step: Step) -> QWidget:
-        try:
-            module = importlib.import_module(step.module)
-        except ModuleNotFoundError as exc:
-            if exc.name == step.module:
-                return PlaceholderPage(step.title, "This page is not available in this build.")
-            log.error("cannot import %s:\n%s", step.module, traceback.format_exc())
-            return PlaceholderPage(step.title, f"This page could not be loaded: {exc}")
-        except Exception as exc:  # a broken page must not take the whole window down
-            log.error("cannot import %s:\n%s", step.module, traceback.format_exc())
-            return PlaceholderPage(step.title, f"This page could not be loaded: {type(exc).__name__}: {exc}")
-        try:
-            return getattr(module, step.cls)(self.state, None)
-        except Exception as exc:
-            log.error("cannot create %s:\n%s", step.cls, traceback.format_exc())
-            return PlaceholderPage(step.title, f"This page could not be created: {type(exc).__name__}: {exc}")
+        """The page of step ``key``, created on first use."""
+        if key not in self.pages:
+            module, cls = PAGES[key]
+            widget = getattr(importlib.import_module(module), cls)(self.state, None)
+            self.pages[key] = widget
+            (self.data_stack if key == "data" else self._holders[key].layout()).addWidget(widget)
+        return self.pages[key]
 
     def go_to(self, key: str) -> QWidget:
         """Show step ``key`` and return its page."""
@@ -188,18 +141,15 @@ class MainWindow(QMainWindow):
 
     def _show_step(self, key: str) -> QWidget:
         if key == "data":
-            self.stack.setCurrentWidget(self._holders["data"])
+            self.stack.setCurrentWidget(self._holders[key])
             self._update_data_view()
             return self.pages.get("data") or self.welcome
-        page = self.page(key)
+        page = self.page(key)  # first: a page added to a shown holder would only appear later
         self.stack.setCurrentWidget(self._holders[key])
         return page
 
-    def _data_is_open(self) -> bool:
-        return bool(self.state.project.train.data_dir) or self.state.scan is not None
-
     def _update_data_view(self) -> None:
-        if self._data_is_open():
+        if self.state.project.train.data_dir or self.state.scan is not None:
             self.data_stack.setCurrentWidget(self.page("data"))
         else:
             self.welcome.refresh_recent()
@@ -209,57 +159,9 @@ class MainWindow(QMainWindow):
         """True while the empty first screen is what the Data step shows."""
         return self.data_stack.currentWidget() is self.welcome
 
-    # --- steps -----------------------------------------------------------------------------------
-
     def _refresh_steps(self, *_args) -> None:
-        s = self.state
-        scan = s.scan
-        data_ready = False
-        if scan is None:
-            if s.project.train.data_dir:
-                self.sidebar.set_status("data", "pending", "Not scanned yet")
-            else:
-                self.sidebar.set_status("data", "pending", "Open a folder")
-        else:
-            n = len(scan.usable())
-            k = sum(1 for count in scan.class_counts().values() if count > 0)
-            data_ready = k >= 2
-            if data_ready:
-                self.sidebar.set_status("data", "warning" if scan.warnings else "done",
-                                        f"{n} images, {k} classes")
-            else:
-                self.sidebar.set_status("data", "error", "Needs 2 or more classes")
-        cfg = s.project.train
-        if cfg.base_model_path:
-            base = Path(cfg.base_model_path).name
-        else:
-            base = cfg.base + (f" {cfg.alpha:g}" if cfg.alpha and cfg.base.lower().startswith("mobilenet") else "")
-        if s.layer_tree is not None:
-            self.sidebar.set_status("model", "done", base)
-        else:
-            self.sidebar.set_status("model", "ready" if data_ready else "pending", base)
-        runs = len(s.project.runs)
-        if s.training:
-            self.sidebar.set_status("train", "busy", "Training...")
-        elif runs:
-            self.sidebar.set_status("train", "done", f"{runs} run{'s' if runs != 1 else ''}")
-        elif data_ready:
-            self.sidebar.set_status("train", "ready", "Ready" if s.tf_ready else "Waiting for TensorFlow")
-        else:
-            self.sidebar.set_status("train", "pending", "Needs a dataset")
-        run = s.find_run(s.current_run) if s.current_run else None
-        run_name = (run.name if run and run.name else Path(s.current_run).name) if s.current_run else ""
-        if s.current_run:
-            self.sidebar.set_status("evaluate", "ready", run_name)
-        else:
-            self.sidebar.set_status("evaluate", "pending", "After training")
-        if s.opened_model:
-            self.sidebar.set_status("test", "ready", Path(s.opened_model).name)
-        elif s.current_run:
-            self.sidebar.set_status("test", "ready", run_name)
-        else:
-            self.sidebar.set_status("test", "pending", "After training")
-        self.sidebar.set_status("runs", "done" if runs else "pending", f"{runs} run{'s' if runs != 1 else ''}")
+        for key, (status, detail) in step_statuses(self.state).items():
+            self.sidebar.set_status(key, status, detail)
         if self.current_step() == "data":
             self._update_data_view()
 
@@ -267,8 +169,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{self.state.project_title()}[*] - tlstudio")
         self.setWindowModified(self.state.dirty)
 
-    # --- menus and status bar --------------------------------------------------------------------
-
+    # --- menus -----------------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -281,58 +182,52 @@ class MainWindow(QMainWindow):
     def _make_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self.new_action = self._action("&New Project", self.new_project, QKeySequence.StandardKey.New)
-        self.open_action = self._action("&Open Project...", self.open_project_dialog, QKeySequence.StandardKey.Open)
+        p = self.projects
+        self.new_action = self._action("&New Project", p.new, QKeySequence.StandardKey.New)
+        self.open_action = self._action("&Open Project...", p.open_dialog, QKeySequence.StandardKey.Open)
         self.open_folder_action = self._action("Open &Folder...", self.choose_dataset_folder, "Ctrl+Shift+O",
                                                "Open a folder of images (one subfolder per class)")
+        file_menu.addActions([self.new_action, self.open_action, self.open_folder_action])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.open_model_action = self._action("Open &Model...", self.open_model_dialog, "Ctrl+M",
                                               "Open a .keras or .h5 model (Teachable Machine, Keras 2 or 3) to test it")
-        self.save_action = self._action("&Save", self.save_project, QKeySequence.StandardKey.Save)
-        self.save_as_action = self._action("Save &As...", self.save_project_as, QKeySequence.StandardKey.SaveAs)
+        self.save_action = self._action("&Save", p.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action("Save &As...", p.save_as, QKeySequence.StandardKey.SaveAs)
         self.export_action = self._action("&Export...", self.open_export_dialog, "Ctrl+E",
                                           "Export the current run's model (Keras, SavedModel, TFLite, ONNX)")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        file_menu.insertAction(self.recent_menu.menuAction(), self.new_action)
-        file_menu.insertAction(self.recent_menu.menuAction(), self.open_action)
-        file_menu.insertAction(self.recent_menu.menuAction(), self.open_folder_action)
-        file_menu.addAction(self.open_model_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.save_action)
-        file_menu.addAction(self.save_as_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
+        for action in (self.open_model_action, None, self.save_action, self.save_as_action, None,
+                       self.export_action, None, self.quit_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
 
         view_menu = bar.addMenu("&View")
-        for i, step in enumerate(STEPS):
-            act = self._action(step.title, lambda _checked=False, k=step.key: self.go_to(k), f"Ctrl+{i + 1}")
-            view_menu.addAction(act)
+        for i, (key, title) in enumerate(STEP_TITLES):
+            view_menu.addAction(self._action(menu_text(title), lambda _c=False, k=key: self.go_to(k), f"Ctrl+{i + 1}"))
 
         help_menu = bar.addMenu("&Help")
+        self.guide_action = self._action("&User Guide", self.open_user_guide, QKeySequence.StandardKey.HelpContents)
         self.about_action = self._action("&About tlstudio", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        help_menu.addAction(self.about_action)
+        help_menu.addAction(self.guide_action)
         help_menu.addAction(self._action("Show &Data Folder", self._open_data_home,
                                          tip="Open the folder where tlstudio keeps its cache and runs"))
+        help_menu.addSeparator()
+        help_menu.addAction(self.about_action)
 
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu
         menu.clear()
-        projects = settings.get("recent/projects")
-        folders = settings.get("recent/folders")
+        projects, folders = settings.get("recent/projects"), settings.get("recent/folders")
         for p in projects:
-            menu.addAction(icon("image"), p).triggered.connect(lambda _c=False, p=p: self.open_project(p))
+            menu.addAction(icon("image"), menu_text(p)).triggered.connect(lambda _c=False, p=p: self.open_project(p))
         if projects and folders:
             menu.addSeparator()
         for f in folders:
-            menu.addAction(icon("folder"), f).triggered.connect(lambda _c=False, f=f: self.open_dataset(f))
+            menu.addAction(icon("folder"), menu_text(f)).triggered.connect(lambda _c=False, f=f: self.open_dataset(f))
         if not projects and not folders:
-            act = menu.addAction("No recent files")
-            act.setEnabled(False)
+            menu.addAction("No recent files").setEnabled(False)
         else:
             menu.addSeparator()
             menu.addAction("Clear Recent").triggered.connect(self._clear_recent)
@@ -342,37 +237,22 @@ class MainWindow(QMainWindow):
         settings.put("recent/folders", [])
         self.welcome.refresh_recent()
 
-    def _make_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.tf_icon = QLabel()
-        self.tf_label = QLabel()
-        bar.addPermanentWidget(self.tf_icon)
-        bar.addPermanentWidget(self.tf_label)
-
-    def _show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 10000)
-
-    def _on_tf_ready(self, ready: bool) -> None:
-        if ready:
-            self.tf_icon.setPixmap(icon("ready").pixmap(14, 14))
-            self.tf_label.setText("TensorFlow ready")
-        elif self._tf_handle is not None:
-            self.tf_icon.setPixmap(icon("busy").pixmap(14, 14))
-            self.tf_label.setText("Loading TensorFlow...")
-        else:
-            self.tf_icon.setPixmap(icon("pending").pixmap(14, 14))
-            self.tf_label.setText("TensorFlow not loaded")
-        self._refresh_steps()
-
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About tlstudio",
-            f"<h3>tlstudio {tlstudio.__version__}</h3>"
-            "<p>Point-and-click transfer learning for image classification.</p>"
-            "<p>Licensed under the Apache License 2.0.</p>"
-            f"<p>Data, cache and runs: {paths.data_home()}</p>",
-        )
+        QMessageBox.about(self, "About tlstudio",
+                          f"<h3>tlstudio {tlstudio.__version__}</h3>"
+                          "<p>Point-and-click transfer learning for image classification.</p>"
+                          "<p>Licensed under the Apache License 2.0.</p>"
+                          f"<p>Data, cache and runs: {paths.data_home()}</p>")
+
+    def user_guide_url(self) -> QUrl:
+        """The user guide beside the sources (docs/user-guide.md), else the project's online copy."""
+        local = Path(tlstudio.__file__).resolve().parents[1] / "docs" / "user-guide.md"
+        if local.is_file():
+            return QUrl.fromLocalFile(str(local))
+        return QUrl("https://github.com/tlstudio/tlstudio/blob/main/docs/user-guide.md")
+
+    def open_user_guide(self) -> None:
+        QDesktopServices.openUrl(self.user_guide_url())
 
     def _open_data_home(self) -> None:
         home = paths.data_home()
@@ -380,21 +260,26 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(home)))
 
     # --- TensorFlow in the background ------------------------------------------------------------
+    def _on_tf_ready(self, ready: bool) -> None:
+        name, text = ("ready", "TensorFlow ready") if ready else \
+            ("busy", "Loading TensorFlow...") if self._tf_loading else ("pending", "TensorFlow not loaded")
+        self.tf_icon.setPixmap(icon(name).pixmap(14, 14))
+        self.tf_label.setText(text)
+        self._refresh_steps()
 
     def start_background_loading(self) -> None:
         """Import TensorFlow on a worker thread; ``state.tf_ready`` flips when it is done."""
-        from tlstudio.workers.tf_loader import TFLoader, tensorflow_loaded
+        from tlstudio.workers.base import create_worker
+        from tlstudio.workers.tf_loader import load_tensorflow, tensorflow_loaded
 
-        if self.state.tf_ready or self._tf_handle is not None:
+        if self.state.tf_ready or self._tf_loading:
             return
         if tensorflow_loaded():
             self.state.set_tf_ready(True)
             return
-        worker = TFLoader()
-        worker.succeeded.connect(self._tf_loaded)
-        worker.failed.connect(self._tf_failed)
-        self._tf_worker = worker
-        self._tf_handle = self._handles.add(start_worker(worker, name="tf-loader"))
+        self._tf_loading = True
+        create_worker(load_tensorflow, _name="tf-loader", _owner=self,
+                      _connect={"finished": self._tf_loaded, "failed": self._tf_failed})
         self._on_tf_ready(False)
 
     def _tf_loaded(self, text: str) -> None:
@@ -407,11 +292,9 @@ class MainWindow(QMainWindow):
         self.tf_label.setToolTip(text)
         QMessageBox.critical(self, "TensorFlow", f"TensorFlow could not be loaded: {text}")
 
-    # --- dataset ---------------------------------------------------------------------------------
-
+    # --- dataset, projects, models ---------------------------------------------------------------
     def choose_dataset_folder(self) -> None:
-        start = settings.get("dialogs/last_dir") or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images (one subfolder per class)", start)
+        folder = file_dialogs.open_folder(self, "Open a folder of images (one subfolder per class)")
         if folder:
             self.open_dataset(folder)
 
@@ -423,224 +306,60 @@ class MainWindow(QMainWindow):
             settings.remove_recent("recent/folders", folder)
             return
         settings.add_recent("recent/folders", folder)
-        settings.put("dialogs/last_dir", str(Path(folder).parent))
-        page = self.page("data")
-        if hasattr(page, "open_folder"):
-            page.open_folder(folder)
-        elif self.state.project.train.data_dir != str(Path(folder).resolve()):
-            self.state.set_scan(None)
-            self.state.update_train_config(data_dir=str(Path(folder).resolve()))
+        file_dialogs.remember(Path(folder).parent)
+        self.page("data").open_folder(folder)
         self.go_to("data")
 
-    # --- projects --------------------------------------------------------------------------------
-
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False when the user cancelled what they were doing."""
-        if not self.state.dirty:
-            return True
-        answer = QMessageBox.question(
-            self,
-            "Unsaved changes",
-            f"The project \u201c{self.state.project_title()}\u201d has unsaved changes. Save them?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save_project()
-        if answer == QMessageBox.StandardButton.Discard:
-            self._remove_autosave()
-            return True
-        return False
-
-    def new_project(self) -> None:
-        if self.state.training:
-            QMessageBox.information(self, "New project", "Please stop the training first.")
-            return
-        if not self.maybe_save():
-            return
-        self._shutdown_pages()
-        self.state.set_project(Project())
+    def show_project_dataset(self) -> None:
+        """After a project was opened or recovered: scan its dataset, or say that the folder is gone."""
+        data_dir = self.state.project.train.data_dir
         self.go_to("data")
-
-    def open_project_dialog(self) -> None:
-        start = settings.get("dialogs/last_dir") or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
-        if path:
-            self.open_project(path)
-
-    def open_project(self, path: str | os.PathLike) -> bool:
-        """Open a project file; a damaged or newer file gives a message and changes nothing."""
-        path = Path(path)
-        if self.state.training:
-            QMessageBox.information(self, "Open project", "Please stop the training first.")
-            return False
-        if not self.maybe_save():
-            return False
-        try:
-            project = Project.load(path)
-        except ProjectError as exc:
-            if not path.exists():
-                settings.remove_recent("recent/projects", str(path))
-            QMessageBox.critical(self, "Cannot open the project", str(exc))
-            return False
-        recovered = False
-        recovery = autosave_path(path)
-        if recovery.is_file() and recovery.stat().st_mtime > path.stat().st_mtime:
-            answer = QMessageBox.question(
-                self,
-                "Recover unsaved changes",
-                "A recovery copy of this project with changes that were never saved exists. Open it instead?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes,
-            )
-            if answer == QMessageBox.StandardButton.Yes:
-                try:
-                    project = Project.from_dict(_read_json(recovery), path)
-                    recovered = True
-                except (ProjectError, OSError, ValueError) as exc:
-                    QMessageBox.warning(self, "Recovery copy", f"The recovery copy cannot be read: {exc}")
-        self._shutdown_pages()
-        self.state.set_project(project, path)
-        if recovered:
-            self.state.mark_dirty()
-        settings.add_recent("recent/projects", path)
-        settings.put("dialogs/last_dir", str(path.parent))
-        self.state.message(f"Opened {path.name}")
-        data_dir = project.train.data_dir
         if data_dir and Path(data_dir).is_dir():
-            page = self.page("data")
-            self.go_to("data")
-            if hasattr(page, "open_folder"):
-                page.open_folder(data_dir)
+            self.page("data").open_folder(data_dir)
         elif data_dir:
-            self.go_to("data")
             QMessageBox.warning(self, "Dataset folder missing",
                                 f"The project's dataset folder {data_dir} cannot be found. Open it again from "
                                 "the Data page.")
-        else:
-            self.go_to("data")
-        return True
+
+    def open_project(self, path: str | os.PathLike) -> bool:
+        return self.projects.open(path)
 
     def save_project(self) -> bool:
-        if self.state.project_path is None:
-            return self.save_project_as()
-        return self._write_project(self.state.project_path)
+        return self.projects.save()
 
     def save_project_as(self) -> bool:
-        start = str(self.state.project_path or Path(settings.get("dialogs/last_dir") or Path.home()) /
-                    f"{self.state.project.name or 'Untitled'}{PROJECT_SUFFIX}")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, PROJECT_FILTER)
-        if not path:
-            return False
-        path = Path(path)
-        if path.suffix != PROJECT_SUFFIX:
-            path = path.with_name(path.name + PROJECT_SUFFIX)
-        return self._write_project(path)
-
-    def _sync_project(self) -> Project:
-        """Fill in what lives in the pages (the layer tree's frozen state) before writing."""
-        project = self.state.project
-        if self.state.layer_tree is not None:
-            project.train.layer_state = self.state.layer_tree.state()
-        if self.state.project_path is None and project.name == "Untitled" and project.train.data_dir:
-            project.name = Path(project.train.data_dir).name
-        return project
-
-    def _write_project(self, path: Path) -> bool:
-        project = self._sync_project()
-        old_path = self.state.project_path
-        try:
-            if path.exists():
-                _check_overwritable(path)
-            project.save(path)
-        except ProjectError as exc:
-            QMessageBox.critical(self, "Cannot save the project", str(exc))
-            return False
-        if old_path is None:
-            _remove_quietly(autosave_path(None))
-        elif old_path != path:
-            _remove_quietly(autosave_path(old_path))
-        _remove_quietly(autosave_path(path))
-        self.state.mark_saved(path)
-        settings.add_recent("recent/projects", path)
-        settings.put("dialogs/last_dir", str(path.parent))
-        self.state.message(f"Saved {path}")
-        return True
+        return self.projects.save_as()
 
     def autosave(self) -> Path | None:
-        """Write a recovery copy when there are unsaved changes; the project file itself is untouched."""
-        if not self.state.dirty:
-            return None
-        target = autosave_path(self.state.project_path)
-        try:
-            project = self._sync_project()
-            from tlstudio.core.atomic import write_json
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_json(target, project.to_dict(self.state.project_path or target))
-        except (OSError, ProjectError) as exc:
-            log.warning("autosave to %s failed: %s", target, exc)
-            return None
-        return target
-
-    def _remove_autosave(self) -> None:
-        _remove_quietly(autosave_path(self.state.project_path))
+        return self.projects.autosave()
 
     def offer_recovery(self) -> bool:
-        """At start-up: offer the recovery copy of an untitled project left by a crash."""
-        path = autosave_path(None)
-        if not path.is_file():
-            return False
-        answer = QMessageBox.question(
-            self,
-            "Recover unsaved work",
-            "tlstudio closed without saving an untitled project last time. Open the recovery copy?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            _remove_quietly(path)
-            return False
-        try:
-            project = Project.from_dict(_read_json(path), path)
-        except (ProjectError, OSError, ValueError) as exc:
-            QMessageBox.warning(self, "Recovery copy", f"The recovery copy cannot be read: {exc}")
-            return False
-        self.state.set_project(project, None)
-        self.state.mark_dirty()
-        if project.train.data_dir and Path(project.train.data_dir).is_dir():
-            self.open_dataset(project.train.data_dir)
-        return True
-
-    # --- models and export -----------------------------------------------------------------------
+        return self.projects.offer_recovery()
 
     def open_model_dialog(self) -> None:
-        start = settings.get("dialogs/last_dir") or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILTER)
+        path = file_dialogs.open_file(self, "Open a model", file_dialogs.MODEL_FILTER)
         if path:
             self.open_model(path)
 
     def open_model(self, path: str | os.PathLike) -> None:
         """Load a model file on a worker; then show where it comes from and offer to test it."""
-        from tlstudio.workers.model_worker import OpenModelWorker
+        from tlstudio.workers.base import create_worker
+        from tlstudio.workers.model_worker import open_model_file
 
-        if self._open_model_handle is not None and self._open_model_handle.is_running():
+        if registry.running(owner=self, name="open-model"):
             self.state.message("A model is already being opened")
             return
-        path = str(path)
-        settings.add_recent("recent/models", path)
-        settings.put("dialogs/last_dir", str(Path(path).parent))
-        worker = OpenModelWorker(path)
-        worker.succeeded.connect(self._model_opened)
-        worker.failed.connect(self._model_open_failed)
-        worker.message.connect(self._show_message)
-        self._open_model_worker = worker
-        self._open_model_handle = self._handles.add(start_worker(worker, name="open-model"))
+        settings.add_recent("recent/models", str(path))
+        create_worker(open_model_file, str(path), _name="open-model", _owner=self, _connect={
+            "finished": self._model_opened, "message": self.state.message,
+            "failed": lambda text: QMessageBox.critical(self, "Cannot open the model", text)})
         waiting = "" if self.state.tf_ready else " (waiting for TensorFlow to load)"
         self.state.message(f"Opening {Path(path).name}...{waiting}")
 
+    def ask_model_action(self, info) -> str:
+        return ask_model_action(self, info)
+
     def _model_opened(self, info) -> None:
-        self.last_model_info = info
         self.state.message(f"Opened {Path(info.path).name}: {info.source_label}")
         choice = self.ask_model_action(info)
         if choice == "test":
@@ -650,100 +369,69 @@ class MainWindow(QMainWindow):
             self.state.update_train_config(base_model_path=info.path, cut_layer=None, weights="imagenet")
             self.go_to("model")
 
-    def ask_model_action(self, info) -> str:
-        """Show the model's facts; return "test", "base" or "" (closed)."""
-        labels = ", ".join(info.labels[:12]) + (" ..." if info.labels and len(info.labels) > 12 else "") \
-            if info.labels else "none found"
-        notes = "".join(f"<li>{n}</li>" for n in info.notes)
-        box = QMessageBox(self)
-        box.setWindowTitle("Model opened")
-        box.setIcon(QMessageBox.Icon.Information)
-        box.setText(f"<b>{Path(info.path).name}</b>")
-        box.setInformativeText(
-            f"Made with: <b>{info.source_label}</b><br>"
-            f"Input: {info.input_size[0]} x {info.input_size[1]} pixels<br>"
-            f"Classes: {info.num_outputs if info.num_outputs is not None else '?'} "
-            f"(labels: {labels})<br>"
-            f"Parameters: {info.params:,}"
-            + (f"<ul>{notes}</ul>" if notes else "")
-        )
-        test = box.addButton("Test it", QMessageBox.ButtonRole.AcceptRole)
-        base = box.addButton("Train on top of it", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        clicked = box.clickedButton()
-        return "test" if clicked is test else "base" if clicked is base else ""
-
-    def _model_open_failed(self, text: str) -> None:
-        QMessageBox.critical(self, "Cannot open the model", text)
-
     def open_export_dialog(self) -> None:
-        if not _module_exists("tlstudio.gui.dialogs.export"):
-            QMessageBox.information(self, "Export", "Exporting is not available in this build.")
-            return
         if not self.state.current_run and not self.state.opened_model:
             QMessageBox.information(self, "Export", "Train a model first (or open one with File > Open Model).")
             return
         from tlstudio.gui.dialogs.export import ExportDialog
 
-        dialog = ExportDialog(self.state, self, run_dir=self.state.current_run)
-        dialog.exec()
+        ExportDialog(self.state, self, run_dir=self.state.current_run).exec()
 
     # --- drag and drop ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _dropped_paths(mime) -> list[Path]:
-        if mime is None or not mime.hasUrls():
-            return []
-        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-
-    def dragEnterEvent(self, event) -> None:
-        paths_ = self._dropped_paths(event.mimeData())
-        if paths_ and (paths_[0].is_dir() or paths_[0].suffix.lower() in (*MODEL_SUFFIXES, PROJECT_SUFFIX)):
-            event.acceptProposedAction()
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        found = local_paths(event.mimeData())
+        if found and (found[0].is_dir() or found[0].suffix.lower() in (*MODEL_SUFFIXES, PROJECT_SUFFIX)):
+            accept_copy(event)
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
         self.dragEnterEvent(event)
 
-    def dropEvent(self, event) -> None:
-        paths_ = self._dropped_paths(event.mimeData())
-        if not paths_:
+    def dropEvent(self, event) -> None:  # noqa: N802
+        found = local_paths(event.mimeData())
+        target = found[0] if found else None
+        if target is None:
             event.ignore()
-            return
-        target = paths_[0]
-        if target.is_dir():
-            self.open_dataset(target)
+        elif target.is_dir():
+            accept_copy(event)
+            self.drop_folder(target)
         elif target.suffix.lower() in MODEL_SUFFIXES:
+            accept_copy(event)
             self.open_model(target)
         elif target.suffix.lower() == PROJECT_SUFFIX:
+            accept_copy(event)
             self.open_project(target)
         else:
             self.state.message(f"{target.name} is neither a folder, a model nor a project")
             event.ignore()
-            return
-        event.acceptProposedAction()
+
+    def drop_folder(self, folder: Path) -> None:
+        """A folder dropped on the window becomes the dataset; with runs in the project, after asking."""
+        current = self.state.project.train.data_dir
+        if self.state.project.runs and current and Path(current).resolve() != folder.resolve():
+            answer = QMessageBox.question(
+                self, "Replace the dataset?",
+                f"This project has {len(self.state.project.runs)} run(s) trained on {Path(current).name}. "
+                f"Use {folder.name} as the dataset instead? The runs are kept.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.open_dataset(folder)
 
     # --- closing ---------------------------------------------------------------------------------
-
-    def _shutdown_pages(self) -> None:
+    def shutdown_pages(self) -> None:
+        """Ask every page to stop its work (before the project is replaced)."""
         for page in list(self.pages.values()):
-            stop = getattr(page, "shutdown", None)
-            if callable(stop):
-                try:
-                    stop()
-                except Exception:
-                    log.error("page shutdown failed:\n%s", traceback.format_exc())
+            page.shutdown()
 
     def shutdown(self) -> None:
         """Cancel and wait for every worker of the window and its pages."""
-        self._autosave_timer.stop()
-        self._shutdown_pages()
-        self._handles.cancel_all()
-        self._handles.wait_all()
+        self.projects.timer.stop()
+        self.shutdown_pages()
+        registry.shutdown()
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event) -> None:  # noqa: N802
         if not self._closing:
             if self.state.training:
                 answer = QMessageBox.question(
@@ -752,39 +440,12 @@ class MainWindow(QMainWindow):
                 if answer != QMessageBox.StandardButton.Yes:
                     event.ignore()
                     return
-            if not self.maybe_save():
+            if not self.projects.maybe_save():
                 event.ignore()
                 return
             self._closing = True
         settings.put("window/geometry", self.saveGeometry())
-        key = self.current_step()
-        if key:
-            settings.put("window/step", key)
+        if self.current_step():
+            settings.put("window/step", self.current_step())
         self.shutdown()
         event.accept()
-
-
-def autosave_path(project_path: Path | None) -> Path:
-    """Where the recovery copy of a project goes: beside the file, or in the data home when untitled."""
-    if project_path is not None:
-        return Path(str(project_path) + ".autosave")
-    return paths.data_home() / "autosave" / f"untitled{PROJECT_SUFFIX}"
-
-
-def _check_overwritable(path: Path) -> None:
-    """Refuse to overwrite a project written by a newer tlstudio (it may hold settings this one would drop)."""
-    try:
-        data = _read_json(path)
-    except (OSError, ValueError):
-        return
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if isinstance(version, int) and version > PROJECT_SCHEMA_VERSION:
-        raise ProjectError(f"{path.name} was saved by a newer tlstudio; save under another name to keep it intact")
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
-

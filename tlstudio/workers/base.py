@@ -1,20 +1,32 @@
-"""The worker pattern every background task in the app follows.
+"""The worker pattern every background task in the app follows: one factory, one registry.
 
-A :class:`Worker` is a QObject moved onto its own QThread. ``thread.started`` runs
-:meth:`Worker.run`, which calls the subclass's :meth:`Worker.work` (plain Python that calls core),
-then emits exactly one of ``succeeded``, ``failed`` or ``cancelled``, then ``done``.
-``done`` quits the thread and schedules both objects for deletion.
+A :class:`Worker` is a QObject moved onto its own QThread. ``thread.started`` runs :meth:`Worker.run`,
+which calls :meth:`Worker.work` (plain Python that calls core) and then emits exactly one outcome:
 
-Cancelling is a plain method that sets a ``threading.Event``: it cannot be a queued slot, because
-the worker's thread is busy inside core code and runs no event loop until it returns.
+``finished(result)``
+    the work returned (a run cancelled after it kept weights still returns, and so finishes);
+``failed(message)``
+    a one-line message for the user;
+``cancelled()``
+    the work stopped on :class:`~tlstudio.core.errors.Cancelled` before producing anything.
+
+Most tasks are a function call: :func:`create_worker` wraps one (napari's ``create_worker``), handing it
+``progress``, ``cancel`` and ``message`` when its signature takes them. Every started worker is held by
+the :data:`registry` until its thread has ended (napari's ``WorkerBase.await_workers``), so dropping a
+handle never destroys a running QThread, and closing the window can cancel and wait for them all.
+
+Cancelling is a plain method that sets a ``threading.Event``: it cannot be a queued slot, because the
+worker's thread is busy inside core code and runs no event loop until it returns.
 A worker never touches a widget; its signals carry numbers, strings, paths and frozen dataclasses.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -23,16 +35,18 @@ from tlstudio.core.errors import Cancelled, TlstudioError
 
 log = logging.getLogger(__name__)
 
+OUTCOMES = ("finished", "failed", "cancelled")
+
 
 class Worker(QObject):
     """Base class: subclass and implement :meth:`work`; use :meth:`report` for progress."""
 
     progress = Signal(int, int)  # done, total (total 0 = unknown)
     message = Signal(str)
-    succeeded = Signal(object)  # the value :meth:`work` returned
+    finished = Signal(object)  # the value :meth:`work` returned
     failed = Signal(str)  # a one-line message for the user
     cancelled = Signal()
-    done = Signal()  # always last, whatever the outcome
+    _ended = Signal()  # private, after the outcome: quits the thread and deletes the worker
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,38 +77,99 @@ class Worker(QObject):
             log.error("worker %s failed:\n%s", type(self).__name__, traceback.format_exc())
             self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
         else:
-            if self.cancel_event.is_set():
-                self.cancelled.emit()
-            else:
-                self.succeeded.emit(result)
+            self.finished.emit(result)
         finally:
-            self.done.emit()
+            self._ended.emit()
+
+
+class FunctionWorker(Worker):
+    """Runs ``fn(*args, **kwargs)``, adding ``progress``, ``cancel`` and ``message`` when ``fn`` takes them."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        offered = {"progress": self.report, "cancel": self.cancel_event, "message": self.message.emit}
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # a builtin without a signature: give it nothing extra
+            params = {}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        self._extra = {k: v for k, v in offered.items() if (takes_any or k in params) and k not in kwargs}
+
+    def work(self) -> Any:
+        return self.fn(*self._args, **self._kwargs, **self._extra)
+
+
+class _Relay(QObject):
+    """Lives in the GUI thread and forwards one worker's signals to handlers until :meth:`detach`.
+
+    Handlers connected through a QObject of the GUI thread run in the GUI thread (queued), never in the
+    worker's; a detached relay drops what a replaced worker still had queued.
+    """
+
+    def __init__(self, worker: Worker, handlers: dict[str, Callable[..., Any]], parent: QObject | None) -> None:
+        super().__init__(parent)  # a child of the owner: gone with it, so nothing reaches a deleted page
+        self.active = True
+        self.delivered = False  # the outcome has reached the GUI thread
+        self.handlers = dict(handlers)
+        for name in OUTCOMES:  # noted even without a handler, so the registry knows when to let go
+            if name not in self.handlers:
+                getattr(worker, name).connect(getattr(self, f"_on_{name}"))
+        for name in self.handlers:
+            getattr(worker, name).connect(self._slot(name))
+
+    def _slot(self, name: str) -> Callable[..., None]:
+        # One bound method per signal: PySide queues calls to methods of a QObject in another thread.
+        method = getattr(self, f"_on_{name}", None)
+        if method is None:
+            raise KeyError(f"unknown worker signal {name!r}")
+        return method
+
+    def _call(self, name: str, *args: Any) -> None:
+        if name in OUTCOMES:
+            self.delivered = True
+        handler = self.handlers.get(name)
+        if self.active and handler is not None:
+            handler(*args)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self._call("progress", done, total)
+
+    def _on_message(self, text: str) -> None:
+        self._call("message", text)
+
+    def _on_finished(self, value: Any) -> None:
+        self._call("finished", value)
+
+    def _on_failed(self, text: str) -> None:
+        self._call("failed", text)
+
+    def _on_cancelled(self) -> None:
+        self._call("cancelled")
 
 
 class WorkerHandle:
-    """Owns one running worker and its thread until both are finished.
+    """One started worker and its thread: ``cancel()``, ``wait()``, ``is_running()``, ``detach()``."""
 
-    ``handle = start_worker(worker)``; ``handle.cancel()``; ``handle.wait()`` (e.g. on window close).
-    """
-
-    def __init__(self, worker: Worker, thread: QThread) -> None:
+    def __init__(self, worker: Worker, thread: QThread, name: str, owner: object | None) -> None:
         self.worker = worker
         self.thread = thread
-        self._finished = False
-        # The thread's state is asked of the thread itself: a Python slot on ``thread.finished`` is
-        # delivered later through the GUI event loop, when this plain object may already be gone.
-        # Keep the handle until the thread has ended: dropping the last reference to a running
-        # QThread destroys it.
+        self.name = name
+        self.owner = owner
+        self.relay: _Relay | None = None
+        self._ended = False
 
     def is_running(self) -> bool:
-        if self._finished:
+        if self._ended:
             return False
         try:
             running = self.thread.isRunning() or not self.thread.isFinished()
         except RuntimeError:  # the C++ thread object is gone
             running = False
         if not running:
-            self._finished = True
+            self._ended = True
         return running
 
     def cancel(self) -> None:
@@ -103,61 +178,110 @@ class WorkerHandle:
         except RuntimeError:  # the worker was already deleted: it has finished
             pass
 
+    def delivered(self) -> bool:
+        """True when nothing of this worker is still on its way to the GUI thread's handlers."""
+        if self.relay is None:
+            return True
+        try:
+            return self.relay.delivered or not self.relay.active
+        except RuntimeError:  # the relay went with its owner
+            return True
+
+    def detach(self) -> None:
+        """Stop delivering this worker's signals to the handlers given to :func:`create_worker`."""
+        if self.relay is not None:
+            try:
+                self.relay.active = False
+            except RuntimeError:
+                pass
+
     def wait(self, msecs: int = 30000) -> bool:
         """Block until the thread has ended (or ``msecs`` passed); True when it ended."""
-        if self._finished:
+        if self._ended:
             return True
         try:
             ended = bool(self.thread.wait(msecs))
         except RuntimeError:
             ended = True
-        if ended:
-            self._finished = True
+        self._ended = ended
         return ended
 
 
-# Every started handle stays referenced here until its thread has ended, so a caller that drops
-# its handle early never destroys a running QThread.
-_live_handles: list[WorkerHandle] = []
+class WorkerRegistry:
+    """Every started worker, until its thread has ended: the one place that knows what is running."""
+
+    def __init__(self) -> None:
+        self._handles: list[WorkerHandle] = []
+
+    def _prune(self) -> None:
+        # A handle (and its relay) is kept until its outcome has been delivered, not only until the
+        # thread ended: the outcome may still be queued for the GUI thread.
+        self._handles = [h for h in self._handles if h.is_running() or not h.delivered()]
+
+    def add(self, handle: WorkerHandle) -> None:
+        self._prune()
+        self._handles.append(handle)
+
+    def running(self, owner: object | None = None, name: str | None = None) -> list[WorkerHandle]:
+        """The handles still running, of ``owner`` (any when None) and called ``name`` (any when None)."""
+        self._prune()
+        return [h for h in self._handles if h.is_running()
+                and (owner is None or h.owner is owner) and (name is None or h.name == name)]
+
+    def cancel(self, owner: object | None = None, name: str | None = None) -> None:
+        """Ask the matching workers to stop (see :meth:`running`)."""
+        for h in self.running(owner, name):
+            h.cancel()
+
+    def await_workers(self, msecs: int = 30000, owner: object | None = None, name: str | None = None) -> bool:
+        """Block until the matching workers' threads have ended; True when all did within ``msecs`` each."""
+        handles = self.running(owner, name)
+        ended = all([h.wait(msecs) for h in handles])
+        self._prune()
+        return ended
+
+    def shutdown(self, owner: object | None = None, msecs: int = 30000) -> bool:
+        """Cancel, then wait for, the workers of ``owner`` (all when None)."""
+        self.cancel(owner)
+        return self.await_workers(msecs, owner)
 
 
-def start_worker(worker: Worker, *, name: str | None = None) -> WorkerHandle:
-    """Move ``worker`` to a new QThread, wire the lifetime signals and start it."""
-    _live_handles[:] = [h for h in _live_handles if h.is_running()]
+#: The registry of every worker started in this process.
+registry = WorkerRegistry()
+
+
+def start_worker(worker: Worker, *, name: str | None = None, owner: object | None = None,
+                 connect: dict[str, Callable[..., Any]] | None = None) -> WorkerHandle:
+    """Move ``worker`` to a new QThread, connect ``connect``'s handlers, register and start it.
+
+    ``connect`` maps signal names (``"finished"``, ``"failed"``, ``"cancelled"``, ``"progress"``,
+    ``"message"``) to callables run in the GUI thread; :meth:`WorkerHandle.detach` silences them.
+    ``owner`` (a page, a dialog) lets :meth:`WorkerRegistry.shutdown` stop only that owner's work.
+    """
+    name = name or type(worker).__name__
     thread = QThread()
-    if name:
-        thread.setObjectName(name)
+    thread.setObjectName(name)
     worker.moveToThread(thread)
+    handle = WorkerHandle(worker, thread, name, owner)
+    if connect:
+        handle.relay = _Relay(worker, connect, owner if isinstance(owner, QObject) else None)
     thread.started.connect(worker.run)
     # Direct: QThread.quit is thread-safe, and a queued call would wait for the GUI thread's event
-    # loop, so WorkerHandle.wait() called from the GUI thread (e.g. on close) could never return.
-    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    worker.done.connect(worker.deleteLater)
+    # loop, so a wait() from the GUI thread (e.g. on close) could never return.
+    worker._ended.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    worker._ended.connect(worker.deleteLater)
     thread.finished.connect(thread.deleteLater)
-    handle = WorkerHandle(worker, thread)
-    _live_handles.append(handle)
+    registry.add(handle)
     thread.start()
     return handle
 
 
-class FunctionWorker(Worker):
-    """Runs ``fn(*args, progress=self.report, cancel=self.cancel_event, **kwargs)`` when the callable takes them.
+def create_worker(fn: Callable[..., Any], *args: Any, _name: str | None = None, _owner: object | None = None,
+                  _connect: dict[str, Callable[..., Any]] | None = None, **kwargs: Any) -> WorkerHandle:
+    """Run ``fn(*args, **kwargs)`` on a new thread and return its handle (napari's ``create_worker``).
 
-    Pass ``pass_progress``/``pass_cancel`` False for callables that do not accept those keywords.
+    ``fn`` receives ``progress(done, total)``, ``cancel`` (a ``threading.Event``) and ``message(text)``
+    when its signature names them. See :func:`start_worker` for ``_name``, ``_owner`` and ``_connect``.
     """
-
-    def __init__(self, fn, *args, pass_progress: bool = True, pass_cancel: bool = True, **kwargs) -> None:
-        super().__init__()
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
-        self._pass_progress = pass_progress
-        self._pass_cancel = pass_cancel
-
-    def work(self) -> Any:
-        kwargs = dict(self._kwargs)
-        if self._pass_progress:
-            kwargs["progress"] = self.report
-        if self._pass_cancel:
-            kwargs["cancel"] = self.cancel_event
-        return self._fn(*self._args, **kwargs)
+    worker = FunctionWorker(fn, *args, **kwargs)
+    return start_worker(worker, name=_name or getattr(fn, "__name__", None), owner=_owner, connect=_connect)

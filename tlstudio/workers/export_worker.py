@@ -50,7 +50,7 @@ class ExportWorker(Worker):
 
     Signals (besides :class:`~tlstudio.workers.base.Worker`'s): ``format_started(str)`` and
     ``format_done(object)`` (a :class:`FormatOutcome`). ``progress`` runs from 0 to
-    :data:`PROGRESS_SCALE` over all formats; ``succeeded`` carries an :class:`ExportSummary`.
+    :data:`PROGRESS_SCALE` over all formats; ``finished`` carries an :class:`ExportSummary`.
     """
 
     format_started = Signal(str)
@@ -63,21 +63,16 @@ class ExportWorker(Worker):
         destination: str | Path,
         *,
         verify: bool = True,
-        export_fn=None,
-        out_path_fn=None,
     ) -> None:
         super().__init__()
         self.source = str(source)
         self.formats = list(formats)
         self.destination = Path(destination)
         self.verify = verify
-        self._export_fn = export_fn
-        self._out_path_fn = out_path_fn
 
     def work(self) -> ExportSummary:
         from tlstudio.core.deploy import export as core_export
-        export_fn = self._export_fn or core_export.export_model
-        out_path_fn = self._out_path_fn or default_out_path
+        export_fn = core_export.export_model
         missing_cls = getattr(core_export, "MissingDependency", ())
         n = max(1, len(self.formats))
         outcomes: list[FormatOutcome] = []
@@ -86,7 +81,7 @@ class ExportWorker(Worker):
         except OSError as exc:
             raise TlstudioError(f"cannot create the folder {self.destination}: {exc.strerror or exc}") from None
         self.report(0, PROGRESS_SCALE)
-        source = self._load_source() if self._export_fn is None else self.source
+        source = self._load_source()
         for i, fmt in enumerate(self.formats):
             if self.cancel_event.is_set():
                 raise Cancelled("Export cancelled.")
@@ -100,11 +95,9 @@ class ExportWorker(Worker):
             def status(text: str, _i: int = i, _fmt: str = fmt) -> None:
                 self.message.emit(f"{_fmt} ({_i + 1} of {len(self.formats)}): {text}…")
 
-            kwargs = {"verify": self.verify, "progress": progress, "cancel": self.cancel_event}
-            if self._export_fn is None:
-                kwargs["status"] = status
+            kwargs = {"verify": self.verify, "progress": progress, "cancel": self.cancel_event, "status": status}
             try:
-                result = export_fn(source, fmt, out_path_fn(self.destination, fmt), **kwargs)
+                result = export_fn(source, fmt, default_out_path(self.destination, fmt), **kwargs)
             except Cancelled:
                 raise
             except TlstudioError as exc:

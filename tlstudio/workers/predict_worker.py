@@ -102,10 +102,9 @@ class PredictWorker(Worker):
     folder_done = Signal(object)
     busy_changed = Signal(bool)
 
-    def __init__(self, predictor_factory=None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._factory = predictor_factory
         self._predictor = None
         self._predictor_source: str | None = None
         self._current: _Request | None = None
@@ -214,7 +213,7 @@ class PredictWorker(Worker):
         self._predictor_source = None
         self.model_loading.emit(source)
         try:
-            factory = self._factory or _default_factory()
+            factory = _default_factory()
             predictor = factory(source)
         except TlstudioError as exc:
             self.model_failed.emit(source, str(exc))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-
-from tlstudio.workers.base import Worker
+from collections.abc import Callable
 
 
 def tensorflow_loaded() -> bool:
@@ -13,19 +12,16 @@ def tensorflow_loaded() -> bool:
     return "tensorflow" in sys.modules and "keras" in sys.modules
 
 
-class TFLoader(Worker):
-    """Imports ``tensorflow`` and ``keras``; succeeds with a short description such as ``"TensorFlow 2.21"``.
+def load_tensorflow(*, message: Callable[[str], None] | None = None) -> str:
+    """Import ``tensorflow`` and ``keras``; return a short description such as ``"TensorFlow 2.21 ready (4.1 s)"``.
 
-    Importing cannot be interrupted, so cancelling only means the result is ignored; a window that
-    closes meanwhile waits for the import to end (a few seconds at most).
+    Run it with :func:`~tlstudio.workers.base.create_worker`. Importing cannot be interrupted, so a window
+    that closes meanwhile waits for the import to end (a few seconds at most).
     """
+    start = time.perf_counter()
+    if message is not None:
+        message("Loading TensorFlow...")
+    import keras  # noqa: F401
+    import tensorflow as tf
 
-    def work(self) -> str:
-        start = time.perf_counter()
-        self.message.emit("Loading TensorFlow...")
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-        seconds = time.perf_counter() - start
-        return f"TensorFlow {tf.__version__} ready ({seconds:.1f} s)"
-
+    return f"TensorFlow {tf.__version__} ready ({time.perf_counter() - start:.1f} s)"

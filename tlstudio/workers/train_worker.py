@@ -21,7 +21,7 @@ from tlstudio.workers.base import Worker
 
 
 class TrainWorker(Worker):
-    """Runs one training run; construct, then ``start_worker(worker)``.
+    """Runs one training run; construct, then :func:`~tlstudio.workers.base.start_worker`.
 
     Parameters
     ----------
@@ -34,13 +34,13 @@ class TrainWorker(Worker):
 
     Signals
     -------
-    run_started, phase_started, cache_progress, batch_ended, epoch_ended, file_skipped,
-    log_message, train_finished, train_failed : object
-        One per core event type, carrying the event.
+    run_started, phase_started, cache_progress, batch_ended, epoch_ended, file_skipped, log_message : object
+        One per core progress event type, carrying the event.
     event : object
-        Every event, whatever its type.
-    result_ready : object
-        The :class:`~tlstudio.core.train.trainer.TrainResult`, also for a cancelled run that kept weights.
+        Every event, whatever its type (``TrainFinished`` and ``TrainFailed`` arrive here only).
+    finished / failed / cancelled
+        Exactly one, as for every worker: ``finished`` carries the
+        :class:`~tlstudio.core.train.trainer.TrainResult`, also for a cancelled run that kept weights.
     """
 
     run_started = Signal(object)
@@ -50,10 +50,7 @@ class TrainWorker(Worker):
     epoch_ended = Signal(object)
     file_skipped = Signal(object)
     log_message = Signal(object)
-    train_finished = Signal(object)
-    train_failed = Signal(object)
     event = Signal(object)
-    result_ready = Signal(object)
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
         super().__init__()
@@ -70,8 +67,6 @@ class TrainWorker(Worker):
             ev.EpochEnded: self.epoch_ended,
             ev.FileSkipped: self.file_skipped,
             ev.LogMessage: self.log_message,
-            ev.TrainFinished: self.train_finished,
-            ev.TrainFailed: self.train_failed,
         }
 
     def emit_event(self, event: ev.Event) -> None:
@@ -91,5 +86,4 @@ class TrainWorker(Worker):
         result = train_in_subprocess(self.config, self.run_dir, emit=self.emit_event, cancel=self.cancel_event,
                                      scan=self.scan, resume=self.resume)
         self.result = result
-        self.result_ready.emit(result)
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QUrl
-from support.qt_events import drop
+from support.qt_events import accepted_as_copy, drop
 
 
 def wait_scanned(qtbot, page):
@@ -17,7 +17,7 @@ def test_dropping_a_folder_scans_it_and_fills_the_page(qtbot, main_window, image
     (root / "dogs" / "empty.jpg").write_bytes(b"")
     (root / "cats" / "notes.txt").write_text("hello")
     event = drop(main_window, root)
-    event.acceptProposedAction.assert_called()
+    assert accepted_as_copy(event)
     page = main_window.page("data")
     wait_scanned(qtbot, page)
     assert not main_window.showing_welcome()

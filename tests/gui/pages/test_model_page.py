@@ -14,7 +14,7 @@ def model_page(main_window, tiny_settings):
     return page
 
 
-def build(qtbot, page, expect="succeeded"):
+def build(qtbot, page, expect="finished"):
     with qtbot.waitSignal(page.build_finished, timeout=120000) as blocker:
         page.build_model()
         assert page.busy.isVisibleTo(page) or blocker.signal_triggered
@@ -25,13 +25,13 @@ def test_build_shows_the_layer_tree_and_totals(qtbot, main_window, model_page):
     state = main_window.state
     build(qtbot, model_page)
     tree = state.layer_tree
-    assert tree is not None and model_page.tree_model.tree is tree
+    assert tree is not None and model_page.layers.tree_model.tree is tree
     assert not model_page.busy.isVisibleTo(model_page)
-    assert model_page.view.isVisibleTo(model_page)
+    assert model_page.layers.view.isVisibleTo(model_page)
     # Default with no fine-tuning epochs: the base is frozen, the head trains.
     assert tree.base.trainable is False and tree.trainable_params > 0
-    assert f"{tree.trainable_params:,}" in model_page.totals.text()
-    assert f"{tree.total_params - tree.trainable_params:,}" in model_page.totals.text()
+    assert f"{tree.trainable_params:,}" in model_page.layers.totals.text()
+    assert f"{tree.total_params - tree.trainable_params:,}" in model_page.layers.totals.text()
     assert state.tf_ready
     assert main_window.sidebar.status["model"][0] == "done"
 
@@ -41,40 +41,40 @@ def test_presets_and_check_boxes_go_into_the_project(qtbot, main_window, model_p
     build(qtbot, model_page)
     tree = state.layer_tree
     blocks = tree.block_names()
-    model_page.top_spin.setValue(3)
-    model_page.top_button.click()
+    model_page.layers.top_spin.setValue(3)
+    model_page.layers.top_button.click()
     trained = [b for b in blocks if tree.node(tree.base.path + (b,)).trainable]
     assert trained == blocks[-3:]
     assert state.project.train.unfreeze_top == 3
     assert state.project.train.layer_state == tree.state() and state.dirty
     # Unfreeze from the selected block.
-    idx = model_page.proxy.mapFromSource(model_page.tree_model.index_of(tree.base.path + (blocks[5],)))
-    model_page.view.setCurrentIndex(idx)
-    assert model_page.from_button.isEnabled()
-    model_page.from_button.click()
+    idx = model_page.layers.proxy.mapFromSource(model_page.layers.tree_model.index_of(tree.base.path + (blocks[5],)))
+    model_page.layers.view.setCurrentIndex(idx)
+    assert model_page.layers.from_button.isEnabled()
+    model_page.layers.from_button.click()
     assert [b for b in blocks if tree.node(tree.base.path + (b,)).trainable] == blocks[5:]
-    model_page.all_button.click()
+    model_page.layers.all_button.click()
     assert tree.base.trainable is True
-    model_page.freeze_button.click()
+    model_page.layers.freeze_button.click()
     assert tree.base.trainable is False and state.project.train.unfreeze_top == 0
     # A check box in the view's model edits the same tree and updates the totals.
-    block = model_page.tree_model.index_of(tree.base.path + (blocks[-1],))
-    model_page.tree_model.setData(block, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
-    assert f"{tree.trainable_params:,}" in model_page.totals.text()
+    block = model_page.layers.tree_model.index_of(tree.base.path + (blocks[-1],))
+    model_page.layers.tree_model.setData(block, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+    assert f"{tree.trainable_params:,}" in model_page.layers.totals.text()
     assert state.project.train.layer_state == tree.state()
 
 
 def test_changing_the_base_drops_the_tree_and_its_frozen_set(qtbot, main_window, model_page):
     state = main_window.state
     build(qtbot, model_page)
-    model_page.unfreeze_all()
+    model_page.layers.unfreeze_all()
     assert state.project.train.layer_state is not None
     model_page.alpha_combo.setCurrentIndex(model_page.alpha_combo.findData(0.5))
     assert state.project.train.alpha == 0.5
     assert state.layer_tree is None and state.project.train.layer_state is None
     # Head settings change the model too, but keep the frozen set.
     build(qtbot, model_page)
-    model_page.unfreeze_all()
+    model_page.layers.unfreeze_all()
     model_page.dropout_spin.setValue(0.4)
     assert state.project.train.dropout == 0.4 and state.layer_tree is None
     assert state.project.train.layer_state is not None
@@ -82,14 +82,14 @@ def test_changing_the_base_drops_the_tree_and_its_frozen_set(qtbot, main_window,
 
 def test_weights_choice_shows_where_weights_come_from(main_window, model_page):
     state = main_window.state
-    assert model_page.w_random.isChecked()
-    assert "pre-training" in model_page.weights_status.text()
+    assert model_page.weights_box.w_random.isChecked()
+    assert "pre-training" in model_page.weights_box.status.text()
     model_page.size_spin.setValue(224)
-    model_page.w_imagenet.setChecked(True)
+    model_page.weights_box.w_imagenet.setChecked(True)
     assert state.project.train.weights == "imagenet"
-    assert "shipped with tlstudio" in model_page.weights_status.text()
+    assert "shipped with tlstudio" in model_page.weights_box.status.text()
     state.update_train_config(weights="/nowhere/weights.h5")
-    assert model_page.w_file.isChecked() and "not found" in model_page.weights_status.text()
+    assert model_page.weights_box.w_file.isChecked() and "not found" in model_page.weights_box.status.text()
     with_errors = []
     model_page.build_finished.connect(with_errors.append)
     model_page.build_model()  # refused up front with the reason
@@ -112,14 +112,14 @@ def test_project_round_trip_restores_settings_and_frozen_set(qtbot, main_window,
     tree = state.layer_tree
     assert model_page.last_build.num_classes == 3
     blocks = tree.block_names()
-    model_page.tree_model.setData(model_page.tree_model.index_of(tree.base.path + (blocks[-1],)),
+    model_page.layers.tree_model.setData(model_page.layers.tree_model.index_of(tree.base.path + (blocks[-1],)),
                                   Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
-    model_page.tree_model.setData(model_page.tree_model.index_of(tree.base.path + (blocks[2],)),
+    model_page.layers.tree_model.setData(model_page.layers.tree_model.index_of(tree.base.path + (blocks[2],)),
                                   Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
     saved_state = tree.state()
     saved_config = state.train_config()
     path = tmp_path / "proj.tlsproj"
-    assert main_window._write_project(path)
+    assert main_window.projects.write(path)
 
     other = MainWindow()
     qtbot.addWidget(other)
@@ -162,6 +162,6 @@ def test_the_default_frozen_set_follows_the_fine_tuning_settings(qtbot, main_win
     assert state.project.train.layer_state is None  # still the default, not a saved choice
     assert state.train_config().layer_state == tree.state()
     # Once chosen by hand, the choice stays.
-    model_page.unfreeze_all()
+    model_page.layers.unfreeze_all()
     state.update_train_config(fine_tune_epochs=0)
     assert tree.base.trainable is True

@@ -48,44 +48,45 @@ def test_settings_form_edits_the_project_and_resets(qtbot):
     state = AppState()
     page = TrainPage(state)
     qtbot.addWidget(page)
-    page.head_epochs.setValue(7)
-    page.fine_tune_epochs.setValue(3)
-    page.batch_size.setValue(16)
-    page.head_lr.setEditText("0.005")
-    page.optimizer.setCurrentIndex(page.optimizer.findData("sgd"))
-    page.resize_policy.setCurrentIndex(page.resize_policy.findData("pad"))
-    page.augment_group.setChecked(True)
-    page.aug_rotation.setValue(0.25)
-    page.class_weights.setCurrentIndex(page.class_weights.findData("none"))
+    page.settings.head_epochs.setValue(7)
+    page.settings.fine_tune_epochs.setValue(3)
+    page.settings.batch_size.setValue(16)
+    page.settings.head_lr.setEditText("0.005")
+    page.settings.head_lr.lineEdit().editingFinished.emit()  # as Enter or leaving the field does
+    page.settings.optimizer.setCurrentIndex(page.settings.optimizer.findData("sgd"))
+    page.settings.resize_policy.setCurrentIndex(page.settings.resize_policy.findData("pad"))
+    page.settings.augment_group.setChecked(True)
+    page.settings.aug_rotation.setValue(0.25)
+    page.settings.class_weights.setCurrentIndex(page.settings.class_weights.findData("none"))
     t = state.project.train
     assert (t.head_epochs, t.fine_tune_epochs, t.batch_size, t.head_lr, t.optimizer, t.resize_policy) == (
         7, 3, 16, 0.005, "sgd", "pad")
     assert t.augment.enabled and t.augment.rotation == 0.25 and t.class_weights == "none"
     assert state.dirty
-    assert page.fine_tune_lr.isEnabled()
+    assert page.settings.fine_tune_lr.isEnabled()
     # Every setting has a plain-language tooltip.
-    for w in (page.head_epochs, page.fine_tune_epochs, page.batch_size, page.head_lr, page.fine_tune_lr,
-              page.optimizer, page.early_stopping, page.patience, page.label_smoothing, page.class_weights,
-              page.resize_policy, page.aug_flip, page.aug_zoom):
+    f = page.settings
+    for w in (f.head_epochs, f.fine_tune_epochs, f.batch_size, f.head_lr, f.fine_tune_lr, f.optimizer, f.early_stopping,
+              f.patience, f.label_smoothing, f.class_weights, f.resize_policy, f.aug_flip, f.aug_zoom):
         assert len(w.toolTip()) > 20
     # A change made elsewhere shows up in the form.
     state.update_train_config(head_epochs=12)
-    assert page.head_epochs.value() == 12
-    page.reset_button.click()
+    assert page.settings.head_epochs.value() == 12
+    page.settings.reset_button.click()
     d = TrainConfig()
     t = state.project.train
     assert (t.head_epochs, t.batch_size, t.head_lr, t.optimizer, t.augment) == (
         d.head_epochs, d.batch_size, d.head_lr, d.optimizer, d.augment)
-    assert page.head_epochs.value() == d.head_epochs and not page.augment_group.isChecked()
+    assert page.settings.head_epochs.value() == d.head_epochs and not page.settings.augment_group.isChecked()
     assert not page.train_button.isEnabled()  # no dataset yet
 
 
 def test_augmentation_preview_is_made_off_the_gui_thread(qtbot, page_with_data):
     state, page = page_with_data
     state.update_train_config(augment={"enabled": True, "rotation": 0.3})
-    qtbot.waitUntil(lambda: page.preview_shown == 3, timeout=20_000)
-    originals = [row[0].pixmap() for row in page.preview_labels]
-    variants = [row[1].pixmap() for row in page.preview_labels]
+    qtbot.waitUntil(lambda: page.settings.preview.shown == 3, timeout=20_000)
+    originals = [row[0].pixmap() for row in page.settings.preview.labels]
+    variants = [row[1].pixmap() for row in page.settings.preview.labels]
     assert all(not p.isNull() for p in originals + variants)
 
 

@@ -15,10 +15,8 @@ from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -34,7 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.workers.base import start_worker
+from tlstudio.gui import file_dialogs
+from tlstudio.gui.widgets.model_source import ModelSourceBox
+from tlstudio.workers.base import registry, start_worker
 from tlstudio.workers.export_worker import PROGRESS_SCALE, ExportWorker
 
 #: (format key of core.export, label, explanation, optional modules it needs)
@@ -104,7 +104,7 @@ class ExportDialog(QDialog):
 
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        self.source_combo = QComboBox()
+        self.source_combo = ModelSourceBox(state)
         self.source_combo.setMinimumWidth(420)
         self.source_combo.currentIndexChanged.connect(self._on_source_changed)
         form.addRow("Model:", self.source_combo)
@@ -193,32 +193,14 @@ class ExportDialog(QDialog):
 
     def _fill_sources(self, preferred) -> None:
         self.source_combo.blockSignals(True)
-        for run in reversed(self.state.project.runs):
-            run_dir = Path(run.run_dir)
-            if not (run_dir / "model.keras").is_file():
-                continue
-            acc = f", val {run.val_accuracy:.1%}" if run.val_accuracy is not None else ""
-            self.source_combo.addItem(
-                f"{run.name or 'Run ' + run_dir.name}  ({run.base or 'model'}{acc})", str(run_dir)
-            )
-        opened = getattr(self.state, "opened_model", None)
-        for path in (opened, preferred):
-            if path and self.source_combo.findData(str(path)) < 0 and Path(path).exists():
-                label = (
-                    f"Run folder {Path(path).name}"
-                    if Path(path).is_dir()
-                    else f"Model file {Path(path).name}"
-                )
-                self.source_combo.addItem(label, str(path))
-        wanted = preferred or self.state.current_run or opened
-        idx = self.source_combo.findData(str(wanted)) if wanted else -1
-        self.source_combo.setCurrentIndex(idx if idx >= 0 else 0)
+        self.source_combo.refresh()
+        if preferred and Path(preferred).exists():
+            self.source_combo.set_source(preferred, notify=False)
         self.source_combo.blockSignals(False)
         self._on_source_changed()
 
     def source(self) -> str | None:
-        data = self.source_combo.currentData()
-        return str(data) if data else None
+        return self.source_combo.source()
 
     def set_destination(self, folder: str | Path) -> None:
         self.dest_edit.setText(str(folder))
@@ -240,7 +222,7 @@ class ExportDialog(QDialog):
         self._update_buttons()
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into", self.dest_edit.text())
+        folder = file_dialogs.open_folder(self, "Export into", self.dest_edit.text())
         if folder:
             self.dest_edit.setText(folder)
 
@@ -282,16 +264,12 @@ class ExportDialog(QDialog):
         self.progress.setValue(0)
         self.status_label.setText("Starting… (the first export loads TensorFlow and the model)")
         worker = ExportWorker(source, formats, dest, verify=self.verify_box.isChecked())
-        worker.progress.connect(self._on_progress)
-        worker.message.connect(self._on_message)
         worker.format_done.connect(self._on_format_done)
-        worker.succeeded.connect(self._on_succeeded)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
-        worker.done.connect(self._on_done)
         self._worker = worker
         self._running = True
-        self._handle = start_worker(worker, name="export")
+        self._handle = start_worker(worker, name="export", owner=self, connect={
+            "progress": self._on_progress, "message": self._on_message, "finished": self._on_succeeded,
+            "failed": self._on_failed, "cancelled": self._on_cancelled})
         self._update_buttons()
 
     def cancel_export(self) -> None:
@@ -306,14 +284,7 @@ class ExportDialog(QDialog):
 
     def shutdown(self, msecs: int = 60000) -> None:
         """Cancel a running export and wait for its thread (closing the dialog or the app)."""
-        handle = self._handle
-        if handle is not None and handle.is_running():
-            handle.cancel()
-            try:
-                handle.thread.quit()  # ends the thread's loop as soon as the worker returns
-            except RuntimeError:
-                pass
-            handle.wait(msecs)
+        registry.shutdown(owner=self, msecs=msecs)
 
     def reject(self) -> None:
         """Close; while an export runs, cancel it first and close once its current step has ended."""
@@ -416,6 +387,7 @@ class ExportDialog(QDialog):
             )
             self.note_label.setStyleSheet("color: #b9770e;")
             self.note_label.show()
+        self._on_done()
 
     def _on_failed(self, message: str) -> None:
         self._finished_state = "failed"
@@ -423,21 +395,18 @@ class ExportDialog(QDialog):
         self.note_label.setText(message)
         self.note_label.setStyleSheet("color: #c0392b;")
         self.note_label.show()
+        self._on_done()
 
     def _on_cancelled(self) -> None:
         self._finished_state = "cancelled"
         self.status_label.setText("Export cancelled; the files already written are kept.")
+        self._on_done()
 
     def _on_done(self) -> None:
         self._running = False
         self._worker = None
         if self._close_when_done:
             QTimer.singleShot(0, self.reject)
-        if self._handle is not None:
-            try:
-                self._handle.thread.quit()  # do not wait for the queued quit: the thread can end now
-            except RuntimeError:
-                pass
         self.table.resizeColumnsToContents()
         self._update_buttons()
 

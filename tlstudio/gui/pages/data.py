@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QPainter, QPalette
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -27,107 +26,29 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.data.scan import LEAKAGE_PREFIX
-from tlstudio.gui import settings
+from tlstudio.gui import file_dialogs, settings
 from tlstudio.gui.state import AppState
+from tlstudio.gui.widgets.class_chart import SPLIT_LABELS, ClassBarChart
 from tlstudio.gui.widgets.common import (
     BusyBanner,
     MessageBanner,
-    WorkerHandles,
-    WorkerRelay,
     heading,
     hint,
     icon,
 )
 from tlstudio.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
-from tlstudio.workers.base import WorkerHandle, start_worker
-from tlstudio.workers.scan_worker import ScanWorker
-
-SPLIT_LABELS = {"train": "Train", "val": "Validation", "test": "Test"}
-
-
-class ClassBarChart(QWidget):
-    """Horizontal bars of images per class (stacked by split when the folder is pre-split), palette colours."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[tuple[str, list[int]]] = []  # (class, counts per series)
-        self.series: list[str] = []
-        self.setMinimumHeight(60)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-
-    def set_data(self, rows: list[tuple[str, list[int]]], series: list[str]) -> None:
-        self.rows = rows
-        self.series = series
-        self.updateGeometry()
-        self.update()
-
-    def sizeHint(self) -> QSize:
-        legend = 20 if len(self.series) > 1 else 0
-        return QSize(300, min(280, max(60, 8 + legend + 22 * len(self.rows))))
-
-    def _colours(self) -> list[QColor]:
-        base = self.palette().color(QPalette.ColorRole.Highlight)
-        colours = [base]
-        for factor in (160, 220):
-            c = QColor(base)
-            c.setAlpha(255 * 100 // factor)
-            colours.append(c)
-        return colours
-
-    def paintEvent(self, event) -> None:
-        if not self.rows:
-            return
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        fm = self.fontMetrics()
-        text = self.palette().color(QPalette.ColorRole.WindowText)
-        colours = self._colours()
-        label_w = min(max(fm.horizontalAdvance(name) for name, _ in self.rows) + 10, self.width() // 3)
-        number_w = fm.horizontalAdvance("000000") + 6
-        top = 4
-        if len(self.series) > 1:
-            x = label_w
-            for i, name in enumerate(self.series):
-                p.fillRect(QRectF(x, top + 3, 10, 10), colours[i % len(colours)])
-                p.setPen(text)
-                label = SPLIT_LABELS.get(name, name)
-                p.drawText(int(x + 14), int(top + 12), label)
-                x += 24 + fm.horizontalAdvance(label)
-            top += 20
-        biggest = max(1, max(sum(c) for _, c in self.rows))
-        span = max(10, self.width() - label_w - number_w - 4)
-        row_h = max(6.0, min(22.0, (self.height() - top - 2) / len(self.rows)))
-        for r, (name, counts) in enumerate(self.rows):
-            y = top + r * row_h
-            p.setPen(text)
-            elided = fm.elidedText(name, Qt.TextElideMode.ElideRight, label_w - 8)
-            if row_h >= fm.height() - 2:
-                p.drawText(QRectF(0, y, label_w - 8, row_h),
-                           Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, elided)
-            x = float(label_w)
-            for i, n in enumerate(counts):
-                w = span * n / biggest
-                pad = min(4.0, row_h / 5)
-                p.fillRect(QRectF(x, y + pad, w, row_h - 2 * pad), colours[i % len(colours)])
-                x += w
-            if row_h >= fm.height() - 2:
-                p.setPen(text)
-                p.drawText(QRectF(x + 4, y, number_w, row_h),
-                           Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, str(sum(counts)))
-        p.end()
+from tlstudio.workers.base import WorkerHandle, create_worker, registry
 
 
 class DatasetPage(QWidget):
     """``DatasetPage(state, parent)``: :meth:`open_folder` scans on a worker and fills the page."""
 
-    scan_finished = Signal(str)  # "succeeded" | "failed" | "cancelled"
+    scan_finished = Signal(str)  # "finished" | "failed" | "cancelled"
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self._handle: WorkerHandle | None = None
-        self._handles = WorkerHandles()
-        self._relay: WorkerRelay | None = None
         self._folder: str | None = None
         self._filling = False
 
@@ -272,8 +193,7 @@ class DatasetPage(QWidget):
     # --- scanning --------------------------------------------------------------------------------
 
     def choose_folder(self) -> None:
-        start = self._folder or settings.get("dialogs/last_dir") or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images (one subfolder per class)", start)
+        folder = file_dialogs.open_folder(self, "Open a folder of images (one subfolder per class)", self._folder)
         if folder:
             settings.add_recent("recent/folders", folder)
             self.open_folder(folder)
@@ -290,14 +210,15 @@ class DatasetPage(QWidget):
         self.folder_label.setText(folder)
         self.folder_label.setToolTip(folder)
         self.error_banner.set_messages([])
-        worker = ScanWorker(folder)
-        if self._relay is not None:
-            self._relay.deactivate()
-        self._relay = WorkerRelay(worker, self, progress=self.busy.set_progress, succeeded=self._scan_succeeded,
-                                  failed=self._scan_failed, cancelled=self._scan_cancelled)
+        from tlstudio.core.data.scan import scan_dataset
+
+        if self._handle is not None:
+            self._handle.detach()
         self.busy.start(f"Scanning {Path(folder).name}...")
         self.rescan_button.setEnabled(False)
-        self._handle = self._handles.add(start_worker(worker, name="scan"))
+        self._handle = create_worker(scan_dataset, folder, _name="scan", _owner=self, _connect={
+            "progress": self.busy.set_progress, "finished": self._scan_succeeded,
+            "failed": self._scan_failed, "cancelled": self._scan_cancelled})
         self.state.message(f"Scanning {folder}...")
 
     def rescan(self) -> None:
@@ -318,9 +239,7 @@ class DatasetPage(QWidget):
 
     def shutdown(self) -> None:
         """Cancel and wait for the scan and the thumbnail worker (the page stays usable)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle.wait()
+        registry.shutdown(owner=self)
         self.thumb_model.shutdown()
 
     def _scan_done(self) -> None:
@@ -332,7 +251,7 @@ class DatasetPage(QWidget):
         self.state.set_scan(scan)
         n = len(scan.usable())
         self.state.message(f"Scanned {Path(scan.root).name}: {n} images in {len(scan.classes)} classes")
-        self.scan_finished.emit("succeeded")
+        self.scan_finished.emit("finished")
 
     def _scan_failed(self, text: str) -> None:
         self._scan_done()

@@ -11,54 +11,41 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QButtonGroup,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QRadioButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.models import catalogue as base_models
-from tlstudio.gui import settings
 from tlstudio.gui.state import AppState
+from tlstudio.gui.widgets.catalogue_table import CatalogueTable
 from tlstudio.gui.widgets.common import (
     BusyBanner,
     MessageBanner,
-    WorkerHandles,
-    WorkerRelay,
     heading,
     hint,
-    icon,
 )
-from tlstudio.gui.widgets.layer_tree_model import COL_NAME, COLUMNS, LayerFilterProxy, LayerTreeModel
-from tlstudio.workers.base import WorkerHandle, start_worker
-from tlstudio.workers.model_worker import BuildModelWorker, BuiltModel
+from tlstudio.gui.widgets.layer_panel import LayerPanel
+from tlstudio.gui.widgets.weights_box import WeightsBox
+from tlstudio.workers import model_worker
+from tlstudio.workers.base import WorkerHandle, create_worker, registry
+from tlstudio.workers.model_worker import BuiltModel
 
 #: Settings whose change makes a different model (and so a new layer tree).
 STRUCTURE_FIELDS = ("base", "alpha", "input_size", "weights", "base_model_path", "cut_layer", "pooling",
                     "dropout", "hidden_units")
 #: Settings whose change makes the saved frozen set meaningless.
 LAYOUT_FIELDS = ("base", "alpha", "input_size", "base_model_path", "cut_layer")
-SPEED_LABELS = {"fast": "fast", "medium": "medium", "slow": "slow"}
-WEIGHTS_ICONS = {"bundled": "ready", "cached": "ready", "download": "busy", "file": "ready", "none": "warning",
-                 "own-model": "ready"}
 
 
 def structure_key(config: TrainConfig) -> tuple:
@@ -69,22 +56,16 @@ def layout_key(config: TrainConfig) -> tuple:
     return tuple(getattr(config, f) for f in LAYOUT_FIELDS)
 
 
-def _params_text(n: int) -> str:
-    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
-
-
 class ModelPage(QWidget):
     """``ModelPage(state, parent)``: :meth:`build_model` builds on a worker and shows the layer tree."""
 
-    build_finished = Signal(str)  # "succeeded" | "failed" | "cancelled"
+    build_finished = Signal(str)  # "finished" | "failed" | "cancelled"
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self._loading = False
         self._handle: WorkerHandle | None = None
-        self._handles = WorkerHandles()
-        self._relay: WorkerRelay | None = None
         self._built_key: tuple | None = None
         self._building_key: tuple | None = None
         self._layout_key: tuple = layout_key(state.project.train)
@@ -118,7 +99,10 @@ class ModelPage(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(splitter, 1)
         splitter.addWidget(self._make_settings_panel())
-        splitter.addWidget(self._make_tree_panel())
+        self.layers = LayerPanel()
+        self.layers.edited.connect(self._tree_edited)
+        self.layers.top_blocks_chosen.connect(lambda n: self.state.update_train_config(unfreeze_top=n))
+        splitter.addWidget(self.layers)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([460, 640])
@@ -143,34 +127,7 @@ class ModelPage(QWidget):
 
         base_box = QGroupBox("Base model (pre-trained feature extractor)")
         bv = QVBoxLayout(base_box)
-        self.catalogue = QTableWidget(len(base_models.CATALOGUE), 5)
-        self.catalogue.setHorizontalHeaderLabels(["Base", "Params", "Size", "Speed", "Top-1"])
-        tips = ["Keras application", "Parameters of the feature extractor", "Default input size",
-                "Relative speed on a laptop CPU", "ImageNet top-1 accuracy documented by Keras"]
-        for col, tip in enumerate(tips):
-            self.catalogue.horizontalHeaderItem(col).setToolTip(tip)
-        self.catalogue.verticalHeader().setVisible(False)
-        self.catalogue.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.catalogue.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.catalogue.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.catalogue.setAlternatingRowColors(True)
-        for row, spec in enumerate(base_models.CATALOGUE.values()):
-            top1 = "" if spec.top1 is None else f"{spec.top1:.1f} %"
-            tip = spec.description
-            if spec.top1 is not None and spec.top1_alpha is not None:
-                tip += f" (top-1 documented for alpha {spec.top1_alpha:g})"
-            cells = [spec.name, _params_text(spec.params), f"{spec.default_size} px", SPEED_LABELS[spec.speed], top1]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(tip)
-                item.setData(Qt.ItemDataRole.UserRole, spec.name)
-                if col in (1, 2, 4):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.catalogue.setItem(row, col, item)
-        header = self.catalogue.horizontalHeader()
-        for col in range(5):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.catalogue = CatalogueTable()
         self.catalogue.setMinimumHeight(170)
         self.catalogue.itemSelectionChanged.connect(self._base_selected)
         bv.addWidget(self.catalogue, 1)
@@ -192,35 +149,8 @@ class ModelPage(QWidget):
         bv.addLayout(form)
         v.addWidget(base_box, 3)
 
-        weights_box = QGroupBox("Weights")
-        wv = QVBoxLayout(weights_box)
-        self.weights_group = QButtonGroup(self)
-        self.w_imagenet = QRadioButton("ImageNet (pre-trained: best for small datasets)")
-        self.w_random = QRadioButton("Random (no pre-training: needs a lot of images)")
-        self.w_file = QRadioButton("A weights file (.h5)")
-        self.w_own = QRadioButton("My own model file (.keras / .h5) as the base")
-        for i, b in enumerate((self.w_imagenet, self.w_random, self.w_file, self.w_own)):
-            self.weights_group.addButton(b, i)
-            wv.addWidget(b)
-        path_row = QHBoxLayout()
-        self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("No file chosen")
-        self.path_edit.editingFinished.connect(self._path_edited)
-        self.browse_button = QPushButton("Browse...")
-        self.browse_button.clicked.connect(self._browse)
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.browse_button)
-        wv.addLayout(path_row)
-        status_row = QHBoxLayout()
-        self.weights_icon = QLabel()
-        self.weights_status = QLabel()
-        self.weights_status.setWordWrap(True)
-        self.weights_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        status_row.addWidget(self.weights_icon, 0, Qt.AlignmentFlag.AlignTop)
-        status_row.addWidget(self.weights_status, 1)
-        wv.addLayout(status_row)
-        self.weights_group.idToggled.connect(self._weights_toggled)
-        v.addWidget(weights_box)
+        self.weights_box = WeightsBox(self.state)
+        v.addWidget(self.weights_box)
 
         head_box = QGroupBox("Classifier head")
         hf = QFormLayout(head_box)
@@ -252,68 +182,6 @@ class ModelPage(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         return scroll
 
-    def _make_tree_panel(self) -> QWidget:
-        panel = QWidget()
-        v = QVBoxLayout(panel)
-        v.setContentsMargins(4, 0, 0, 0)
-        title = QHBoxLayout()
-        title.addWidget(heading("Layers", level=2))
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter layers by name or type")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self._filter_changed)
-        title.addWidget(self.filter_edit, 1)
-        v.addLayout(title)
-        self.tree_hint = hint("Checked layers are trained; the head always is. Blocks and the base check all their "
-                              "layers at once. BatchNorm layers (BN) stay in inference mode.")
-        v.addWidget(self.tree_hint)
-
-        presets = QHBoxLayout()
-        self.freeze_button = QPushButton("Freeze base")
-        self.freeze_button.setToolTip("Train the head only: fastest, and best for small datasets")
-        self.freeze_button.clicked.connect(self.freeze_base)
-        presets.addWidget(self.freeze_button)
-        self.top_button = QPushButton("Unfreeze top")
-        self.top_button.setToolTip("Freeze the base, then train its top blocks (fine-tuning)")
-        self.top_button.clicked.connect(self.unfreeze_top)
-        presets.addWidget(self.top_button)
-        self.top_spin = QSpinBox()
-        self.top_spin.setRange(0, 99)
-        self.top_spin.setSuffix(" blocks")
-        presets.addWidget(self.top_spin)
-        self.from_button = QPushButton("Unfreeze from selected")
-        self.from_button.setToolTip("Train the selected layer or block and everything above it")
-        self.from_button.clicked.connect(self.unfreeze_from_selected)
-        presets.addWidget(self.from_button)
-        self.all_button = QPushButton("Unfreeze all")
-        self.all_button.clicked.connect(self.unfreeze_all)
-        presets.addWidget(self.all_button)
-        presets.addStretch(1)
-        v.addLayout(presets)
-
-        self.tree_model = LayerTreeModel(None, self)
-        self.tree_model.trainable_changed.connect(self._tree_edited)
-        self.proxy = LayerFilterProxy(self)
-        self.proxy.setSourceModel(self.tree_model)
-        self.view = QTreeView()
-        self.view.setModel(self.proxy)
-        self.view.setUniformRowHeights(True)
-        self.view.setAlternatingRowColors(True)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        header = self.view.header()
-        header.setStretchLastSection(True)
-        for col in range(len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setMinimumSectionSize(60)
-        v.addWidget(self.view, 1)
-        self.empty_note = hint("")
-        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        v.addWidget(self.empty_note)
-        self.totals = QLabel()
-        v.addWidget(self.totals)
-        return panel
-
     # --- settings <-> project --------------------------------------------------------------------
 
     def _load_settings(self) -> None:
@@ -326,9 +194,7 @@ class ModelPage(QWidget):
                 spec = base_models.get_spec(cfg.base)
             except base_models.ModelError:
                 spec = base_models.get_spec("MobileNet")
-            for row in range(self.catalogue.rowCount()):
-                if self.catalogue.item(row, 0).data(Qt.ItemDataRole.UserRole) == spec.name:
-                    self.catalogue.selectRow(row)
+            self.catalogue.select_base(spec.name)
             self.catalogue.setEnabled(not own)
             self.base_description.setText(spec.description)
             self.alpha_combo.clear()
@@ -343,50 +209,13 @@ class ModelPage(QWidget):
             self.size_spin.setMinimum(spec.min_size)
             self.size_spin.setValue(int(cfg.input_size or spec.default_size))
             self.size_spin.setEnabled(not own)
-            weights = (cfg.weights or "none").strip()
-            if own:
-                self.w_own.setChecked(True)
-                self.path_edit.setText(cfg.base_model_path or "")
-            elif weights.lower() == "imagenet":
-                self.w_imagenet.setChecked(True)
-            elif weights.lower() in ("none", "random"):
-                self.w_random.setChecked(True)
-            else:
-                self.w_file.setChecked(True)
-                self.path_edit.setText(weights)
-            self._update_path_row()
             self.pooling_combo.setCurrentIndex(max(0, self.pooling_combo.findData(cfg.pooling)))
             self.dropout_spin.setValue(float(cfg.dropout))
             self.hidden_spin.setValue(int(cfg.hidden_units))
-            self.top_spin.setValue(int(cfg.unfreeze_top))
+            self.layers.top_spin.setValue(int(cfg.unfreeze_top))
         finally:
             self._loading = False
-        self._update_weights_status()
-
-    def _update_path_row(self) -> None:
-        needs_path = self.w_file.isChecked() or self.w_own.isChecked()
-        self.path_edit.setEnabled(needs_path)
-        self.browse_button.setEnabled(needs_path)
-        if not needs_path:
-            self.path_edit.clear()
-
-    def _update_weights_status(self) -> None:
-        cfg = self.state.project.train
-        try:
-            status = base_models.weights_status(cfg)
-        except Exception as exc:  # a status that cannot be worked out must not break the page
-            self.weights_icon.setPixmap(icon("error").pixmap(16, 16))
-            self.weights_status.setText(str(exc))
-            return
-        name = WEIGHTS_ICONS.get(status.kind, "pending") if status.ok else "error"
-        self.weights_icon.setPixmap(icon(name).pixmap(16, 16))
-        text = status.message[:1].upper() + status.message[1:]
-        if status.kind == "download":
-            text += ". This needs an internet connection the first time; offline, use a weights file or the " \
-                    "bundled MobileNet (alpha 0.25, 128-224 px)."
-        elif status.kind == "none" and status.ok:
-            text += ". Without pre-training a model needs thousands of images to learn well."
-        self.weights_status.setText(text)
+        self.weights_box.load()
 
     def _set(self, **changes) -> None:
         if not self._loading:
@@ -395,11 +224,8 @@ class ModelPage(QWidget):
     def _base_selected(self) -> None:
         if self._loading:
             return
-        items = self.catalogue.selectedItems()
-        if not items:
-            return
-        name = items[0].data(Qt.ItemDataRole.UserRole)
-        if name == self.state.project.train.base:
+        name = self.catalogue.chosen_base()
+        if name is None or name == self.state.project.train.base:
             return
         spec = base_models.get_spec(name)
         self._set(base=name, alpha=spec.default_alpha, input_size=None)
@@ -417,43 +243,6 @@ class ModelPage(QWidget):
         except base_models.ModelError:
             default = None
         self._set(input_size=None if value == default else int(value))
-
-    def _weights_toggled(self, button_id: int, checked: bool) -> None:
-        if self._loading or not checked:
-            return
-        self._update_path_row()
-        if button_id == 0:
-            self._set(weights="imagenet", base_model_path=None, cut_layer=None)
-        elif button_id == 1:
-            self._set(weights="none", base_model_path=None, cut_layer=None)
-        else:
-            self._browse()
-
-    def _browse(self) -> None:
-        own = self.w_own.isChecked()
-        start = self.path_edit.text() or settings.get("dialogs/last_dir") or str(Path.home())
-        if own:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose your model", start,
-                                                  "Keras model (*.keras *.h5 *.hdf5);;All files (*)")
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", start,
-                                                  "Keras weights (*.h5 *.hdf5);;All files (*)")
-        if path:
-            self.path_edit.setText(path)
-            self._path_edited()
-        elif not self.path_edit.text():
-            self._load_settings()  # nothing chosen: show the settings as they are
-
-    def _path_edited(self) -> None:
-        if self._loading:
-            return
-        path = self.path_edit.text().strip()
-        if not path:
-            return
-        if self.w_own.isChecked():
-            self._set(base_model_path=path, cut_layer=None)
-        elif self.w_file.isChecked():
-            self._set(weights=path, base_model_path=None, cut_layer=None)
 
     def _head_changed(self) -> None:
         if self._loading:
@@ -473,12 +262,11 @@ class ModelPage(QWidget):
             self._layout_key = layout_key(cfg)
             if cfg.layer_state is not None:
                 self.state.update_train_config(layer_state=None)  # re-enters this method; harmless
-        tree = self.tree_model.tree
+        tree = self.layers.tree
         if tree is not None and cfg.layer_state is None and self._default_for != self._default_key(cfg):
             # Nothing chosen by hand: the shown (and trained) set follows the fine-tuning settings.
             self._apply_default(tree)
-            self.tree_model.refresh_all()
-            self._update_totals()
+            self.layers.refresh()
             self.state.model_changed.emit()
         if not self._loading:
             self._load_settings()
@@ -489,7 +277,7 @@ class ModelPage(QWidget):
         self.cancel_build(wait=True)
         self._built_key = None
         self._layout_key = layout_key(self.state.project.train)
-        self.tree_model.set_tree(None)
+        self.layers.show_tree(None)
         self.last_build = None
         self.error_banner.set_messages([])
         self.info_banner.set_messages([])
@@ -507,7 +295,7 @@ class ModelPage(QWidget):
     def _drop_tree(self) -> None:
         if self.state.layer_tree is not None:
             self.state.set_layer_tree(None)
-        self.tree_model.set_tree(None)
+        self.layers.show_tree(None)
         self._built_key = None
         self.last_build = None
 
@@ -556,17 +344,17 @@ class ModelPage(QWidget):
             self.build_finished.emit("failed")
             return
         self.error_banner.set_messages([])
-        worker = BuildModelWorker(config, self._num_classes())
-        if self._relay is not None:
-            self._relay.deactivate()
-        self._relay = WorkerRelay(worker, self, progress=self._build_progress, message=self.busy.set_text,
-                                  succeeded=self._built, failed=self._build_failed, cancelled=self._build_cancelled)
+        if self._handle is not None:
+            self._handle.detach()
         self._building_key = structure_key(self.state.project.train)
         waiting = "" if self.state.tf_ready else " (waiting for TensorFlow to load)"
         self.busy.start(f"Building {config.base if not config.base_model_path else 'your model'}...{waiting}",
                         cancellable=status.kind == "download")
         self.build_button.setEnabled(False)
-        self._handle = self._handles.add(start_worker(worker, name="build-model"))
+        self._handle = create_worker(model_worker.build_model, config, self._num_classes(), _name="build-model", _owner=self,
+                                     _connect={"progress": self._build_progress, "message": self.busy.set_text,
+                                               "finished": self._built, "failed": self._build_failed,
+                                               "cancelled": self._build_cancelled})
 
     def _build_progress(self, done: int, total: int) -> None:
         if total > 0:
@@ -583,8 +371,7 @@ class ModelPage(QWidget):
     def shutdown(self) -> None:
         """Cancel and wait for a running build (the page stays usable)."""
         self._auto_timer.stop()
-        self._handles.cancel_all()
-        self._handles.wait_all()
+        registry.shutdown(owner=self)
 
     def _build_done(self) -> None:
         self.busy.stop()
@@ -617,7 +404,7 @@ class ModelPage(QWidget):
             self.info_banner.set_messages(messages)
         self.state.message(f"Built {built.base}: {built.total_params:,} parameters in {built.seconds:.1f} s")
         self._build_done()
-        self.build_finished.emit("succeeded")
+        self.build_finished.emit("finished")
 
     @staticmethod
     def _default_key(cfg: TrainConfig) -> tuple:
@@ -646,76 +433,19 @@ class ModelPage(QWidget):
     # --- the tree --------------------------------------------------------------------------------
 
     def _show_tree(self, tree) -> None:
-        self.tree_model.set_tree(tree)
-        base_index = self.proxy.mapFromSource(self.tree_model.index_of(tree.base.path)) if tree.base.path else None
-        self.view.collapseAll()
-        if base_index is not None and base_index.isValid():
-            self.view.expand(base_index)
-        self.top_spin.setMaximum(max(1, len(tree.block_names())))
-        self._update_totals()
-        self._update_buttons()
-
-    def _filter_changed(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text.strip())
-        if text.strip():
-            self.view.expandAll()
+        self.layers.show_tree(tree)
 
     def _tree_edited(self) -> None:
-        tree = self.tree_model.tree
+        tree = self.layers.tree
         if tree is None:
             return
-        self._update_totals()
         self.state.update_train_config(layer_state=tree.state())
         self.state.model_changed.emit()
 
-    def _update_totals(self) -> None:
-        tree = self.tree_model.tree
-        if tree is None:
-            self.totals.setText("")
-            return
-        trainable = tree.trainable_params
-        total = tree.total_params
-        self.totals.setText(f"<b>Trainable:</b> {trainable:,} parameters &nbsp;&nbsp; <b>Frozen:</b> "
-                            f"{total - trainable:,} &nbsp;&nbsp; Total: {total:,}")
-
-    def selected_node(self):
-        indexes = self.view.selectionModel().selectedRows(COL_NAME)
-        if not indexes:
-            return None
-        return self.tree_model.node(self.proxy.mapToSource(indexes[0]))
-
     def _update_buttons(self, *_args) -> None:
-        has_tree = self.tree_model.tree is not None
-        for b in (self.freeze_button, self.top_button, self.top_spin, self.all_button):
-            b.setEnabled(has_tree)
-        node = self.selected_node() if has_tree else None
-        base = self.tree_model.tree.base if has_tree else None
-        in_base = node is not None and base is not None and node is not base and \
-            node.path[:len(base.path)] == base.path
-        self.from_button.setEnabled(bool(in_base))
-        self.empty_note.setVisible(not has_tree)
-        self.view.setVisible(has_tree)
-        if not has_tree:
-            self.empty_note.setText("Building the model..." if self.is_building() else
-                                    "Press Build model to see the layers and choose which ones train.")
-
-    def freeze_base(self) -> None:
-        self.tree_model.apply("freeze_base")
-        self.state.update_train_config(unfreeze_top=0)
-
-    def unfreeze_top(self) -> None:
-        n = int(self.top_spin.value())
-        self.tree_model.apply("unfreeze_top_blocks", n)
-        self.state.update_train_config(unfreeze_top=n)
-
-    def unfreeze_from_selected(self) -> None:
-        node = self.selected_node()
-        if node is None:
-            return
-        self.tree_model.apply("unfreeze_from", node.name)
-
-    def unfreeze_all(self) -> None:
-        self.tree_model.apply("unfreeze_all")
+        self.layers.empty_text = ("Building the model..." if self.is_building() else
+                                  "Press Build model to see the layers and choose which ones train.")
+        self.layers.update_buttons()
 
     # --- summary ---------------------------------------------------------------------------------
 

@@ -181,6 +181,9 @@ class RunsView(QWidget):
         state.current_run_changed.connect(self._on_current_run_changed)
         self.refresh()
 
+    def shutdown(self) -> None:
+        """Nothing runs in the background here; part of every page's contract with the window."""
+
     def _make_plot(self, title: str, ylabel: str, legend_offset) -> pg.PlotWidget:
         plot = pg.PlotWidget()
         plot.setBackground("w")

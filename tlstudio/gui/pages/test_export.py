@@ -8,50 +8,32 @@ the first prediction waits for the model.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QBrush,
-    QColor,
-    QDesktopServices,
-    QGuiApplication,
-    QKeySequence,
-    QShortcut,
-    QStandardItem,
-    QStandardItemModel,
-)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
-    QComboBox,
-    QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableView,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from tlstudio.core.atomic import write_text
+from tlstudio.gui import file_dialogs
+from tlstudio.gui.widgets.drops import accept_copy, local_paths
+from tlstudio.gui.widgets.folder_results import FolderResults, FolderTabs
+from tlstudio.gui.widgets.model_source import ModelSourceBox, describe_loaded_model
 from tlstudio.gui.widgets.prediction_card import FlowLayout, PredictionCard, qimage_to_array
-from tlstudio.workers.base import start_worker
+from tlstudio.workers.base import registry, start_worker
 from tlstudio.workers.predict_worker import PredictWorker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-PATH_ROLE = Qt.ItemDataRole.UserRole + 2
-OTHER_MODEL = "__other__"
 MODEL_SUFFIXES = {".keras", ".h5", ".hdf5"}
 
 
@@ -60,163 +42,6 @@ def _files_in(folder: Path) -> list[Path]:
     from tlstudio.core.deploy.predict import collect_files
 
     return collect_files([folder])
-
-
-class FolderResults(QWidget):
-    """The predictions for one dropped folder: a sortable table, progress, Cancel and Save CSV."""
-
-    cancel_requested = Signal(int)
-
-    COLUMNS = ("File", "Top-1", "Probability", "Note")
-
-    def __init__(self, job_id: int, folder: Path, paths: list[Path], parent=None) -> None:
-        super().__init__(parent)
-        self.job_id = job_id
-        self.folder = Path(folder)
-        self.paths = list(paths)
-        self.predictions: list = []
-        self.finished = False
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        bar = QHBoxLayout()
-        self.status_label = QLabel(f"{len(paths)} files in {self.folder}")
-        bar.addWidget(self.status_label, 1)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, max(1, len(paths)))
-        self.progress.setMaximumWidth(220)
-        bar.addWidget(self.progress)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self._on_cancel)
-        bar.addWidget(self.cancel_button)
-        self.save_button = QPushButton("Save CSV…")
-        self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self.save_csv_dialog)
-        bar.addWidget(self.save_button)
-        layout.addLayout(bar)
-
-        self.model = QStandardItemModel(0, len(self.COLUMNS), self)
-        self.model.setHorizontalHeaderLabels(list(self.COLUMNS))
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 260)
-        self.table.setColumnWidth(1, 140)
-        self.table.setColumnWidth(2, 90)
-        self.table.doubleClicked.connect(self._open_file)
-        layout.addWidget(self.table)
-
-    def set_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-        self.status_label.setText(f"Predicting {done} / {total} files in {self.folder.name}…")
-
-    def set_waiting(self, text: str) -> None:
-        if not self.finished:
-            self.status_label.setText(text)
-
-    def set_results(self, predictions, cancelled: bool = False) -> None:
-        self.finished = True
-        self.predictions = list(predictions)
-        self.model.setRowCount(0)
-        for path, prediction in zip(self.paths, self.predictions, strict=False):
-            self.model.appendRow(self._row(path, prediction))
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        failed = sum(1 for p in self.predictions if p.error)
-        text = f"{len(self.predictions)} files predicted"
-        if failed:
-            text += f", {failed} could not be read"
-        if cancelled:
-            text = f"Cancelled after {len(self.predictions)} of {len(self.paths)} files"
-        self.status_label.setText(text)
-        self.progress.setValue(self.progress.maximum() if not cancelled else len(self.predictions))
-        self.cancel_button.setEnabled(False)
-        self.save_button.setEnabled(bool(self.predictions))
-
-    def _row(self, path: Path, prediction) -> list[QStandardItem]:
-        rel = _relative(path, self.folder)
-        file_item = QStandardItem(rel)
-        file_item.setData(rel.lower(), SORT_ROLE)
-        file_item.setData(str(path), PATH_ROLE)
-        file_item.setToolTip(str(path))
-        if prediction.error:
-            top = QStandardItem("—")
-            top.setData("", SORT_ROLE)
-            prob = QStandardItem("")
-            prob.setData(-1.0, SORT_ROLE)
-            note = QStandardItem(prediction.error)
-            note.setData(prediction.error, SORT_ROLE)
-            note.setForeground(QBrush(QColor("#c0392b")))
-            note.setToolTip(prediction.error)
-        else:
-            top = QStandardItem(prediction.label)
-            top.setData(prediction.label.lower(), SORT_ROLE)
-            prob = QStandardItem(f"{prediction.probability:.1%}")
-            prob.setData(float(prediction.probability), SORT_ROLE)
-            prob.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            others = ", ".join(f"{name} {p:.0%}" for name, p in prediction.top[1:])
-            note = QStandardItem(others)
-            note.setData(others, SORT_ROLE)
-        return [file_item, top, prob, note]
-
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        """The table as shown (in the current sort order), for tests and copying."""
-        out = []
-        for r in range(self.proxy.rowCount()):
-            out.append(tuple(self.proxy.index(r, c).data() or "" for c in range(len(self.COLUMNS))))
-        return out
-
-    def csv_text(self) -> str:
-        """The predictions as CSV, in the format of ``tlstudio predict --csv``."""
-        from tlstudio.core.deploy.predict import CSV_HEADER, csv_row
-
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        for prediction in self.predictions:
-            writer.writerow(csv_row(prediction))
-        return buf.getvalue()
-
-    def save_csv(self, path: str | Path) -> None:
-        write_text(Path(path), self.csv_text())
-
-    def save_csv_dialog(self) -> None:
-        default = str(self.folder.parent / f"{self.folder.name}-predictions.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Save predictions", default, "CSV files (*.csv)")
-        if not path:
-            return
-        try:
-            self.save_csv(path)
-        except OSError as exc:
-            QMessageBox.warning(self, "Save CSV", f"Cannot write {path}: {exc.strerror or exc}")
-            return
-        self.status_label.setText(f"Saved {Path(path).name}")
-
-    def _on_cancel(self) -> None:
-        self.cancel_button.setEnabled(False)
-        self.status_label.setText("Cancelling…")
-        self.cancel_requested.emit(self.job_id)
-
-    def _open_file(self, index) -> None:
-        path = self.proxy.index(index.row(), 0).data(PATH_ROLE)
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-
-def _relative(path: Path, folder: Path) -> str:
-    try:
-        return Path(path).relative_to(folder).as_posix()
-    except ValueError:
-        return Path(path).name
 
 
 class TestPage(QWidget):
@@ -236,20 +61,16 @@ class TestPage(QWidget):
         self._preload_requested: str | None = None
         self._next_id = 1
         self.cards: dict[int, PredictionCard] = {}
-        self.folders: dict[int, FolderResults] = {}
         self._card_model: dict[int, str] = {}
         self._gradcam_requested: set[int] = set()
-        self._other_models: list[str] = []
 
         layout = QVBoxLayout(self)
 
         # Two rows, so nothing overlaps at the default window width: which model, then what to test.
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:"))
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(280)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.activated.connect(self._on_model_activated)
+        self.model_combo = ModelSourceBox(state)
+        self.model_combo.source_changed.connect(self._model_choice_changed)
         top.addWidget(self.model_combo, 1)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Export the chosen model: .keras, SavedModel, TFLite, ONNX")
@@ -304,10 +125,9 @@ class TestPage(QWidget):
         cards_layout.addWidget(self.hint)
         cards_layout.addWidget(self.cards_area, 1)
         self.splitter.addWidget(cards_box)
-        self.folder_tabs = QTabWidget()
-        self.folder_tabs.setTabsClosable(True)
-        self.folder_tabs.tabCloseRequested.connect(self._close_folder_tab)
-        self.folder_tabs.hide()
+        self.folder_tabs = FolderTabs()
+        self.folder_tabs.cancel_requested.connect(self._cancel_folder)
+        self.folder_tabs.closed.connect(self._update_hint)
         self.splitter.addWidget(self.folder_tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -321,83 +141,35 @@ class TestPage(QWidget):
         state.runs_changed.connect(self.refresh_models)
         state.current_run_changed.connect(self._on_current_run_changed)
         state.project_changed.connect(self.refresh_models)
-        if hasattr(state, "opened_model_changed"):
-            state.opened_model_changed.connect(self._on_opened_model_changed)
+        state.opened_model_changed.connect(self._on_opened_model_changed)
         app = QGuiApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
         self.refresh_models()
-        opened = getattr(state, "opened_model", None)
+        opened = state.opened_model
         if opened:  # a model the user opened explicitly (File > Open model) wins over the latest run
             self.set_model_source(opened)
 
     # --- model choice ------------------------------------------------------------------------------
 
     def refresh_models(self) -> None:
-        """Fill the model list: the project's runs (newest first), the opened model, other files."""
-        previous = self.model_source()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for run in reversed(self.state.project.runs):
-            run_dir = Path(run.run_dir)
-            extra = []
-            if run.base:
-                extra.append(run.base)
-            if run.val_accuracy is not None:
-                extra.append(f"val {run.val_accuracy:.1%}")
-            if run.status and run.status != "finished":
-                extra.append(run.status)
-            label = (run.name or f"Run {run_dir.name}") + (f"  ({', '.join(extra)})" if extra else "")
-            self.model_combo.addItem(label, str(run_dir))
-            if not (run_dir / "model.keras").is_file():
-                idx = self.model_combo.count() - 1
-                self.model_combo.setItemData(
-                    idx, "The run folder holds no model.keras", Qt.ItemDataRole.ToolTipRole
-                )
-        opened = getattr(self.state, "opened_model", None)
-        for path in ([opened] if opened else []) + self._other_models:
-            if self.model_combo.findData(str(path)) < 0:
-                self.model_combo.addItem(f"Model file {Path(path).name}", str(path))
-        self.model_combo.addItem("Other model file…", OTHER_MODEL)
-        wanted = previous or self.state.current_run or opened
-        idx = self.model_combo.findData(str(wanted)) if wanted else -1
-        self.model_combo.setCurrentIndex(idx if idx >= 0 else 0)
-        self.model_combo.blockSignals(False)
+        """Refill the model list (the project's runs, the opened model, other files), keeping the choice."""
+        self.model_combo.refresh()
         self._update_model_status()
 
     def model_source(self) -> str | None:
         """The run folder or model file that new predictions use."""
-        data = self.model_combo.currentData()
-        return None if data in (None, OTHER_MODEL) else str(data)
+        return self.model_combo.source()
 
     def set_model_source(self, source: str | Path) -> None:
-        source = str(source)
-        if self.model_combo.findData(source) < 0:
-            self._other_models.append(source)
-            self.refresh_models()
-        self.model_combo.setCurrentIndex(self.model_combo.findData(source))
-        self._model_choice_changed()
-
-    def _on_model_activated(self, index: int) -> None:
-        if self.model_combo.itemData(index) == OTHER_MODEL:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open a model to test", "", "Keras models (*.keras *.h5);;All files (*)"
-            )
-            if path:
-                self.set_model_source(path)
-            else:
-                self.refresh_models()
-            return
+        self.model_combo.set_source(source, notify=False)
         self._model_choice_changed()
 
     def _on_current_run_changed(self, run_dir: str) -> None:
         if run_dir:
-            idx = self.model_combo.findData(str(run_dir))
-            if idx < 0:
-                self.refresh_models()
-                idx = self.model_combo.findData(str(run_dir))
-            if idx >= 0:
-                self.model_combo.setCurrentIndex(idx)
+            self.model_combo.refresh(preferred=run_dir)
+            if self.model_combo.findData(str(run_dir)) >= 0:
+                self.model_combo.set_source(run_dir, notify=False)
         self._model_choice_changed()
 
     def _on_opened_model_changed(self, path: str) -> None:
@@ -431,13 +203,13 @@ class TestPage(QWidget):
         super().showEvent(event)
         self.preload()
 
-    def _model_choice_changed(self) -> None:
+    def _model_choice_changed(self, *_args) -> None:
         self._update_model_status()
         if self.isVisible():
             self.preload()
 
     def _display_name(self, source: str) -> str:
-        run = self.state.find_run(source) if hasattr(self.state, "find_run") else None
+        run = self.state.find_run(source)
         if run is not None and run.name:
             return run.name
         return Path(source).name
@@ -457,51 +229,43 @@ class TestPage(QWidget):
 
     # --- input: drop, paste, open --------------------------------------------------------------------
 
-    def dragEnterEvent(self, event) -> None:
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
         mime = event.mimeData()
         if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
+            accept_copy(event)
 
-    def dragMoveEvent(self, event) -> None:
-        event.acceptProposedAction()
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        accept_copy(event)
 
-    def dropEvent(self, event) -> None:
-        mime = event.mimeData()
-        urls = list(mime.urls() or [])
-        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-        if paths:
-            self.add_paths(paths)
-        elif mime.hasImage():
-            image = mime.imageData()
-            if image is not None and not image.isNull():
-                self.add_array(qimage_to_array(image), "Dropped image")
-        event.acceptProposedAction()
+    def dropEvent(self, event) -> None:  # noqa: N802
+        accept_copy(event)
+        self._take(event.mimeData(), "Dropped image")
 
     def paste(self) -> None:
         """Test the clipboard: image data, or files copied in a file manager."""
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None:
-            return
-        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if not self._take(QGuiApplication.clipboard().mimeData(), "Pasted image"):
+            self.state.message("The clipboard holds no image.")
+
+    def _take(self, mime, title: str) -> bool:
+        """Test what ``mime`` holds (files, folders or image data); False when it holds none of them."""
+        paths = local_paths(mime)
         if paths:
             self.add_paths(paths)
-        elif mime.hasImage():
-            image = QGuiApplication.clipboard().image()
-            if not image.isNull():
-                self.add_array(qimage_to_array(image), "Pasted image")
-        else:
-            self.state.message("The clipboard holds no image.")
+            return True
+        image = mime.imageData() if mime is not None and mime.hasImage() else None
+        if image is None or image.isNull():
+            return False
+        self.add_array(qimage_to_array(image), title)
+        return True
 
     def open_files_dialog(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images to test", "", f"Images ({patterns});;All files (*)"
-        )
+        files = file_dialogs.open_files(self, "Open images to test", f"Images ({patterns});;All files (*)")
         if files:
             self.add_paths([Path(f) for f in files])
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images to test")
+        folder = file_dialogs.open_folder(self, "Open a folder of images to test")
         if folder:
             self.add_paths([Path(folder)])
 
@@ -513,10 +277,7 @@ class TestPage(QWidget):
                 self.add_folder(path)
             elif path.suffix.lower() in MODEL_SUFFIXES:
                 # A dropped model file is the model to test, not an image.
-                if hasattr(self.state, "set_opened_model"):
-                    self.state.set_opened_model(path)
-                else:
-                    self.set_model_source(path)
+                self.state.set_opened_model(path)
             else:
                 files.append(path)
         if files:
@@ -563,13 +324,9 @@ class TestPage(QWidget):
             QMessageBox.information(self, "Test a folder", f"{folder} holds no files to test.")
             return None
         job_id = self._new_id()
-        panel = FolderResults(job_id, folder, paths)
-        panel.cancel_requested.connect(self._cancel_folder)
-        panel.set_waiting(self._waiting_text(model))
-        self.folders[job_id] = panel
-        self.folder_tabs.addTab(panel, folder.name or str(folder))
-        self.folder_tabs.setCurrentWidget(panel)
-        if self.folder_tabs.isHidden():
+        was_hidden = self.folder_tabs.isHidden()
+        self.folder_tabs.add(job_id, folder, paths, self._waiting_text(model))
+        if was_hidden:
             self.folder_tabs.show()
             total = max(400, sum(self.splitter.sizes()))
             self.splitter.setSizes([int(total * 0.6), total - int(total * 0.6)])
@@ -613,20 +370,7 @@ class TestPage(QWidget):
             self._worker.cancel_pending()
         for item_id in list(self.cards):
             self.remove_card(item_id)
-        while self.folder_tabs.count():
-            self._close_folder_tab(0)
-        self._update_hint()
-
-    def _close_folder_tab(self, index: int) -> None:
-        panel = self.folder_tabs.widget(index)
-        self.folder_tabs.removeTab(index)
-        if isinstance(panel, FolderResults):
-            if not panel.finished and self._worker is not None:
-                self._worker.cancel_folder(panel.job_id)
-            self.folders.pop(panel.job_id, None)
-            panel.deleteLater()
-        if not self.folder_tabs.count():
-            self.folder_tabs.hide()
+        self.folder_tabs.close_all()
         self._update_hint()
 
     def _cancel_folder(self, job_id: int) -> None:
@@ -654,19 +398,14 @@ class TestPage(QWidget):
     def _ensure_worker(self) -> PredictWorker:
         if self._worker is None or self._handle is None or not self._handle.is_running():
             worker = PredictWorker()
-            worker.model_loading.connect(self._on_model_loading)
-            worker.model_ready.connect(self._on_model_ready)
-            worker.model_failed.connect(self._on_model_failed)
-            worker.image_done.connect(self._on_image_done)
-            worker.gradcam_done.connect(self._on_gradcam_done)
-            worker.gradcam_failed.connect(self._on_gradcam_failed)
-            worker.folder_progress.connect(self._on_folder_progress)
-            worker.folder_done.connect(self._on_folder_done)
-            worker.failed.connect(self._on_worker_failed)
+            for name in ("model_loading", "model_ready", "model_failed", "image_done", "gradcam_done",
+                         "gradcam_failed", "folder_progress", "folder_done"):
+                getattr(worker, name).connect(getattr(self, f"_on_{name}"))
             self._worker = worker
             self._loaded_model = None  # a new worker has nothing loaded yet
             self._preload_requested = None
-            self._handle = start_worker(worker, name="predict")
+            self._handle = start_worker(worker, name="predict", owner=self,
+                                        connect={"failed": self._on_worker_failed})
         return self._worker
 
     def is_busy(self) -> bool:
@@ -679,14 +418,8 @@ class TestPage(QWidget):
         self._loaded_model = None
         self._loading = False
         if handle is not None:
-            handle.cancel()
-            # ``done -> thread.quit`` is queued to this (blocked) thread: ask the thread to quit
-            # directly, so its event loop ends as soon as the worker's loop returns.
-            try:
-                handle.thread.quit()
-            except RuntimeError:  # already deleted: it has finished
-                pass
-            handle.wait(msecs)
+            handle.detach()
+        registry.shutdown(owner=self, msecs=msecs)
 
     def closeEvent(self, event) -> None:
         self.shutdown()
@@ -705,17 +438,7 @@ class TestPage(QWidget):
     def _on_model_ready(self, info) -> None:
         self._loading = False
         self._loaded_model = info.source
-        labels = list(info.labels)
-        shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
-        size = info.input_size
-        size_text = (
-            f", input {size[0]}×{size[1]} px"
-            if isinstance(size, tuple | list) and len(size) == 2
-            else (f", input {size}×{size} px" if isinstance(size, int) else "")
-        )
-        self._ready_text = (
-            f"Model ready: {self._display_name(info.source)}: {len(labels)} classes ({shown}){size_text}."
-        )
+        self._ready_text = describe_loaded_model(info, self._display_name(info.source))
         self._set_status(self._ready_text)
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == info.source:
@@ -729,7 +452,7 @@ class TestPage(QWidget):
         for item_id, card in self.cards.items():
             if card.prediction is None and self._card_model.get(item_id) == source:
                 card.set_error("The model could not be loaded.")
-        for panel in self.folders.values():
+        for panel in self.folder_tabs.panels.values():
             if not panel.finished:
                 panel.set_waiting("The model could not be loaded.")
 
@@ -753,12 +476,12 @@ class TestPage(QWidget):
             card.gradcam_failed(message)
 
     def _on_folder_progress(self, job_id: int, done: int, total: int) -> None:
-        panel = self.folders.get(job_id)
+        panel = self.folder_tabs.panels.get(job_id)
         if panel is not None:
             panel.set_progress(done, total)
 
     def _on_folder_done(self, outcome) -> None:
-        panel = self.folders.get(outcome.job_id)
+        panel = self.folder_tabs.panels.get(outcome.job_id)
         if panel is not None:
             panel.set_results(outcome.predictions, cancelled=outcome.cancelled)
 
@@ -771,4 +494,4 @@ class TestPage(QWidget):
         return list(self.cards.values())
 
     def folder_list(self) -> list[FolderResults]:
-        return list(self.folders.values())
+        return list(self.folder_tabs.panels.values())

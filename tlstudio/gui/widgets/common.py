@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import (
     QFrame,
@@ -202,86 +202,3 @@ class MessageBanner(QFrame):
             h.addWidget(label, 1)
             self._layout.addWidget(row)
         self.setVisible(bool(messages))
-
-
-class PlaceholderPage(QWidget):
-    """Stands in for a page whose module is not there (yet)."""
-
-    def __init__(self, title: str, detail: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        h = heading(title)
-        h.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(h)
-        d = hint(detail or "This part of the app is not available in this build.")
-        d.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(d)
-        layout.addStretch(2)
-
-
-class WorkerRelay(QObject):
-    """Receives one worker's signals in the GUI thread and forwards them to handlers while active.
-
-    A worker replaced by a newer one (a second scan, a second build) may still have signals queued;
-    :meth:`deactivate` makes sure they are dropped. The relay's slots are bound methods of a QObject
-    living in the GUI thread, so the handlers always run in the GUI thread.
-    """
-
-    def __init__(self, worker, parent: QObject | None = None, **handlers) -> None:
-        super().__init__(parent)
-        self.active = True
-        self.handlers = handlers
-        for name in ("progress", "message", "succeeded", "failed", "cancelled", "done"):
-            if name in handlers:
-                getattr(worker, name).connect(getattr(self, f"_on_{name}"))
-
-    def deactivate(self) -> None:
-        self.active = False
-
-    def _call(self, name: str, *args) -> None:
-        if self.active:
-            self.handlers[name](*args)
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self._call("progress", done, total)
-
-    def _on_message(self, text: str) -> None:
-        self._call("message", text)
-
-    def _on_succeeded(self, value) -> None:
-        self._call("succeeded", value)
-
-    def _on_failed(self, text: str) -> None:
-        self._call("failed", text)
-
-    def _on_cancelled(self) -> None:
-        self._call("cancelled")
-
-    def _on_done(self) -> None:
-        self._call("done")
-
-
-class WorkerHandles:
-    """The running workers of a page or window, to cancel and wait for them all on close."""
-
-    def __init__(self) -> None:
-        self._handles: list = []
-
-    def add(self, handle):
-        self.prune()
-        self._handles.append(handle)
-        return handle
-
-    def prune(self) -> None:
-        self._handles = [h for h in self._handles if h.is_running()]
-
-    def running(self) -> list:
-        return [h for h in self._handles if h.is_running()]
-
-    def cancel_all(self) -> None:
-        for h in self._handles:
-            h.cancel()
-
-    def wait_all(self, msecs: int = 60000) -> bool:
-        return all(h.wait(msecs) for h in self._handles)

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.gui.widgets.pixmaps import rgb_pixmap as rgb_pixmap  # re-exported
-from tlstudio.workers.base import WorkerHandle, start_worker
-from tlstudio.workers.evaluation_loader import ThumbnailWorker
+from tlstudio.gui.widgets.pixmaps import rgba_pixmap
+from tlstudio.workers.base import WorkerHandle, registry, start_worker
+from tlstudio.workers.thumbnail_worker import ThumbnailWorker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -35,15 +35,6 @@ class GalleryItem:
     path: str  # absolute path of the image file
     caption: str
     tooltip: str = ""
-
-
-def prune_finished(handles: list[WorkerHandle]) -> list[WorkerHandle]:
-    """The handles whose thread has not yet delivered ``finished``.
-
-    A handle must stay referenced until then: it holds the only Python reference to its QThread
-    (destroying a running QThread aborts) and receives the thread's ``finished`` signal.
-    """
-    return [h for h in handles if not getattr(h, "_finished", False)]
 
 
 def open_file_location(path: str | Path) -> bool:
@@ -76,7 +67,7 @@ class ImageGallery(QWidget):
         self._items: list[GalleryItem] = []
         self._generation = 0
         self._handle: WorkerHandle | None = None
-        self._old_handles: list[WorkerHandle] = []
+        self._worker: ThumbnailWorker | None = None
         self.thumbnails_done = 0  # thumbnails of the current list received so far
 
         self.title = QLabel(self)
@@ -111,7 +102,8 @@ class ImageGallery(QWidget):
 
     # --- contents ------------------------------------------------------------------------------
     def set_items(self, items: list[GalleryItem], title: str | None = None) -> None:
-        self._stop_worker()
+        if self._worker is not None:
+            self._worker.forget_pending()
         self._generation += 1
         self.thumbnails_done = 0
         self._items = list(items)
@@ -130,10 +122,10 @@ class ImageGallery(QWidget):
         self.title.setText(title)
         self._update_buttons()
         if shown:
-            worker = ThumbnailWorker([i.path for i in shown], self.thumb_size, self._generation)
-            worker.thumbnail_ready.connect(self._on_thumbnail)
-            worker.thumbnail_failed.connect(self._on_thumbnail_failed)
-            self._handle = start_worker(worker, name="thumbnails")
+            worker = self._ensure_worker()
+            # Requested last first: the worker serves the newest request first, so the top rows come first.
+            for index in reversed(range(len(shown))):
+                worker.request(f"{self._generation}:{index}", shown[index].path)
 
     def clear(self) -> None:
         self.set_items([], self.empty_text)
@@ -149,38 +141,41 @@ class ImageGallery(QWidget):
         return list(self._items)
 
     # --- thumbnails ----------------------------------------------------------------------------
-    def _on_thumbnail(self, generation: int, index: int, data: bytes, width: int, height: int) -> None:
-        if generation != self._generation or index >= self.list.count():
-            return
-        self.list.item(index).setIcon(QIcon(rgb_pixmap(data, width, height)))
-        self.thumbnails_done += 1
+    def _ensure_worker(self) -> ThumbnailWorker:
+        if self._worker is None or self._handle is None or not self._handle.is_running():
+            self._worker = ThumbnailWorker(self.thumb_size, disk_cache=False)
+            self._worker.thumbnail_ready.connect(self._on_thumbnail)
+            self._worker.thumbnail_failed.connect(self._on_thumbnail_failed)
+            self._handle = start_worker(self._worker, name="gallery-thumbnails", owner=self)
+        return self._worker
 
-    def _on_thumbnail_failed(self, generation: int, index: int, reason: str) -> None:
-        if generation != self._generation or index >= self.list.count():
-            return
-        item = self.list.item(index)
-        item.setToolTip(f"{item.toolTip()}\nCannot show this image: {reason}")
-        self.thumbnails_done += 1
+    def _item_of(self, key: str) -> QListWidgetItem | None:
+        generation, _, index = key.partition(":")
+        if int(generation) != self._generation or int(index) >= self.list.count():
+            return None  # a thumbnail of a list already replaced
+        return self.list.item(int(index))
 
-    def _stop_worker(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._old_handles.append(self._handle)
-        self._handle = None
-        self._old_handles = prune_finished(self._old_handles)
+    def _on_thumbnail(self, key: str, payload) -> None:
+        item = self._item_of(key)
+        pixmap = rgba_pixmap(*payload) if item is not None else None
+        if pixmap is not None:
+            item.setIcon(QIcon(pixmap))
+            self.thumbnails_done += 1
+
+    def _on_thumbnail_failed(self, key: str, reason: str) -> None:
+        item = self._item_of(key)
+        if item is not None:
+            item.setToolTip(f"{item.toolTip()}\nCannot show this image: {reason}")
+            self.thumbnails_done += 1
 
     def is_busy(self) -> bool:
-        return any(h.is_running() for h in [self._handle, *self._old_handles] if h is not None)
+        """True while thumbnails of the current list are still being made."""
+        return self.thumbnails_done < min(len(self._items), self.max_items)
 
     def shutdown(self, msecs: int = 5000) -> None:
-        """Cancel thumbnail work and wait for its thread (on page close)."""
-        handles = [h for h in [self._handle, *self._old_handles] if h is not None]
-        for h in handles:
-            h.cancel()
-        for h in handles:
-            h.wait(msecs)
-        self._handle = None
-        self._old_handles = prune_finished(handles)
+        """Stop the thumbnail worker and wait for its thread (on page close)."""
+        registry.shutdown(owner=self, msecs=msecs)
+        self._handle = self._worker = None
 
     # --- opening files -------------------------------------------------------------------------
     def selected_path(self) -> str | None:

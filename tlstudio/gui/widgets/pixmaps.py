@@ -37,3 +37,11 @@ def to_pixmap(image) -> QPixmap:
     if isinstance(image, QImage):
         return QPixmap.fromImage(image)
     return QPixmap.fromImage(pil_to_qimage(image))
+
+
+def rgba_pixmap(data: bytes, width: int, height: int) -> QPixmap | None:
+    """A pixmap from raw RGBA bytes, four per pixel; None when the bytes do not fit the size."""
+    try:
+        return rgb_pixmap(data, width, height, "RGBA")
+    except ValueError:
+        return None

@@ -14,9 +14,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QListView, QWidget
 
-from tlstudio.gui.widgets.common import WorkerHandles, icon
-from tlstudio.gui.widgets.pixmaps import rgb_pixmap
-from tlstudio.workers.base import WorkerHandle, start_worker
+from tlstudio.gui.widgets.common import icon
+from tlstudio.gui.widgets.pixmaps import rgba_pixmap
+from tlstudio.workers.base import WorkerHandle, registry, start_worker
 from tlstudio.workers.thumbnail_worker import ThumbnailWorker
 
 MEMORY_CACHE = 3000
@@ -38,7 +38,6 @@ class ThumbnailModel(QAbstractListModel):
         self._requested: set[str] = set()
         self._worker: ThumbnailWorker | None = None
         self._handle: WorkerHandle | None = None
-        self._handles = WorkerHandles()
         self.placeholder = self._make_placeholder()
         self._stopped = False
         self.requests = 0  # how many thumbnails were asked of the worker (for tests and benchmarks)
@@ -126,7 +125,7 @@ class ThumbnailModel(QAbstractListModel):
             worker.thumbnail_ready.connect(self._on_ready)
             worker.thumbnail_failed.connect(self._on_failed)
             self._worker = worker
-            self._handle = self._handles.add(start_worker(worker, name="thumbnails"))
+            self._handle = start_worker(worker, name="thumbnails", owner=self)
         return self._worker
 
     def _row_of(self, rel: str) -> int:
@@ -134,11 +133,11 @@ class ThumbnailModel(QAbstractListModel):
 
     def _on_ready(self, key: str, payload) -> None:
         rgba, w, h = payload
-        try:
-            self._pixmaps[key] = rgb_pixmap(rgba, w, h, "RGBA")
-        except ValueError:
+        pixmap = rgba_pixmap(rgba, w, h)
+        if pixmap is None:
             self._on_failed(key, "the thumbnail could not be shown")
             return
+        self._pixmaps[key] = pixmap
         while len(self._pixmaps) > MEMORY_CACHE:
             old, _ = self._pixmaps.popitem(last=False)
             self._requested.discard(old)
@@ -160,9 +159,7 @@ class ThumbnailModel(QAbstractListModel):
     def shutdown(self) -> None:
         """Stop the worker and wait for its thread; no new one starts until :meth:`set_files` is called."""
         self._stopped = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle.wait()
+        registry.shutdown(owner=self)
         self._handle = None
         self._worker = None
         self._requested.clear()

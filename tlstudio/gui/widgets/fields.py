@@ -1,0 +1,81 @@
+"""Form fields a person can trust: values change only when the person chooses them.
+
+* The mouse wheel over a spin box or combo box that does not have focus scrolls the form instead
+  of changing the value (:func:`guard_wheel`).
+* Numbers typed into a spin box are committed when editing finishes (Enter, leaving the field),
+  not on each keystroke (``setKeyboardTracking(False)`` in :func:`spin_box` and :func:`decimal_box`).
+* :func:`set_quietly` shows a value without emitting change signals, and leaves a field that has
+  focus alone, so a refresh never rewrites what the person is typing.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+
+
+class _WheelGuard(QObject):
+    """Ignores wheel events on an unfocused field, so they reach the scroll area around it."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Wheel and isinstance(obj, QWidget) and not obj.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+_GUARD: _WheelGuard | None = None
+
+
+def guard_wheel(*widgets: QWidget) -> None:
+    """The wheel changes these fields only once they have focus (a click or Tab gives it)."""
+    global _GUARD
+    if _GUARD is None:
+        _GUARD = _WheelGuard()
+    for widget in widgets:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        widget.installEventFilter(_GUARD)
+
+
+def spin_box(low: int, high: int, parent: QWidget | None = None) -> QSpinBox:
+    spin = QSpinBox(parent)
+    spin.setRange(low, high)
+    spin.setKeyboardTracking(False)
+    guard_wheel(spin)
+    return spin
+
+
+def decimal_box(low: float, high: float, step: float, decimals: int = 2, parent: QWidget | None = None) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox(parent)
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(decimals)
+    spin.setKeyboardTracking(False)
+    guard_wheel(spin)
+    return spin
+
+
+def combo_box(parent: QWidget | None = None) -> QComboBox:
+    combo = QComboBox(parent)
+    guard_wheel(combo)
+    return combo
+
+
+def set_quietly(widget: QWidget, value) -> None:
+    """Show ``value`` without emitting change signals; a focused field keeps what the person typed."""
+    if widget.hasFocus() and isinstance(widget, (QAbstractSpinBox, QComboBox)) and (
+            not isinstance(widget, QComboBox) or widget.isEditable()):
+        return
+    blocked = widget.blockSignals(True)
+    try:
+        if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+            widget.setValue(value)
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QComboBox):
+            index = widget.findData(value)
+            widget.setCurrentIndex(max(0, index))
+        else:
+            raise TypeError(f"set_quietly does not know {type(widget).__name__}")
+    finally:
+        widget.blockSignals(blocked)

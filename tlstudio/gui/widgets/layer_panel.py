@@ -1,0 +1,168 @@
+"""The Model page's layer panel: the layer tree with check boxes, a filter, presets and the totals.
+
+It edits the pure :class:`~tlstudio.core.models.layer_tree.LayerTree` through
+:class:`~tlstudio.gui.widgets.layer_tree_model.LayerTreeModel`; the page decides what an edit means for
+the project (``edited`` after every change made here, ``top_blocks_chosen(n)`` after "Unfreeze top").
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.gui.widgets.common import heading, hint
+from tlstudio.gui.widgets.fields import spin_box
+from tlstudio.gui.widgets.layer_tree_model import COL_NAME, COLUMNS, LayerFilterProxy, LayerTreeModel
+
+
+class LayerPanel(QWidget):
+    """``LayerPanel()``; :meth:`show_tree` shows a tree (None: the empty note)."""
+
+    edited = Signal()
+    top_blocks_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        v = QVBoxLayout(self)
+        v.setContentsMargins(4, 0, 0, 0)
+        title = QHBoxLayout()
+        title.addWidget(heading("Layers", level=2))
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter layers by name or type")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._filter_changed)
+        title.addWidget(self.filter_edit, 1)
+        v.addLayout(title)
+        self.tree_hint = hint("Checked layers learn from your images; the new classifier on top always does. "
+                              "Ticking a block or the base ticks all of its layers.")
+        self.tree_hint.setToolTip("Batch normalisation (BN) layers stay in inference mode: their statistics "
+                                  "from pre-training are kept even when they are trainable.")
+        v.addWidget(self.tree_hint)
+
+        presets = QHBoxLayout()
+        self.freeze_button = QPushButton("Freeze base")
+        self.freeze_button.setToolTip("Train the classifier only: fastest, and best for small datasets")
+        self.freeze_button.clicked.connect(self.freeze_base)
+        self.top_button = QPushButton("Unfreeze top")
+        self.top_button.setToolTip("Freeze the base, then also train its top blocks (fine-tuning)")
+        self.top_button.clicked.connect(self.unfreeze_top)
+        self.top_spin = spin_box(0, 99)
+        self.top_spin.setSuffix(" blocks")
+        self.from_button = QPushButton("Unfreeze from selected")
+        self.from_button.setToolTip("Train the selected layer or block and everything above it")
+        self.from_button.clicked.connect(self.unfreeze_from_selected)
+        self.all_button = QPushButton("Unfreeze all")
+        self.all_button.clicked.connect(self.unfreeze_all)
+        for w in (self.freeze_button, self.top_button, self.top_spin, self.from_button, self.all_button):
+            presets.addWidget(w)
+        presets.addStretch(1)
+        v.addLayout(presets)
+
+        self.tree_model = LayerTreeModel(None, self)
+        self.tree_model.trainable_changed.connect(self._edited)
+        self.proxy = LayerFilterProxy(self)
+        self.proxy.setSourceModel(self.tree_model)
+        self.view = QTreeView()
+        self.view.setModel(self.proxy)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
+        header = self.view.header()
+        header.setStretchLastSection(True)
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(60)
+        v.addWidget(self.view, 1)
+        self.empty_note = hint("")
+        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        v.addWidget(self.empty_note)
+        self.totals = QLabel()
+        self.totals.setWordWrap(True)
+        v.addWidget(self.totals)
+        self.empty_text = "Press Build model to see the layers and choose which ones train."
+        self.update_buttons()
+
+    @property
+    def tree(self):
+        return self.tree_model.tree
+
+    def show_tree(self, tree) -> None:
+        self.tree_model.set_tree(tree)
+        if tree is not None:
+            base_index = self.proxy.mapFromSource(self.tree_model.index_of(tree.base.path)) if tree.base.path else None
+            self.view.collapseAll()
+            if base_index is not None and base_index.isValid():
+                self.view.expand(base_index)
+            self.top_spin.setMaximum(max(1, len(tree.block_names())))
+        self.update_totals()
+        self.update_buttons()
+
+    def refresh(self) -> None:
+        """Show the tree's check boxes and totals again after it was changed elsewhere."""
+        self.tree_model.refresh_all()
+        self.update_totals()
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        if text.strip():
+            self.view.expandAll()
+
+    def _edited(self) -> None:
+        self.update_totals()
+        self.edited.emit()
+
+    def update_totals(self) -> None:
+        tree = self.tree
+        if tree is None:
+            self.totals.setText("")
+            return
+        trainable, total = tree.trainable_params, tree.total_params
+        self.totals.setText(f"<b>Trainable:</b> {trainable:,} parameters &nbsp;&nbsp; <b>Frozen:</b> "
+                            f"{total - trainable:,} &nbsp;&nbsp; Total: {total:,}")
+
+    def selected_node(self):
+        indexes = self.view.selectionModel().selectedRows(COL_NAME)
+        if not indexes:
+            return None
+        return self.tree_model.node(self.proxy.mapToSource(indexes[0]))
+
+    def update_buttons(self, *_args) -> None:
+        has_tree = self.tree is not None
+        for b in (self.freeze_button, self.top_button, self.top_spin, self.all_button):
+            b.setEnabled(has_tree)
+        node = self.selected_node() if has_tree else None
+        base = self.tree.base if has_tree else None
+        in_base = node is not None and base is not None and node is not base and \
+            node.path[:len(base.path)] == base.path
+        self.from_button.setEnabled(bool(in_base))
+        self.empty_note.setVisible(not has_tree)
+        self.view.setVisible(has_tree)
+        self.empty_note.setText(self.empty_text)
+
+    def freeze_base(self) -> None:
+        self.tree_model.apply("freeze_base")
+        self.top_blocks_chosen.emit(0)
+
+    def unfreeze_top(self) -> None:
+        n = int(self.top_spin.value())
+        self.tree_model.apply("unfreeze_top_blocks", n)
+        self.top_blocks_chosen.emit(n)
+
+    def unfreeze_from_selected(self) -> None:
+        node = self.selected_node()
+        if node is not None:
+            self.tree_model.apply("unfreeze_from", node.name)
+
+    def unfreeze_all(self) -> None:
+        self.tree_model.apply("unfreeze_all")

@@ -1,0 +1,263 @@
+"""The Train page's settings form in plain words, bound to ``project.train``.
+
+Every field writes to the project when the person commits a value (see :mod:`tlstudio.gui.widgets.fields`),
+and :meth:`TrainSettingsForm.refresh` shows the project's values without echoing them back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.core.config import TrainConfig
+from tlstudio.gui.widgets.augment_preview import AugmentPreview, preview_paths
+from tlstudio.gui.widgets.common import hint
+from tlstudio.gui.widgets.fields import combo_box, decimal_box, guard_wheel, set_quietly, spin_box
+
+RESIZE_CHOICES = [
+    ("stretch", "Stretch to a square", "Squash or stretch every image to the model's square input. Keeps everything in view."),
+    ("crop", "Crop the centre", "Cut the largest centred square, then scale it. Keeps proportions but may cut edges off."),
+    ("pad", "Fit and pad", "Scale the whole image to fit and fill the rest with black. Keeps everything and its shape."),
+]
+OPTIMIZER_CHOICES = [
+    ("adam", "Adam (a safe default)"),
+    ("adamw", "AdamW (Adam with weight decay)"),
+    ("sgd", "SGD with momentum"),
+]
+LR_PRESETS = ["0.01", "0.003", "0.001", "0.0003", "0.0001", "3e-05", "1e-05", "3e-06", "1e-06"]
+#: The TrainConfig fields this form edits; "Reset to defaults" resets exactly these.
+PAGE_FIELDS = ("head_epochs", "fine_tune_epochs", "batch_size", "head_lr", "fine_tune_lr", "optimizer",
+               "early_stopping", "patience", "augment", "class_weights", "resize_policy", "label_smoothing")
+AUGMENT_FACTORS = ("rotation", "zoom", "translation", "contrast", "brightness")
+
+
+class LearningRateBox(QComboBox):
+    """An editable combo of common learning rates that accepts any positive number."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditable(True)
+        self.addItems(LR_PRESETS)
+        validator = QDoubleValidator(1e-9, 10.0, 10, self)
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        self.setValidator(validator)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        guard_wheel(self)
+
+    def value(self) -> float | None:
+        try:
+            v = float(self.currentText())
+        except ValueError:
+            return None
+        return v if v > 0 else None
+
+    def set_value(self, value: float) -> None:
+        if self.hasFocus():
+            return  # the person is typing here
+        blocked = self.blockSignals(True)
+        text = f"{value:g}"
+        index = self.findText(text)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        else:
+            self.setEditText(text)
+        self.blockSignals(blocked)
+
+
+class TrainSettingsForm(QWidget):
+    """``TrainSettingsForm(state)``: how long, how it learns, images and augmentation, with a live preview."""
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._preview_seed = 0
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 4, 0)
+
+        def form_group(title: str) -> QFormLayout:
+            group = QGroupBox(title, self)
+            form = QFormLayout(group)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            outer.addWidget(group)
+            return form
+
+        def add(form: QFormLayout, label: str, widget: QWidget, tip: str) -> QWidget:
+            widget.setToolTip(tip)
+            lab = QLabel(label)
+            lab.setToolTip(tip)
+            form.addRow(lab, widget)
+            return widget
+
+        form = form_group("How long to train")
+        self.head_epochs = add(form, "Classifier epochs", spin_box(0, 1000), (
+            "Passes over the training images while only the new classifier on top of the base learns.\n"
+            "Fast (features can be cached); 5-20 is usual."))
+        self.fine_tune_epochs = add(form, "Fine-tuning epochs", spin_box(0, 1000), (
+            "Passes that also adjust the unfrozen layers of the base model (set on the Model page), at a low "
+            "learning rate.\nSlower; 0 switches fine-tuning off."))
+        self.early_stopping = add(form, "Stop early", QCheckBox("when validation stops improving"), (
+            "End a phase when the validation loss has not improved for 'patience' epochs and keep the best "
+            "weights. Saves time and avoids overfitting."))
+        self.patience = add(form, "Patience (epochs)", spin_box(1, 100),
+                            "How many epochs without improvement to wait before stopping early.")
+
+        form = form_group("How it learns")
+        self.batch_size = add(form, "Batch size", spin_box(1, 4096), (
+            "Images per training step. Larger is faster per image but needs more memory; 16-64 is usual.\n"
+            "Lower it if training runs out of memory."))
+        self.head_lr = add(form, "Classifier learning rate", LearningRateBox(), (
+            "Step size while training the new classifier. 0.001 suits Adam; too large makes the loss jump "
+            "around, too small learns slowly."))
+        self.fine_tune_lr = add(form, "Fine-tuning learning rate", LearningRateBox(), (
+            "Step size while fine-tuning the base: keep it small (about 100x lower than the classifier's) so "
+            "the pretrained features are not destroyed."))
+        self.optimizer = add(form, "Optimizer", combo_box(), "The rule that turns errors into weight changes.")
+        for key, text in OPTIMIZER_CHOICES:
+            self.optimizer.addItem(text, key)
+        self.label_smoothing = add(form, "Label smoothing", decimal_box(0.0, 0.5, 0.05), (
+            "Trains towards slightly softened targets (e.g. 0.1) so the model is less over-confident.\n"
+            "Helps when some labels may be wrong; 0 switches it off."))
+        self.class_weights = add(form, "Class balance", combo_box(), (
+            "Automatic: when some classes have many more images than others, mistakes on rare classes count "
+            "more, so the model does not just learn to say the common class.\nOff: every image counts the same."))
+        self.class_weights.addItem("Automatic (balance rare classes)", "auto")
+        self.class_weights.addItem("Off", "none")
+
+        form = form_group("Images")
+        self.resize_policy = add(form, "Fit to the model by", combo_box(),
+                                 "How images of any shape are brought to the model's square input size.")
+        for key, text, tip in RESIZE_CHOICES:
+            self.resize_policy.addItem(text, key)
+            self.resize_policy.setItemData(self.resize_policy.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+
+        self.augment_group = QGroupBox("Vary the training images", self)
+        self.augment_group.setCheckable(True)
+        self.augment_group.setToolTip(
+            "Augmentation: shows the model slightly changed copies of the training images each epoch (flipped, "
+            "turned, zoomed...),\nso it learns what matters rather than the exact pictures. Helps with few images.")
+        outer.addWidget(self.augment_group)
+        aform = QFormLayout(self.augment_group)
+        self.aug_flip = QCheckBox("Mirror left-right", self.augment_group)
+        self.aug_flip.setToolTip("Randomly mirror images. Switch off when left and right matter (e.g. text, arrows).")
+        aform.addRow(self.aug_flip)
+        for name, label, tip in (
+                ("rotation", "Turn by up to", "Random rotation, as a fraction of a full turn (0.1 = 36°)."),
+                ("zoom", "Zoom by up to", "Random zoom in or out, as a fraction of the size (0.1 = 10%)."),
+                ("translation", "Shift by up to", "Random shift, as a fraction of the width and height."),
+                ("contrast", "Contrast change", "Random contrast change (0.1 = up to 10%)."),
+                ("brightness", "Brightness change", "Random brightness change (0.1 = up to 10%).")):
+            spin = decimal_box(0.0, 0.5, 0.05, parent=self.augment_group)
+            spin.setToolTip(tip + "\n0 switches it off.")
+            lab = QLabel(label)
+            lab.setToolTip(spin.toolTip())
+            aform.addRow(lab, spin)
+            setattr(self, f"aug_{name}", spin)
+
+        self.preview_caption = hint("")
+        self.preview = AugmentPreview(self.augment_group)
+        self.preview_button = QPushButton("New random variations", self.augment_group)
+        self.preview_button.clicked.connect(self._new_preview_seed)
+        aform.addRow(self.preview_caption)
+        aform.addRow(self.preview)
+        aform.addRow(self.preview_button)
+
+        self.reset_button = QPushButton("Reset to defaults", self)
+        self.reset_button.setToolTip("Put every setting on this page back to its recommended value")
+        self.reset_button.clicked.connect(self.reset_to_defaults)
+        outer.addWidget(self.reset_button)
+        outer.addStretch(1)
+
+        # Committed values go straight to the project (spin boxes commit on Enter, focus out or arrows).
+        self.head_epochs.valueChanged.connect(lambda v: self._set(head_epochs=int(v)))
+        self.fine_tune_epochs.valueChanged.connect(lambda v: self._set(fine_tune_epochs=int(v)))
+        self.early_stopping.toggled.connect(lambda v: self._set(early_stopping=bool(v)))
+        self.patience.valueChanged.connect(lambda v: self._set(patience=int(v)))
+        self.batch_size.valueChanged.connect(lambda v: self._set(batch_size=int(v)))
+        for name in ("head_lr", "fine_tune_lr"):
+            box: LearningRateBox = getattr(self, name)
+            box.lineEdit().editingFinished.connect(lambda n=name: self._set_lr(n))
+            box.activated.connect(lambda _i, n=name: self._set_lr(n))
+        self.optimizer.currentIndexChanged.connect(lambda _i: self._set(optimizer=self.optimizer.currentData()))
+        self.label_smoothing.valueChanged.connect(lambda v: self._set(label_smoothing=round(float(v), 4)))
+        self.class_weights.currentIndexChanged.connect(
+            lambda _i: self._set(class_weights=self.class_weights.currentData()))
+        self.resize_policy.currentIndexChanged.connect(
+            lambda _i: self._set(resize_policy=self.resize_policy.currentData()))
+        self.augment_group.toggled.connect(lambda v: self._set(augment={"enabled": bool(v)}))
+        self.aug_flip.toggled.connect(lambda v: self._set(augment={"flip": bool(v)}))
+        for name in AUGMENT_FACTORS:
+            getattr(self, f"aug_{name}").valueChanged.connect(
+                lambda v, n=name: self._set(augment={n: round(float(v), 4)}))
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(250)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+        state.train_config_changed.connect(self.refresh)
+        state.project_changed.connect(self.refresh)
+        state.dataset_changed.connect(self._preview_timer.start)
+        self.refresh()
+
+    def _set(self, **changes: Any) -> None:
+        self.state.update_train_config(**changes)
+
+    def _set_lr(self, name: str) -> None:
+        value = getattr(self, name).value()
+        if value is not None and value != getattr(self.state.project.train, name):
+            self._set(**{name: value})
+
+    def refresh(self) -> None:
+        """Show ``project.train`` in the form; a field being edited keeps its text."""
+        c: TrainConfig = self.state.project.train
+        for name in ("head_epochs", "fine_tune_epochs", "early_stopping", "patience", "batch_size", "optimizer",
+                     "label_smoothing", "class_weights", "resize_policy"):
+            set_quietly(getattr(self, name), getattr(c, name))
+        self.patience.setEnabled(c.early_stopping)
+        if self.head_lr.value() != c.head_lr:
+            self.head_lr.set_value(c.head_lr)
+        if self.fine_tune_lr.value() != c.fine_tune_lr:
+            self.fine_tune_lr.set_value(c.fine_tune_lr)
+        self.fine_tune_lr.setEnabled(c.fine_tune_epochs > 0)
+        a = c.augment
+        blocked = self.augment_group.blockSignals(True)
+        self.augment_group.setChecked(a.enabled)
+        self.augment_group.blockSignals(blocked)
+        set_quietly(self.aug_flip, a.flip)
+        for name in AUGMENT_FACTORS:
+            set_quietly(getattr(self, f"aug_{name}"), getattr(a, name))
+        self._preview_timer.start()
+
+    def reset_to_defaults(self) -> None:
+        """Every setting of this form back to the TrainConfig default."""
+        defaults = TrainConfig()
+        self.state.update_train_config(**{name: getattr(defaults, name) for name in PAGE_FIELDS})
+
+    # --- augmentation preview ------------------------------------------------------------------
+    def _new_preview_seed(self) -> None:
+        self._preview_seed += 1
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        """Make new augmented samples of a few training images, on a worker thread."""
+        train = self.state.project.train
+        paths = preview_paths(self.state.scan)
+        self.preview_button.setEnabled(train.augment.enabled and bool(paths))
+        if not paths:
+            self.preview_caption.setText("Choose a dataset to preview the variations here.")
+        elif not train.augment.enabled:
+            self.preview_caption.setText("Switch this on to preview how training images would vary.")
+        else:
+            self.preview_caption.setText("Left: the image; right: random variations training would use.")
+        self.preview.refresh(paths, train.augment, train.resize_policy, self._preview_seed)
