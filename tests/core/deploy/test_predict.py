@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from support.predict_run import COLORS, SIZE, trained_run, write_image
 
-from tlstudio.core.deploy.predict import NOT_SURE, Predictor, collect_files, predict_folder_to_csv
+from tlstudio.core.deploy.batch import collect_files, predict_folder_to_csv
+from tlstudio.core.deploy.predict import NOT_SURE, Predictor
 from tlstudio.core.errors import Cancelled, TlstudioError
 
 

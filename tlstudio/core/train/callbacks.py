@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.events import BatchEnded, EpochEnded, Event, FileSkipped
 
-STATE_FILE = "state.json"
+STATE_FILE = run_folder.STATE_FILE
 STATE_VERSION = 1
 
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core import run_folder
 from tlstudio.workers.base import start_worker
 from tlstudio.workers.export_worker import PROGRESS_SCALE, ExportWorker
 
@@ -191,7 +192,7 @@ class ExportDialog(QDialog):
         self.source_combo.blockSignals(True)
         for run in reversed(self.state.project.runs):
             run_dir = Path(run.run_dir)
-            if not (run_dir / "model.keras").is_file():
+            if not run_folder.has_model(run_dir):
                 continue
             acc = f", val {run.val_accuracy:.1%}" if run.val_accuracy is not None else ""
             self.source_combo.addItem(

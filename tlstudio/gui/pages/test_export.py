@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_text
 from tlstudio.gui.widgets.prediction_card import FlowLayout, PredictionCard, qimage_to_array
 from tlstudio.workers.base import start_worker
@@ -57,7 +58,7 @@ MODEL_SUFFIXES = {".keras", ".h5", ".hdf5"}
 
 def _files_in(folder: Path) -> list[Path]:
     """Every visible file under ``folder`` (sorted); files that are not images get their reason later."""
-    from tlstudio.core.deploy.predict import collect_files
+    from tlstudio.core.deploy.batch import collect_files
 
     return collect_files([folder])
 
@@ -177,7 +178,7 @@ class FolderResults(QWidget):
 
     def csv_text(self) -> str:
         """The predictions as CSV, in the format of ``tlstudio predict --csv``."""
-        from tlstudio.core.deploy.predict import CSV_HEADER, csv_row
+        from tlstudio.core.deploy.batch import CSV_HEADER, csv_row
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -349,10 +350,10 @@ class TestPage(QWidget):
                 extra.append(run.status)
             label = (run.name or f"Run {run_dir.name}") + (f"  ({', '.join(extra)})" if extra else "")
             self.model_combo.addItem(label, str(run_dir))
-            if not (run_dir / "model.keras").is_file():
+            if not run_folder.has_model(run_dir):
                 idx = self.model_combo.count() - 1
                 self.model_combo.setItemData(
-                    idx, "The run folder holds no model.keras", Qt.ItemDataRole.ToolTipRole
+                    idx, "The run folder holds no trained model", Qt.ItemDataRole.ToolTipRole
                 )
         opened = getattr(self.state, "opened_model", None)
         for path in ([opened] if opened else []) + self._other_models:
