@@ -44,3 +44,39 @@ def test_errors_are_one_line(run_dir, tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     assert main(["export", str(tmp_path / "nope"), "--format", "keras", "--out", str(tmp_path / "x")]) == 2
     assert "no such model" in capsys.readouterr().err
+
+
+def test_a_failed_format_is_reported_and_the_others_are_written(run_dir, tmp_path, capsys, monkeypatch):
+    from tlstudio.core.deploy import formats
+
+    real = formats.write_format
+
+    def flaky(predictor, fmt, path, scratch, images=None):
+        if fmt == "tflite":
+            raise formats.ExportError("tflite export failed: converter crashed")
+        return real(predictor, fmt, path, scratch, images)
+
+    monkeypatch.setattr(formats, "write_format", flaky)
+    monkeypatch.setattr("tlstudio.core.deploy.export.write_format", flaky)
+    out = tmp_path / "exp"
+    assert main(["export", str(run_dir), "-f", "tflite,keras", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "keras:" in captured.out and "tflite:" not in captured.out
+    assert "tlstudio export: tflite failed: tflite export failed: converter crashed" in captured.err
+    assert "tlstudio export: 1 of 2 formats failed" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "model.keras", "model_card.md", "predict_keras.py"]
+
+
+def test_out_is_never_overwritten(run_dir, tmp_path, capsys):
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "model.keras").write_bytes(b"someone else's model")
+    assert main(["export", str(run_dir), "-f", "keras", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tlstudio export: ") and "is not empty (it holds model.keras)" in err and "\n" not in err
+    assert (out / "model.keras").read_bytes() == b"someone else's model"
+    mine = tmp_path / "mine.keras"
+    mine.write_bytes(b"mine")
+    assert main(["export", str(run_dir), "-f", "keras", "--out", str(mine)]) == 2
+    assert "already holds mine.keras" in capsys.readouterr().err
+    assert mine.read_bytes() == b"mine"

@@ -7,7 +7,6 @@ config.json (with the split), labels.txt, model.keras, run.json, evaluation.json
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 CLASSES = ["blue", "green", "red"]
@@ -74,6 +73,7 @@ def make_run(folder: Path) -> Path:
     import keras
     import numpy as np
 
+    from tlstudio.core import run_folder
     from tlstudio.core.config import TrainConfig
     from tlstudio.core.data import imageio
     from tlstudio.core.run_folder import write_run_config, write_summary
@@ -94,7 +94,7 @@ def make_run(folder: Path) -> Path:
     # full-batch epochs at a high rate make the tiny colour problem learnable anyway.
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=EPOCHS, batch_size=len(x), verbose=0)
-    model.save(run / "model.keras")
+    model.save(run_folder.model_file(run))
     write_summary(
         run,
         {"status": "finished", "base": "MobileNet", "alpha": 0.25, "input_size": SIZE, "resize_policy": "stretch",
@@ -108,7 +108,7 @@ def make_run(folder: Path) -> Path:
                            "per_class": {c: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2} for c in CLASSES}}},
         "warnings": [],
     }
-    (run / "evaluation.json").write_text(json.dumps(evaluation), encoding="utf-8")
+    run_folder.write_evaluation(run, evaluation)
     return run
 
 

@@ -101,12 +101,11 @@ def reference_predictor(run_dir: Path):
 
 
 def record_for(run_dir: Path, name: str = ""):
-    """The project's RunRecord of a run folder, filled from its run.json (as the Train page adds it)."""
-    import json
-
+    """The project's RunRecord of a run folder, filled from its summary (as the Train page adds it)."""
     from tlstudio.core.project import RunRecord
+    from tlstudio.core.run_folder import read_summary
 
-    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    info = read_summary(run_dir)
     return RunRecord(
         run_dir=str(run_dir),
         name=name,

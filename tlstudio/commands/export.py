@@ -1,7 +1,9 @@
 """``tlstudio export MODEL --format FMT [--format FMT ...] --out PATH [--verify]``.
 
-Writes the model in each format with ``labels.txt``, ``model_card.md`` and a sample script beside
-it. With several formats, ``--out`` is a folder and each gets its default file name.
+Writes the model in each format with a sample script, plus one ``labels.txt`` and one
+``model_card.md`` listing them all. With several formats, ``--out`` is a folder and each gets its
+default file name. A format that fails is reported and the others go on: exit code 0 when every
+format was written, 1 when some failed, 2 when none was (or for a usage error).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out", "-o", required=True, metavar="PATH",
-        help="the file (folder for savedmodel and web) to write, or a folder to write default names into",
+        help="a new or empty folder to write default names into, or (one format) the new file (a folder for savedmodel and web) to write; "
+        "nothing is ever overwritten",
     )
     parser.add_argument("--verify", action="store_true", help="check the export in a fresh process with its runtime")
     parser.add_argument(
@@ -49,24 +52,22 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.deploy.export import check_format, describe_verification, export_model, export_models
+    """Export every format asked for; each failure is one line. Exit 0 all written, 1 some failed, 2 none."""
+    from tlstudio.core.deploy.export import check_format, describe_verification, export_models
 
-    formats: list[str] = []
-    for item in args.formats:
-        for part in item.split(","):
-            if part.strip():
-                fmt = check_format(part)
-                if fmt not in formats:
-                    formats.append(fmt)
+    formats = [check_format(part) for item in args.formats for part in item.split(",") if part.strip()]
 
     def status(text: str) -> None:
         print(f"{text}...", file=sys.stderr, flush=True)
 
-    if len(formats) == 1:
-        results = [export_model(args.model, formats[0], args.out, verify=args.verify, images=args.images, status=status)]
-    else:
-        results = export_models(args.model, formats, args.out, verify=args.verify, images=args.images, status=status)
+    results = export_models(args.model, formats, args.out, verify=args.verify, images=args.images, status=status)
+    failed = [r for r in results if not r.ok]
+    if len(results) == 1 and failed and failed[0].failure is not None:
+        raise failed[0].failure  # one format: its reason is the command's one line
     for result in results:
+        if not result.ok:
+            print(f"tlstudio export: {result.format} failed: {result.error}", file=sys.stderr)
+            continue
         print(f"{result.format}: {result.path} ({_size(result.files[0][1])})")
         for path, size in result.files[1:]:
             print(f"  + {path.name} ({_size(size)})")
@@ -74,4 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  note: {note}")
         if result.verification:
             print(f"  verified: {describe_verification(result.verification)}")
+    if failed:
+        print(f"tlstudio export: {len(failed)} of {len(results)} formats failed", file=sys.stderr)
+        return 2 if len(failed) == len(results) else 1
     return 0

@@ -51,7 +51,8 @@ def _unique_png(folder: Path, source: str, used: set[str]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.core.deploy.predict import Predictor, format_top, predict_files, predict_folder_to_csv
+    from tlstudio.core.deploy.batch import format_top, predict_files, predict_folder_to_csv
+    from tlstudio.core.deploy.predict import Predictor
     from tlstudio.core.errors import TlstudioError
 
     if args.top_k < 1:

@@ -242,7 +242,7 @@ def gradcam(request: p.GradCamRequest, ctx: CallContext) -> p.GradCamResult:
 
 def predict_folder(request: p.PredictFolder, ctx: CallContext) -> p.FolderResult:
     """Predict every image under the paths, a chunk at a time (progress and cancel between chunks)."""
-    from tlstudio.core.deploy.predict import CSV_HEADER, collect_files, csv_row
+    from tlstudio.core.deploy.batch import CSV_HEADER, collect_files, csv_row
 
     predictor = ctx.models.get(request.model)
     files = [str(f) for f in collect_files(request.paths)]

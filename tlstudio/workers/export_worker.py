@@ -1,8 +1,8 @@
-"""Exports a model to several formats, one after the other, off the GUI thread.
+"""Exports a model to several formats off the GUI thread, through core's one export loop.
 
-Each format is exported by :func:`tlstudio.core.deploy.export.export_model`. A format that fails (a missing
-optional package, a converter that refuses the model) is recorded with its one-line reason and the
-others still go ahead; Cancel stops between formats and inside a conversion where core checks it.
+:func:`tlstudio.core.deploy.export.export_models` does the work, as it does for the CLI: a format that
+fails (a missing optional package, a converter that refuses the model) is reported with its one-line
+reason and the others still go ahead; Cancel stops between steps and nothing is written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 
-from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.workers.base import Worker
 
 PROGRESS_SCALE = 1000
@@ -56,14 +55,7 @@ class ExportWorker(Worker):
     format_started = Signal(str)
     format_done = Signal(object)
 
-    def __init__(
-        self,
-        source: str | Path,
-        formats: list[str],
-        destination: str | Path,
-        *,
-        verify: bool = True,
-    ) -> None:
+    def __init__(self, source: str | Path, formats: list[str], destination: str | Path, *, verify: bool = True) -> None:
         super().__init__()
         self.source = str(source)
         self.formats = list(formats)
@@ -71,61 +63,39 @@ class ExportWorker(Worker):
         self.verify = verify
 
     def work(self) -> ExportSummary:
-        from tlstudio.core.deploy import export as core_export
-        export_fn = core_export.export_model
-        missing_cls = getattr(core_export, "MissingDependency", ())
-        n = max(1, len(self.formats))
-        outcomes: list[FormatOutcome] = []
-        try:
-            self.destination.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TlstudioError(f"cannot create the folder {self.destination}: {exc.strerror or exc}") from None
-        self.report(0, PROGRESS_SCALE)
-        source = self._load_source()
-        for i, fmt in enumerate(self.formats):
-            if self.cancel_event.is_set():
-                raise Cancelled("Export cancelled.")
+        from tlstudio.core.deploy.export import export_models
+
+        n = len(self.formats)
+        position = {fmt: i for i, fmt in enumerate(self.formats)}
+        current = {"fmt": ""}
+
+        def on_format(fmt: str) -> None:
+            current["fmt"] = fmt
             self.format_started.emit(fmt)
-            self.message.emit(f"Exporting {fmt} ({i + 1} of {len(self.formats)})…")
+            self.message.emit(f"Exporting {fmt} ({position.get(fmt, 0) + 1} of {n})…")
 
-            def progress(done: int, total: int, _i: int = i) -> None:
-                frac = (done / total) if total else 0.0
-                self.report(round((_i + min(1.0, max(0.0, frac))) / n * PROGRESS_SCALE), PROGRESS_SCALE)
+        def status(text: str) -> None:
+            fmt = current["fmt"]
+            self.message.emit(f"{fmt} ({position.get(fmt, 0) + 1} of {n}): {text}…" if fmt else f"{text}…")
 
-            def status(text: str, _i: int = i, _fmt: str = fmt) -> None:
-                self.message.emit(f"{_fmt} ({_i + 1} of {len(self.formats)}): {text}…")
+        def progress(done: int, total: int) -> None:
+            self.report(round(PROGRESS_SCALE * done / total) if total else 0, PROGRESS_SCALE)
 
-            kwargs = {"verify": self.verify, "progress": progress, "cancel": self.cancel_event, "status": status}
-            try:
-                result = export_fn(source, fmt, default_out_path(self.destination, fmt), **kwargs)
-            except Cancelled:
-                raise
-            except TlstudioError as exc:
-                missing = bool(missing_cls) and isinstance(exc, missing_cls)
-                outcome = FormatOutcome(fmt, error=str(exc), missing_dependency=missing)
-            except Exception as exc:  # a converter's internal error: report it for this format, go on
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                outcome = FormatOutcome(fmt, error=f"{type(exc).__name__}: {first}")
-            else:
-                files = tuple((str(p), int(size)) for p, size in getattr(result, "files", []) or [])
-                verification = getattr(result, "verification", None)
-                notes = tuple(str(x) for x in getattr(result, "notes", []) or [])
-                outcome = FormatOutcome(fmt, files, dict(verification) if verification else None, notes=notes)
+        self.report(0, PROGRESS_SCALE)
+        results = export_models(
+            self.source, self.formats, self.destination, verify=self.verify, progress=progress,
+            cancel=self.cancel_event, status=status, on_format=on_format,
+        )
+        outcomes = []
+        for result in results:
+            outcome = FormatOutcome(
+                result.format,
+                tuple((str(p), int(size)) for p, size in result.files),
+                dict(result.verification) if result.verification else None,
+                error=result.error,
+                missing_dependency=result.missing_dependency,
+                notes=tuple(result.notes),
+            )
             outcomes.append(outcome)
             self.format_done.emit(outcome)
-            self.report(round((i + 1) / n * PROGRESS_SCALE), PROGRESS_SCALE)
         return ExportSummary(str(self.destination), tuple(outcomes))
-
-    def _load_source(self):
-        """Load the model once for every format (core accepts a Predictor as the source)."""
-        from tlstudio.core.deploy.predict import Predictor
-
-        self.message.emit("Loading the model…")
-        return Predictor.from_path(self.source)
-
-
-def default_out_path(destination: Path, fmt: str) -> Path:
-    """Where one format goes inside the destination folder: core's default file name."""
-    from tlstudio.core.deploy.export import DEFAULT_NAMES
-
-    return Path(destination) / DEFAULT_NAMES.get(fmt, f"model.{fmt}")

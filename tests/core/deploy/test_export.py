@@ -12,6 +12,8 @@ import pytest
 from support.predict_run import CLASSES, COLORS, SIZE, trained_run, write_image
 
 from tlstudio.core.deploy import export as export_mod
+from tlstudio.core.deploy import formats as formats_mod
+from tlstudio.core.deploy import verification as verification_mod
 from tlstudio.core.deploy.export import (
     FORMATS,
     ExportError,
@@ -71,17 +73,17 @@ def test_keras_export_with_fresh_process_verification(predictor, tmp_path):
 
 
 def test_tflite_float32_and_float16_round_trip(predictor, val_batch, tmp_path):
-    for fmt, atol in (("tflite", 1e-4), ("tflite-f16", 0.03)):
-        result = export_model(predictor, fmt, tmp_path)
-        assert result.path.suffix == ".tflite" and result.path.parent == tmp_path
-        _assert_matches(predictor, fmt, result.path, val_batch, atol)
+    results = export_models(predictor, ["tflite", "tflite-f16"], tmp_path)
+    for result, atol in zip(results, (1e-4, 0.03), strict=True):
+        assert result.ok and result.path.suffix == ".tflite" and result.path.parent == tmp_path
+        _assert_matches(predictor, result.format, result.path, val_batch, atol)
     f32, f16 = (tmp_path / "model.tflite").stat().st_size, (tmp_path / "model_f16.tflite").stat().st_size
     assert f16 < f32
-    names = _visible(tmp_path)
-    assert {"predict_tflite.py", "predict_tflite_f16.py", "labels.txt", "model_card.md"} <= set(names)
-    # The card lists every model in the folder.
+    assert _visible(tmp_path) == ["labels.txt", "model.tflite", "model_card.md", "model_f16.tflite",
+                                  "predict_tflite.py", "predict_tflite_f16.py"]
+    # One card lists every model of the export.
     card = (tmp_path / "model_card.md").read_text()
-    assert "model.tflite" in card and "model_f16.tflite" in card
+    assert "model.tflite" in card and "model_f16.tflite" in card and "predict_tflite_f16.py" in card
 
 
 def test_tflite_int8_is_calibrated_and_keeps_float_io(predictor, val_batch, tmp_path):
@@ -101,7 +103,7 @@ def test_tflite_int8_is_calibrated_and_keeps_float_io(predictor, val_batch, tmp_
 
 
 def test_int8_without_training_images_says_what_it_needs(predictor, tmp_path, monkeypatch):
-    monkeypatch.setattr(export_mod, "run_split_images", lambda p, splits: [])
+    monkeypatch.setattr(formats_mod, "run_split_images", lambda p, splits: [])
     with pytest.raises(ExportError, match="calibrate"):
         export_model(predictor, "tflite-int8", tmp_path / "x.tflite")
     assert _visible(tmp_path) == []
@@ -109,7 +111,7 @@ def test_int8_without_training_images_says_what_it_needs(predictor, tmp_path, mo
     folder = tmp_path.parent / f"{tmp_path.name}-imgs"
     for i, name in enumerate(CLASSES):
         write_image(folder / f"{name}.png", COLORS[name], pattern=i)
-    batch, note = export_mod._calibration_batch(predictor, [folder])
+    batch, note = formats_mod.calibration_batch(predictor, [folder])
     assert batch.shape == (3, SIZE, SIZE, 3) and note == "calibrated on 3 given images"
 
 
@@ -118,10 +120,11 @@ def test_savedmodel_round_trip(predictor, val_batch, tmp_path):
     assert (result.path / "saved_model.pb").is_file() and result.path == tmp_path / "sm"
     assert (tmp_path / "predict_savedmodel.py").is_file()
     _assert_matches(predictor, "savedmodel", result.path, val_batch, 1e-5)
-    # Exporting again over it replaces it in one piece.
-    again = export_model(predictor, "savedmodel", tmp_path / "sm")
-    assert (again.path / "saved_model.pb").is_file()
-    assert not [n for n in _visible(tmp_path) if n.startswith(".")]
+    # Exporting again over it is refused: nothing is overwritten.
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    with pytest.raises(ExportError, match="already holds"):
+        export_model(predictor, "savedmodel", tmp_path / "sm")
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
 def test_onnx_round_trip(predictor, val_batch, tmp_path):
@@ -150,7 +153,7 @@ def test_a_failing_export_leaves_nothing_behind(predictor, tmp_path, monkeypatch
         path.write_bytes(b"half a model")
         raise RuntimeError("converter crashed\nwith a long trace")
 
-    monkeypatch.setattr(export_mod, "_export_tflite", broken)
+    monkeypatch.setattr(formats_mod, "_export_tflite", broken)
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(ExportError, match="tflite export failed: converter crashed$"):
         export_model(predictor, "tflite", tmp_path / "model.tflite")
@@ -162,7 +165,7 @@ def test_a_disagreeing_export_fails_verification_and_is_not_written(predictor, t
         ref = predictor.predict_array(batch)
         return ref[:, ::-1].copy()  # the classes reversed
 
-    monkeypatch.setattr(export_mod, "run_in_fresh_process", wrong)
+    monkeypatch.setattr(verification_mod, "run_in_fresh_process", wrong)
     with pytest.raises(VerificationError, match="top-1 agreement") as info:
         export_model(predictor, "keras", tmp_path / "m.keras", verify=True)
     assert "nothing was written" in str(info.value)
@@ -174,7 +177,7 @@ def test_a_file_its_runtime_cannot_open_fails_verification(predictor, tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(VerificationError, match="could not be run by its own runtime") as info:
-        export_mod.verify_export(predictor, "onnx", bad)
+        verification_mod.verify_export(predictor, "onnx", bad)
     assert "\n" not in str(info.value)
 
 
@@ -207,9 +210,9 @@ def test_targets_and_format_names(tmp_path):
     assert resolve_target("savedmodel", tmp_path) == tmp_path / "saved_model"
     with pytest.raises(ExportError, match=".keras"):
         resolve_target("keras", tmp_path / "m.h5")
-    assert export_mod.check_format("TFLite_F16") == "tflite-f16"
+    assert formats_mod.check_format("TFLite_F16") == "tflite-f16"
     with pytest.raises(TlstudioError, match="unknown export format 'coreml'"):
-        export_mod.check_format("coreml")
+        formats_mod.check_format("coreml")
 
 
 def test_bare_model_file_exports_with_default_labels(predictor, tmp_path):
@@ -251,3 +254,69 @@ def test_every_format_verified_in_a_fresh_process_and_its_sample_script_runs(pre
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(str(red))]
     assert len(lines) == len(formats)
     assert all(ln.split(": ")[1].startswith("red ") for ln in lines), lines
+
+
+def test_one_loop_goes_on_after_a_failed_format_and_writes_one_card(predictor, tmp_path, monkeypatch):
+    real = formats_mod._export_tflite
+
+    def broken_f16(model, path, fmt, scratch, calibration):
+        if fmt == "tflite-f16":
+            raise RuntimeError("no float16 kernels today")
+        real(model, path, fmt, scratch, calibration)
+
+    monkeypatch.setattr(formats_mod, "_export_tflite", broken_f16)
+    seen = []
+    results = export_models(predictor, ["keras", "tflite-f16", "tflite"], tmp_path / "out", on_format=seen.append)
+    assert seen == ["keras", "tflite-f16", "tflite"]
+    assert [(r.format, r.ok) for r in results] == [("keras", True), ("tflite-f16", False), ("tflite", True)]
+    assert results[1].error == "tflite-f16 export failed: no float16 kernels today" and results[1].files == []
+    assert _visible(tmp_path / "out") == ["labels.txt", "model.keras", "model.tflite", "model_card.md",
+                                          "predict_keras.py", "predict_tflite.py"]
+    card = (tmp_path / "out" / "model_card.md").read_text()
+    assert "model.keras" in card and "model.tflite" in card and "f16" not in card
+    # Each result lists its model, its script and the shared labels and card, all really there.
+    for r in (results[0], results[2]):
+        assert [p.name for p, _ in r.files][1:] == [f"predict_{r.format}.py", "labels.txt", "model_card.md"]
+        assert all(p.stat().st_size == size for p, size in r.files if p.is_file())
+
+
+def test_a_folder_holding_anything_is_refused_before_the_model_is_loaded(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"is not empty \(it holds notes.txt\).*out-2"):
+        export_models(tmp_path / "no-such-run", ["keras", "tflite"], out)
+    with pytest.raises(ExportError, match="is not empty"):
+        export_model(tmp_path / "no-such-run", "keras", out)
+    assert (out / "notes.txt").read_text() == "mine" and _visible(out) == ["notes.txt"]
+    assert export_mod.free_folder(out) == tmp_path / "out-2"
+
+
+def test_existing_files_are_never_overwritten(predictor, tmp_path):
+    (tmp_path / "flowers.onnx").write_bytes(b"the user's own file")
+    with pytest.raises(ExportError, match="already holds flowers.onnx"):
+        export_model(predictor, "onnx", tmp_path / "flowers.onnx")
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    with pytest.raises(ExportError, match="already holds labels.txt"):
+        export_model(predictor, "keras", tmp_path / "new.keras")
+    assert (tmp_path / "labels.txt").read_text() == "cat\ndog\n"
+    assert _visible(tmp_path) == ["flowers.onnx", "labels.txt"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ExportError, match="is a file, not a folder"):
+        export_models(predictor, ["keras", "tflite"], tmp_path / "a-file")
+
+
+def test_a_read_only_folder_gives_one_line(predictor, tmp_path):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        with pytest.raises(ExportError, match="cannot write into .*locked: Permission denied$"):
+            export_model(predictor, "keras", locked)
+    finally:
+        locked.chmod(0o700)
+    assert _visible(locked) == []

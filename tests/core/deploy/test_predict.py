@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 from support.predict_run import COLORS, SIZE, trained_run, write_image
 
-from tlstudio.core.deploy.predict import NOT_SURE, Predictor, collect_files, predict_folder_to_csv
-from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.deploy.predict import NOT_SURE, Predictor
+from tlstudio.core.errors import TlstudioError
 
 
 @pytest.fixture(scope="module")
@@ -101,45 +99,7 @@ def test_bad_images_get_a_reason_not_an_exception(predictor, tmp_path):
     assert preds[2].error and "not found" in preds[2].error
 
 
-def test_folder_to_csv_has_a_row_per_file_including_bad_ones(predictor, tmp_path):
-    folder = tmp_path / "imgs"
-    write_image(folder / "a" / "red1.png", COLORS["red"])
-    write_image(folder / "a" / "deeper" / "blue1.jpg", COLORS["blue"])
-    write_image(folder / "green1.bmp", COLORS["green"], fmt="BMP")
-    (folder / "notes.txt").write_text("hello")
-    (folder / "a" / "cut.png").write_bytes(write_image(tmp_path / "full.png", COLORS["red"]).read_bytes()[:60])
-    (folder / ".hidden.png").write_bytes(b"x")
-    seen = []
-    out = tmp_path / "out" / "preds.csv"
-    preds = predict_folder_to_csv(predictor, folder, out, top_k=2, progress=lambda d, t: seen.append((d, t)))
-    rows = list(csv.reader(out.open(encoding="utf-8")))
-    assert rows[0] == ["path", "label", "probability", "top_k", "error"]
-    body = {row[0].replace("\\", "/").split("imgs/")[1]: row for row in rows[1:]}
-    assert set(body) == {"a/red1.png", "a/deeper/blue1.jpg", "green1.bmp", "notes.txt", "a/cut.png"}
-    assert len(preds) == 5
-    assert body["a/red1.png"][1] == "red" and body["a/deeper/blue1.jpg"][1] == "blue"
-    assert body["green1.bmp"][1] == "green"
-    assert body["a/red1.png"][3].count(":") == 2 and ";" in body["a/red1.png"][3]
-    assert float(body["a/red1.png"][2]) > 0.5
-    for name in ("notes.txt", "a/cut.png"):
-        assert body[name][1] == "" and body[name][4]
-    assert "truncated" in body["a/cut.png"][4] or "corrupt" in body["a/cut.png"][4]
-    assert seen[0] == (0, 5) and seen[-1] == (5, 5)
-
-
-def test_folder_prediction_can_be_cancelled(predictor, tmp_path):
-    folder = tmp_path / "imgs"
-    write_image(folder / "r.png", COLORS["red"])
-    cancel = threading.Event()
-    cancel.set()
-    with pytest.raises(Cancelled):
-        predict_folder_to_csv(predictor, folder, tmp_path / "x.csv", cancel=cancel)
-    assert not (tmp_path / "x.csv").exists()
-
-
 def test_missing_paths_and_models_are_clear_errors(tmp_path):
-    with pytest.raises(TlstudioError, match="no such file or folder"):
-        collect_files([tmp_path / "nope"])
     with pytest.raises(TlstudioError, match="no such model"):
         Predictor.from_path(tmp_path / "nope.keras")
     (tmp_path / "empty").mkdir()

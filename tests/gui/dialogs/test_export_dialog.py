@@ -79,18 +79,16 @@ def test_missing_package_is_explained_and_other_formats_still_export(qtbot, stat
     from tlstudio.core.deploy import export as core_export
     calls = []
 
-    def fake_export(source, fmt, out_path, *, verify=False, progress=None, cancel=None, status=None):
+    def fake_write(predictor, fmt, path, scratch, images=None):
         calls.append(fmt)
         if fmt == "onnx":
             raise core_export.MissingDependency(
                 f"ONNX export needs the optional packages tf2onnx, onnx: install them with  {core_export.INSTALL_ONNX}"
             )
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_path).write_bytes(b"x" * 2048)
-        progress(1, 1)
-        return core_export.ExportResult(fmt, Path(out_path), [(Path(out_path), 2048)], None)
+        Path(path).write_bytes(b"x" * 2048)
+        return []
 
-    monkeypatch.setattr(core_export, "export_model", fake_export)
+    monkeypatch.setattr(core_export, "write_format", fake_write)
     dialog = _dialog(qtbot, state)
     assert dialog.source() == str(trained_runs.runs[-1]), "the current (latest) run is exported by default"
     dialog.set_destination(tmp_path / "out")
@@ -117,13 +115,13 @@ def test_cancel_stops_the_export(qtbot, state, tmp_path, monkeypatch):
 
     started = threading.Event()
 
-    def slow_export(source, fmt, out_path, *, verify=False, progress=None, cancel=None, status=None):
+    def slow_write(predictor, fmt, path, scratch, images=None):
         started.set()
-        if not cancel.wait(30):
+        if not dialog._worker.cancel_event.wait(30):  # the Cancel button sets the worker's event
             raise AssertionError("never cancelled")
         raise Cancelled("Export cancelled.")
 
-    monkeypatch.setattr(core_export, "export_model", slow_export)
+    monkeypatch.setattr(core_export, "write_format", slow_write)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.set_formats(["keras", "tflite"])
@@ -134,6 +132,7 @@ def test_cancel_stops_the_export(qtbot, state, tmp_path, monkeypatch):
     assert dialog.finished_state() == "cancelled"
     assert "cancelled" in dialog.status_label.text().lower()
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert not (tmp_path / "out").exists(), "a cancelled export writes nothing"
 
 
 def test_closing_during_an_export_cancels_it_then_closes(qtbot, state, tmp_path, monkeypatch):
@@ -142,12 +141,12 @@ def test_closing_during_an_export_cancels_it_then_closes(qtbot, state, tmp_path,
 
     started = threading.Event()
 
-    def slow_export(source, fmt, out_path, *, verify=False, progress=None, cancel=None, status=None):
+    def slow_write(predictor, fmt, path, scratch, images=None):
         started.set()
-        cancel.wait(30)
+        dialog._worker.cancel_event.wait(30)
         raise Cancelled("Export cancelled.")
 
-    monkeypatch.setattr(core_export, "export_model", slow_export)
+    monkeypatch.setattr(core_export, "write_format", slow_write)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.start_export()

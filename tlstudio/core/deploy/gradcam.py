@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.models.graph import is_input, is_model, is_sequential, outer_node, sub_model
 
 
 class GradCamError(TlstudioError):
@@ -121,22 +122,6 @@ def _rank4_spatial(layer: Any) -> tuple[bool, int]:
     return True, (int(h) * int(w)) if h and w else 0
 
 
-def _is_model(layer: Any) -> bool:
-    import keras
-
-    return isinstance(layer, keras.Model)
-
-
-def _is_sequential(model: Any) -> bool:
-    import keras
-
-    return isinstance(model, keras.Sequential)
-
-
-def _is_input(layer: Any) -> bool:
-    return type(layer).__name__ == "InputLayer"
-
-
 #: Layers whose 4-D output only reshapes a feature map (zero borders, crops): never the one explained.
 _NOT_FEATURES = {"ZeroPadding2D", "Cropping2D", "Reshape", "Permute"}
 
@@ -147,9 +132,9 @@ def find_feature_path(model: Any, need_spatial: bool = True) -> list[Any] | None
     With ``need_spatial`` only maps of more than one cell count (a 1 x 1 map explains nothing).
     """
     for layer in reversed(model.layers):
-        if _is_input(layer):
+        if is_input(layer):
             continue
-        if _is_model(layer):
+        if is_model(layer):
             sub = find_feature_path(layer, need_spatial)
             if sub:
                 return [layer, *sub]
@@ -162,41 +147,11 @@ def find_feature_path(model: Any, need_spatial: bool = True) -> list[Any] | None
     return None
 
 
-def _connected(model: Any, tensor: Any) -> bool:
-    import keras
-
-    try:
-        keras.Model(model.inputs[0], tensor)
-    except Exception:  # noqa: BLE001 - not part of this model's graph
-        return False
-    return True
-
-
-def _outer_node(model: Any, layer: Any) -> tuple[Any, Any] | None:
-    """(input tensor, output tensor) of ``layer``'s call inside ``model``'s graph."""
-    for node in reversed(getattr(layer, "_inbound_nodes", [])):
-        if len(node.output_tensors) != 1:
-            continue
-        if _connected(model, node.output_tensors[0]):
-            t_in = node.input_tensors[0] if len(node.input_tensors) == 1 else None
-            return t_in, node.output_tensors[0]
-    return None
-
-
-def _sub_model(inputs: Any, outputs: Any) -> Any | None:
-    import keras
-
-    try:
-        return keras.Model(inputs, outputs)
-    except Exception:  # noqa: BLE001 - the tensors do not cut the graph there
-        return None
-
-
 def _plan(container: Any, path: list[Any]) -> tuple[list[Stage], Stage, list[Stage]]:
     """Split ``container`` around ``path``: stages before the feature map, the map, stages after it."""
     child, last = path[0], len(path) == 1
-    if _is_sequential(container):
-        layers = [layer for layer in container.layers if not _is_input(layer)]
+    if is_sequential(container):
+        layers = [layer for layer in container.layers if not is_input(layer)]
         i = next(k for k, layer in enumerate(layers) if layer is child)
         before: list[Stage] = [("layers", layers[:i])] if i else []
         after_here: list[Stage] = [("layers", layers[i + 1 :])] if layers[i + 1 :] else []
@@ -204,24 +159,24 @@ def _plan(container: Any, path: list[Any]) -> tuple[list[Stage], Stage, list[Sta
             return before, ("layers", [child]), after_here
         b2, leaf, a2 = _plan(child, path[1:])
         return before + b2, leaf, a2 + after_here
-    node = _outer_node(container, child)
+    node = outer_node(container, child)
     if node is None:
         raise GradCamError(f"cannot trace layer {child.name!r} inside {container.name!r} for Grad-CAM")
     t_in, t_out = node
     out = container.outputs[0]
     if last:
-        pre = _sub_model(container.inputs[0], t_out)
-        post = out is t_out or _sub_model(t_out, out)
+        pre = sub_model(container.inputs[0], t_out)
+        post = out is t_out or sub_model(t_out, out)
         if pre is not None and post is not None:
             return [], ("model", pre), ([] if post is True else [("model", post)])
-        combined = _sub_model(container.inputs[0], [t_out, out])
+        combined = sub_model(container.inputs[0], [t_out, out])
         if combined is None:
             raise GradCamError(f"cannot reach layer {child.name!r} inside {container.name!r} for Grad-CAM")
         return [], ("combined", combined), []
     if t_in is None:
         raise GradCamError(f"the nested model {child.name!r} takes several inputs; Grad-CAM cannot follow it")
-    before = [] if t_in is container.inputs[0] else [("model", _sub_model(container.inputs[0], t_in))]
-    after: list[Stage] = [] if t_out is out else [("model", _sub_model(t_out, out))]
+    before = [] if t_in is container.inputs[0] else [("model", sub_model(container.inputs[0], t_in))]
+    after: list[Stage] = [] if t_out is out else [("model", sub_model(t_out, out))]
     if any(stage[1] is None for stage in before + after):
         raise GradCamError(f"cannot split {container.name!r} around {child.name!r} for Grad-CAM")
     b2, leaf, a2 = _plan(child, path[1:])
@@ -245,9 +200,9 @@ def _flat_layers(stages: list[Stage]) -> list[Any]:
     """
 
     def flat(layer: Any) -> list[Any]:
-        if _is_input(layer):
+        if is_input(layer):
             return []
-        if _is_model(layer):
+        if is_model(layer):
             return [x for inner in layer.layers for x in flat(inner)]
         return [layer]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import platform
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlstudio import __version__
+from tlstudio.core import run_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from tlstudio.core.deploy.predict import Predictor
@@ -49,45 +49,43 @@ def _fmt(value: Any, pct: bool = True) -> str:
 
 
 def _model_section(predictor: Predictor) -> list[str]:
-    cfg = predictor.run.config
+    run = predictor.run
     lines = ["## Model", ""]
-    if predictor.run.run_dir is None:
+    if run is None:
         source = predictor.model_path.name if predictor.model_path else "a Keras model"
         lines.append(f"- Made from the model file {source} (not a tlstudio run).")
         return lines + [""]
-    base = cfg.get("base_model_path") or cfg.get("base") or predictor.run.get("base", "?")
-    alpha = cfg.get("alpha")
-    lines.append(f"- Base: {base}" + (f" (alpha {alpha:g})" if isinstance(alpha, (int, float)) else ""))
-    weights = cfg.get("weights")
+    cfg = run.config
+    base = cfg.base_model_path or cfg.base or run.summary.base or "?"
+    lines.append(f"- Base: {base}" + (f" (alpha {cfg.alpha:g})" if isinstance(cfg.alpha, (int, float)) else ""))
+    weights: Any = cfg.weights
     try:
         from tlstudio.core.models.catalogue import weights_label
-        from tlstudio.core.run_folder import load_run
 
-        weights = weights_label(load_run(predictor.run.run_dir).config)
+        weights = weights_label(cfg)
     except Exception:  # noqa: BLE001 - an older or partial config still gets a card
         pass
     lines.append(f"- Starting weights: {weights or '-'}")
-    head = f"pooling {cfg.get('pooling', 'avg')}, dropout {cfg.get('dropout', '-')}"
-    if cfg.get("hidden_units"):
-        head += f", hidden layer of {cfg['hidden_units']} units"
+    head = f"pooling {cfg.pooling}, dropout {cfg.dropout}"
+    if cfg.hidden_units:
+        head += f", hidden layer of {cfg.hidden_units} units"
     lines.append(f"- Head: {head}")
-    epochs = predictor.run.get("epochs_run")
-    if epochs is not None:
-        lines.append(f"- Trained for {epochs} epochs")
+    if run.summary.epochs_run:
+        lines.append(f"- Trained for {run.summary.epochs_run} epochs")
     lines.append(f"- Parameters: {predictor.model.count_params():,}")
     return lines + [""]
 
 
 def _preprocess_mode(predictor: Predictor) -> str | None:
-    cfg = predictor.run.config
-    if not cfg:
+    if predictor.run is None:
         return None
-    if cfg.get("base_model_path"):
+    cfg = predictor.run.config
+    if cfg.base_model_path:
         return "none"
     try:
         from tlstudio.core.models.catalogue import get_spec
 
-        return get_spec(str(cfg.get("base"))).preprocess
+        return get_spec(str(cfg.base)).preprocess
     except Exception:  # noqa: BLE001
         return None
 
@@ -107,7 +105,7 @@ def _input_section(predictor: Predictor) -> list[str]:
         f"- Input: float32 tensor of shape (batch, {h}, {w}, 3), RGB values 0-255 (not normalised).",
         f"- Images are decoded to RGB with their EXIF orientation applied, then {policy}.",
         f"- Inside the model, pixel values are {inside}" + (f" (mode \"{mode}\")." if mode else "."),
-        "- Output: one probability per class (softmax), in the order of labels.txt.",
+        f"- Output: one probability per class (softmax), in the order of {run_folder.LABELS_FILE}.",
         "",
     ]
 
@@ -117,21 +115,22 @@ def _data_section(predictor: Predictor) -> list[str]:
     lines = ["## Classes and data", ""]
     lines.append(f"{len(predictor.labels)} classes: " + ", ".join(predictor.labels))
     lines.append("")
-    counts = [(k, run.get(f"num_{k}")) for k in ("train", "val", "test")]
-    if any(v is not None for _, v in counts):
-        lines.append("- Images: " + ", ".join(f"{v} {k}" for k, v in counts if v is not None))
-    if run.config.get("data_dir"):
-        lines.append(f"- Data folder: {run.config['data_dir']}")
-    if run.config.get("resize_policy"):
-        split = run.config.get("split")
-        if isinstance(split, dict) and split.get("train"):
-            parts = [f"{len(v)} {k}" for k, v in split.items() if isinstance(v, list) and v]
-            lines.append(f"- Split recorded in config.json: {', '.join(parts)}")
+    if run is None:
+        return lines
+    s = run.summary
+    counts = [(k, n) for k, n in (("train", s.num_train), ("val", s.num_val), ("test", s.num_test)) if n]
+    if counts:
+        lines.append("- Images: " + ", ".join(f"{n} {k}" for k, n in counts))
+    if run.config.data_dir:
+        lines.append(f"- Data folder: {run.config.data_dir}")
+    parts = [f"{len(v)} {k}" for k, v in run.split.items() if v]
+    if run.split.get("train"):
+        lines.append(f"- Split recorded in {run_folder.CONFIG_FILE}: {', '.join(parts)}")
     return lines + [""]
 
 
 def _metrics_section(predictor: Predictor) -> list[str]:
-    evaluation = predictor.run.evaluation
+    evaluation = predictor.run.evaluation if predictor.run is not None else None
     if not evaluation or not isinstance(evaluation.get("splits"), dict):
         return ["## Evaluation", "", "No evaluation was recorded for this model.", ""]
     lines = ["## Evaluation", ""]
@@ -173,7 +172,7 @@ def model_card(predictor: Predictor, files: list[tuple[str, str]], *, name: str 
     name
         A title; default the run folder's or model file's name.
     """
-    title = name or (predictor.run.run_dir.name if predictor.run.run_dir else (predictor.model_path.stem if predictor.model_path else "model"))
+    title = name or (predictor.run_dir.name if predictor.run_dir else (predictor.model_path.stem if predictor.model_path else "model"))
     date = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [f"# Model card: {title}", "", "An image classifier trained with tlstudio (transfer learning).", ""]
     lines += _model_section(predictor)
@@ -183,33 +182,8 @@ def model_card(predictor: Predictor, files: list[tuple[str, str]], *, name: str 
     lines += ["## Files", ""]
     for file_name, description in files:
         lines.append(f"- `{file_name}`: {description}")
-    lines += ["- `labels.txt`: the class names, one per line, in output order", ""]
+    lines += [f"- `{run_folder.LABELS_FILE}`: the class names, one per line, in output order", ""]
     lines += ["## Made with", "", f"- {_versions()}", f"- Exported {date}", ""]
     if predictor.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in predictor.notes] + [""]
     return "\n".join(lines)
-
-
-def describe_folder(folder: Path) -> list[tuple[str, str]]:
-    """(name, description) of the exported models found in ``folder``, for the card's file list."""
-    from tlstudio.core.deploy.sample_scripts import TITLES, script_name
-
-    found: list[tuple[str, str]] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        fmt = None
-        if path.is_dir() and (path / "saved_model.pb").is_file():
-            fmt = "savedmodel"
-        elif path.suffix == ".keras":
-            fmt = "keras"
-        elif path.suffix == ".onnx":
-            fmt = "onnx"
-        elif path.suffix == ".tflite":
-            stem = path.stem.lower()
-            fmt = "tflite-int8" if "int8" in stem else "tflite-f16" if ("f16" in stem or "float16" in stem) else "tflite"
-        if fmt:
-            found.append((path.name, TITLES[fmt]))
-            if (folder / script_name(fmt)).is_file():
-                found.append((script_name(fmt), f"sample script for {path.name}"))
-    return found

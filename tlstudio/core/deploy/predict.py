@@ -1,7 +1,7 @@
-"""Prediction with a trained model: top-k labels, a "not sure" answer, folders to CSV.
+"""Prediction with a trained model: top-k labels and a "not sure" answer (folders and CSV: :mod:`.batch`).
 
 A :class:`Predictor` applies exactly the preprocessing the run was trained with: the input size
-and resize policy come from the run folder (``config.json`` / ``run.json``), the pixel scaling is
+and resize policy come from the run folder (:mod:`tlstudio.core.run_folder`), the pixel scaling is
 inside the model itself (its input takes raw RGB 0-255). Images are decoded by
 :mod:`tlstudio.core.data.imageio`, so anything the scanner accepts works here, with EXIF orientation applied.
 
@@ -11,27 +11,23 @@ several times faster than ``model.predict`` on a single image.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tlstudio.core.errors import Cancelled, TlstudioError
-from tlstudio.core.json_file import read_json
+from tlstudio.core.errors import TlstudioError
 
 if TYPE_CHECKING:  # pragma: no cover
-
     from tlstudio.core.deploy.gradcam import GradCam
+    from tlstudio.core.run_folder import Run
 
 NOT_SURE = "not sure"
 BATCH = 32
-CSV_HEADER = ("path", "label", "probability", "top_k", "error")
 
 ImageInput = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray (uint8, H x W x 3)
 
@@ -71,54 +67,6 @@ class Prediction:
         }
 
 
-@dataclass
-class RunFiles:
-    """What a run folder says about preprocessing and data (all optional for a bare model file)."""
-
-    run_dir: Path | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    run: dict[str, Any] = field(default_factory=dict)
-    evaluation: dict[str, Any] | None = None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        for source in (self.config, self.run):
-            if source.get(key) is not None:
-                return source[key]
-        return default
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = read_json(path)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise PredictError(f"cannot read {path.name} in {path.parent}: {exc}") from None
-    if not isinstance(data, dict):
-        raise PredictError(f"{path} is not a JSON object")
-    return data
-
-
-def read_run_files(run_dir: str | Path) -> RunFiles:
-    """Read ``config.json``, ``run.json`` and ``evaluation.json`` of a run folder (missing ones are empty)."""
-    run_dir = Path(run_dir)
-    evaluation = _read_json(run_dir / "evaluation.json") or None
-    return RunFiles(run_dir, _read_json(run_dir / "config.json"), _read_json(run_dir / "run.json"), evaluation)
-
-
-def _read_labels(path: Path) -> list[str]:
-    from tlstudio.core.models.open_model import read_labels
-
-    return list(read_labels(path))
-
-
-def _load_model(path: Path) -> Any:
-    """Load a user's model file safely (see :func:`tlstudio.core.models.open_model.load_model_file`)."""
-    from tlstudio.core.models.open_model import load_model_file
-
-    return load_model_file(path)
-
-
 def _model_hw(model: Any) -> tuple[int | None, int | None]:
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
     if len(shape) != 4 or shape[-1] != 3:
@@ -152,7 +100,7 @@ class Predictor:
     resize_policy
         ``"stretch"``, ``"crop"`` or ``"pad"``, as the run was trained.
     run
-        The run folder's files, when the model came from one.
+        The run the model came from, None for a bare model file.
     """
 
     def __init__(
@@ -162,7 +110,7 @@ class Predictor:
         *,
         input_size: int | tuple[int, int] | None = None,
         resize_policy: str = "stretch",
-        run: RunFiles | None = None,
+        run: Run | None = None,
         model_path: str | Path | None = None,
     ) -> None:
         self.model = model
@@ -186,7 +134,7 @@ class Predictor:
         if resize_policy not in ("stretch", "crop", "pad"):
             raise PredictError(f"unknown resize policy {resize_policy!r} (stretch, crop or pad)")
         self.resize_policy = resize_policy
-        self.run = run or RunFiles()
+        self.run = run
         self.model_path = Path(model_path) if model_path else None
         self._fn: Any = None
         self._lock = threading.Lock()
@@ -197,38 +145,39 @@ class Predictor:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Predictor:
-        """Load a run folder (``model.keras`` + ``config.json`` + ``labels.txt``) or a model file.
+        """Load a run folder (its model, configuration and labels) or a model file.
 
         A bare model file is resized with its own input shape and the "stretch" policy; its labels
-        come from a ``labels.txt`` beside it, else ``"class 0" .. "class N-1"``.
+        come from a labels file beside it, else ``"class 0" .. "class N-1"``.
 
         Raises
         ------
-        PredictError, ModelFileError
+        PredictError, ModelFileError, RunError
             With a one-line reason when the folder or file cannot be used.
         """
+        from tlstudio.core import run_folder
+        from tlstudio.core.models.open_model import load_model_file
+
         path = Path(path).expanduser()
         if not path.exists():
             raise PredictError(f"no such model file or run folder: {path}")
+        run = None
         if path.is_dir():
-            if not (path / "model.keras").is_file() and not any(path.glob("*.keras")) and not any(path.glob("*.h5")):
-                raise PredictError(f"{path} holds no model.keras: is it a tlstudio run folder?")
-            run = read_run_files(path)
-            loaded = _load_model(path)
-            labels: list[str] | None = None
-            if (path / "labels.txt").is_file():
-                labels = _read_labels(path / "labels.txt")
-            elif run.get("classes"):
-                labels = list(run.get("classes"))
-            else:
-                labels = loaded.labels
-            size = run.get("input_size") or loaded.input_size
-            policy = run.get("resize_policy", "stretch")
-            predictor = cls(loaded.model, labels, input_size=size, resize_policy=policy, run=run, model_path=loaded.path)
+            if run_folder.is_run(path):
+                run = run_folder.load_run(path)
+                if run.model_path is None:
+                    raise PredictError(f"the run {path} holds no model yet (status: {run.status})")
+            elif not any(path.glob("*.keras")) and not any(path.glob("*.h5")):
+                raise PredictError(f"{path} holds no model: is it a tlstudio run folder?")
+        loaded = load_model_file(path)
+        if run is not None:
+            labels = loaded.labels or run.classes or None
+            size = run.input_size or loaded.input_size
+            predictor = cls(loaded.model, labels, input_size=size, resize_policy=run.config.resize_policy,
+                            run=run, model_path=loaded.path)
         else:
-            loaded = _load_model(path)
             predictor = cls(loaded.model, loaded.labels, input_size=loaded.input_size, model_path=loaded.path)
-        predictor.notes = list(getattr(loaded, "notes", []) or [])
+        predictor.notes = list(loaded.notes)
         return predictor
 
     @property
@@ -237,7 +186,7 @@ class Predictor:
 
     @property
     def run_dir(self) -> Path | None:
-        return self.run.run_dir
+        return self.run.run_dir if self.run is not None else None
 
     # --- images -----------------------------------------------------------------------------------
 
@@ -408,103 +357,3 @@ def _source_name(image: ImageInput, index: int) -> str:
         return os.fspath(image)
     name = getattr(image, "filename", None)
     return str(name) if name else f"image {index}"
-
-
-# --- folders and CSV ------------------------------------------------------------------------------
-
-
-def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files and folders (recursively, sorted, hidden files skipped) into a list of files.
-
-    Every file in a folder is listed, images or not, so a file that cannot be read still gets its
-    row with the reason.
-
-    Raises
-    ------
-    PredictError
-        When a given path does not exist.
-    """
-    out: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith("."):
-                        out.append(Path(dirpath) / name)
-        elif path.exists():
-            out.append(path)
-        else:
-            raise PredictError(f"no such file or folder: {path}")
-    return out
-
-
-def format_top(top: Sequence[tuple[str, float]]) -> str:
-    """``"cat:0.9100;dog:0.0700"``: the top-k column of the CSV."""
-    return ";".join(f"{name}:{prob:.4f}" for name, prob in top)
-
-
-def csv_row(pred: Prediction) -> list[str]:
-    if pred.error is not None:
-        return [pred.source, "", "", "", pred.error]
-    return [pred.source, pred.label, f"{pred.probability:.4f}", format_top(pred.top), ""]
-
-
-def predict_files(
-    predictor: Predictor,
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    top_k: int = 3,
-    threshold: float | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> list[Prediction]:
-    """Predict every file under ``paths`` (folders recursively), in batches, with progress and cancel."""
-    files = collect_files(paths)
-    total = len(files)
-    results: list[Prediction] = []
-    if progress:
-        progress(0, total)
-    for start in range(0, total, BATCH):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Prediction cancelled.")
-        chunk = files[start : start + BATCH]
-        results.extend(predictor.predict([str(f) for f in chunk], top_k=top_k, threshold=threshold))
-        if progress:
-            progress(len(results), total)
-    return results
-
-
-def predict_folder_to_csv(
-    predictor: Predictor,
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    out_csv: str | os.PathLike[str],
-    top_k: int = 3,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: threading.Event | None = None,
-    threshold: float | None = None,
-) -> list[Prediction]:
-    """Classify every file under ``paths`` and write a CSV with one row per file.
-
-    Columns: ``path, label, probability, top_k, error``; ``top_k`` holds ``label:prob`` pairs
-    joined by ``;``. A file that cannot be read gets a row with the reason in ``error``.
-    The CSV is written atomically once all files are done.
-
-    Returns
-    -------
-    list of Prediction
-        The rows, in file order.
-    """
-    from tlstudio.core.atomic import write_text
-
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    results = predict_files(predictor, paths, top_k=top_k, threshold=threshold, progress=progress, cancel=cancel)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for pred in results:
-        writer.writerow(csv_row(pred))
-    write_text(Path(out_csv), buf.getvalue())
-    return results

@@ -7,6 +7,8 @@ top classes with their probabilities, reading the class names from ``labels.txt`
 
 from __future__ import annotations
 
+from tlstudio.core.run_folder import LABELS_FILE
+
 REQUIREMENTS = {
     "keras": "pip install keras tensorflow pillow numpy",
     "savedmodel": "pip install tensorflow pillow numpy",
@@ -31,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 MODEL = HERE / "{file}"
 SIZE = ({height}, {width})  # height, width of the model input
 RESIZE = "{policy}"  # how training resized images: stretch, crop (centre) or pad (black borders)
-LABELS = [line.strip() for line in (HERE / "labels.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+LABELS = [line.strip() for line in (HERE / "{labels}").read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def load_image(path):
@@ -125,6 +127,7 @@ TITLES = {
     "tflite-f16": "TensorFlow Lite, float16 weights",
     "tflite-int8": "TensorFlow Lite, int8 weights and activations, float input and output",
     "onnx": "ONNX",
+    "web": "web page (ONNX Runtime Web)",
 }
 
 
@@ -164,5 +167,6 @@ def sample_script(fmt: str, file_name: str, input_size: tuple[int, int], resize_
         height=int(input_size[0]),
         width=int(input_size[1]),
         policy=resize_policy,
+        labels=LABELS_FILE,
     )
     return header + _RUNTIMES[runtime] + _MAIN

@@ -38,6 +38,7 @@ import numpy as np
 
 from tlstudio import __version__
 from tlstudio.core.deploy import export as core_export
+from tlstudio.core.deploy.formats import first_line
 from tlstudio.core.errors import Cancelled, TlstudioError
 
 FORMAT = "web"
@@ -169,7 +170,9 @@ def page_metadata(predictor: Any, threshold: float | None) -> dict[str, Any]:
 
 def write_web_folder(predictor: Any, folder: Path, threshold: float | None) -> None:
     """Write the model, page, runtime, ``model.json`` and ``labels.txt`` into ``folder`` (which exists)."""
-    core_export._export_onnx(predictor.model, folder / MODEL_NAME)
+    from tlstudio.core.deploy.formats import _export_onnx
+
+    _export_onnx(predictor.model, folder / MODEL_NAME)
     for name in PAGE_FILES:
         shutil.copyfile(WEB_RESOURCES / name, folder / name)
     (folder / RUNTIME_DIR).mkdir()
@@ -267,29 +270,10 @@ def export_web(
     try:
         staged = stage / target.name
         staged.mkdir()
-        threshold = read_threshold(predictor)
-        step("Writing the web page and the ONNX model")
-        try:
-            write_web_folder(predictor, staged, threshold)
-        except TlstudioError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - converters raise anything; the user gets one line
-            raise core_export.ExportError(f"web export failed: {core_export._first_line(exc)}") from exc
-        if verify:
-            step("Checking the page in headless Chromium")
-            from tlstudio.core.deploy.web_verify import verify_web
-
-            result.verification = verify_web(predictor, staged, images=images, cancel=cancel)
-            if not result.verification["ok"]:
-                raise core_export.VerificationError(
-                    f"the web page does not give the Keras model's answers "
-                    f"({core_export.describe_verification(result.verification)}); nothing was written"
-                )
-        step("Writing the model card")
-        _write_card(predictor, staged, threshold, result.verification)
+        threshold = write_web_into(predictor, staged, verify=verify, images=images, cancel=cancel, step=step, result=result)
         if cancel is not None and cancel.is_set():
             raise Cancelled("Export cancelled.")
-        core_export._move_into_place(staged, target)
+        core_export._place(staged, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -302,3 +286,42 @@ def export_web(
     if progress:
         progress(total, total)
     return result
+
+
+def write_web_into(
+    predictor: Any,
+    staged: Path,
+    *,
+    verify: bool,
+    images: Iterable[str | os.PathLike[str]] | None,
+    cancel: threading.Event | None,
+    step: Callable[[str], None],
+    result: Any,
+) -> float | None:
+    """Fill the (existing, empty) folder ``staged`` with the page, model and card; verify when asked.
+
+    The export loop of :mod:`tlstudio.core.deploy.export` calls it for a web folder beside other
+    formats; :func:`export_web` for a web export on its own. Sets ``result.verification`` and
+    returns the "not sure" threshold written into the page (None without one).
+    """
+    threshold = read_threshold(predictor)
+    step("Writing the web page and the ONNX model")
+    try:
+        write_web_folder(predictor, staged, threshold)
+    except TlstudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - converters raise anything; the user gets one line
+        raise core_export.ExportError(f"web export failed: {first_line(exc)}") from exc
+    if verify:
+        step("Checking the page in headless Chromium")
+        from tlstudio.core.deploy.web_verify import verify_web
+
+        result.verification = verify_web(predictor, staged, images=images, cancel=cancel)
+        if not result.verification["ok"]:
+            raise core_export.VerificationError(
+                f"the web page does not give the Keras model's answers "
+                f"({core_export.describe_verification(result.verification)}); nothing was written"
+            )
+    step("Writing the model card")
+    _write_card(predictor, staged, threshold, result.verification)
+    return threshold

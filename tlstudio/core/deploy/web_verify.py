@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from tlstudio.core.deploy import export as core_export
+from tlstudio.core.deploy import formats, verification
 from tlstudio.core.errors import Cancelled
 
 #: Environment variable naming the browser to use instead of the first one found on PATH.
@@ -162,7 +163,7 @@ def run_page(
                 browser = pw.chromium.launch(executable_path=browser_path, headless=True, args=list(CHROMIUM_FLAGS))
             except PlaywrightError as exc:
                 raise core_export.VerificationError(
-                    f"the browser {browser_path} could not be started: {core_export._first_line(exc)}"
+                    f"the browser {browser_path} could not be started: {formats.first_line(exc)}"
                 ) from None
             try:
                 page = browser.new_page(viewport={"width": 1100, "height": 760})
@@ -227,7 +228,7 @@ def verify_web(
     folder: Path,
     *,
     images: Iterable[str | os.PathLike[str]] | None = None,
-    n: int = core_export.VERIFY_IMAGES,
+    n: int = verification.VERIFY_IMAGES,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Classify images through the exported page in headless Chromium and compare with the Keras model.
@@ -252,18 +253,18 @@ def verify_web(
         ``"requests"`` (how many the browser made) and ``"outside_requests"`` (URLs outside the
         folder; any of them fails the check).
     """
-    files = core_export._given_images(images)
+    files = formats.given_images(images)
     inputs = "given images"
     if not files:
-        files = core_export.run_split_images(predictor, ("val", "test", "train"))
+        files = formats.run_split_images(predictor, ("val", "test", "train"))
         inputs = "validation images"
-    files = core_export._spread(files, n)
-    batch, used = core_export._load_batch(predictor, files)
+    files = formats.spread(files, n)
+    batch, used = formats.load_batch(predictor, files)
     scratch = Path(tempfile.mkdtemp(prefix="tlstudio-web-verify-"))
     try:
         if not used:
             used = _random_images(scratch, predictor.input_size, min(n, 8))
-            batch, used = core_export._load_batch(predictor, used)
+            batch, used = formats.load_batch(predictor, used)
             inputs = "random images (no validation images were found)"
         page = run_page(folder, used, cancel=cancel)
     finally:

@@ -11,12 +11,13 @@ layers that do the scaling are put in front of it.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlstudio.core import run_folder
+from tlstudio.core.models.cut import cut_below_classifier
 from tlstudio.core.models.safety import ModelFileError, UnsafeModelError, read_keras_archive
 
 __all__ = [
@@ -152,7 +153,7 @@ def find_model_file(path: str | Path) -> Path:
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        for name in ("model.keras", "keras_model.h5", "model.h5"):
+        for name in (run_folder.MODEL_FILE, "keras_model.h5", "model.h5"):
             if (path / name).is_file():
                 return path / name
         found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
@@ -200,7 +201,7 @@ def unpack_model_zip(path: Path) -> Path:
         with zipfile.ZipFile(path) as zf:
             members = [m for m in zf.infolist() if not m.is_dir() and "__MACOSX" not in m.filename]
             models = [m for m in members if Path(m.filename).suffix.lower() in MODEL_SUFFIXES]
-            labels = [m for m in members if Path(m.filename).name.lower() == "labels.txt"]
+            labels = [m for m in members if Path(m.filename).name.lower() == run_folder.LABELS_FILE]
             if not models:
                 raise ModelFileError(f"{path.name} holds no model file (.keras or .h5).")
             if len(models) > 1:
@@ -210,7 +211,7 @@ def unpack_model_zip(path: Path) -> Path:
                 )
             wanted = [(models[0], Path(models[0].filename).name)]
             if len(labels) == 1:
-                wanted.append((labels[0], "labels.txt"))
+                wanted.append((labels[0], run_folder.LABELS_FILE))
             target.mkdir(parents=True, exist_ok=True)
             for member, name in wanted:
                 if (target / name).is_file() and (target / name).stat().st_size == member.file_size:
@@ -286,7 +287,7 @@ def _load_keras3(file: Path) -> LoadedModel:
 
 
 def _looks_like_tlstudio(file: Path, model: Any) -> bool:
-    if (file.parent / "run.json").is_file():
+    if run_folder.is_run(file.parent):
         return True
     names = {layer.name for layer in getattr(model, "layers", [])}
     return {"preprocess", "base", "head"} <= names
@@ -318,212 +319,30 @@ def model_input_size(model: Any, notes: list[str]) -> tuple[int, int]:
 
 
 def _attach_labels(loaded: LoadedModel) -> None:
-    labels_file = loaded.path.parent / "labels.txt"
+    """Class names from ``labels.txt`` beside the model, else from the run folder it sits in."""
+    folder = loaded.path.parent
     outputs = loaded.num_outputs
-    if labels_file.is_file():
-        labels = read_labels(labels_file)
+    labels = run_folder.read_labels(folder)
+    if labels is not None:
         if outputs is not None and len(labels) != outputs:
             loaded.notes.append(
-                f"labels.txt names {len(labels)} classes but the model has {outputs} outputs; the labels were not used."
+                f"{run_folder.LABELS_FILE} names {len(labels)} classes but the model has {outputs} outputs; "
+                "the labels were not used."
             )
         else:
             loaded.labels = labels
             return
     elif loaded.source != "tlstudio":
-        loaded.notes.append("No labels.txt beside the model: classes are shown by number.")
-    config_file = loaded.path.parent / "config.json"
-    if loaded.labels is None and config_file.is_file():
+        loaded.notes.append(f"No {run_folder.LABELS_FILE} beside the model: classes are shown by number.")
+    if run_folder.is_run(folder):
         try:
-            classes = json.loads(config_file.read_text(encoding="utf-8")).get("classes")
-        except (OSError, ValueError, AttributeError):
-            classes = None
-        if isinstance(classes, list) and all(isinstance(c, str) for c in classes):
-            if outputs is None or len(classes) == outputs:
-                loaded.labels = list(classes)
+            classes = run_folder.read_run_config(folder)[1]
+        except run_folder.RunError:
+            classes = []
+        if classes and (outputs is None or len(classes) == outputs):
+            loaded.labels = list(classes)
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
-# --------------------------------------------------------------------------------------------------
-# Cutting a classifier down to a feature extractor
-
-
-_CLASSIFIER_LAYERS = {
-    "Dense",
-    "Dropout",
-    "Activation",
-    "Softmax",
-    "Flatten",
-    "Reshape",
-    "BatchNormalization",
-    "LayerNormalization",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "SpatialDropout1D",
-    "ActivityRegularization",
-    "ReLU",
-    "LeakyReLU",
-    "PReLU",
-    "ELU",
-    "InputLayer",
-}
-_POOLING_LAYERS = {
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "GlobalAveragePooling1D",
-    "GlobalMaxPooling1D",
-}
-
-
-def _is_model(layer: Any) -> bool:
-    import keras
-
-    return isinstance(layer, keras.Model)
-
-
-def _body_layers(model: Any) -> list[Any]:
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-
-
-def _is_classifier_block(layer: Any) -> bool:
-    """A Dense stack (possibly a nested Sequential of Dense/Dropout layers): the part that is cut off."""
-    if _is_model(layer):
-        body = _body_layers(layer)
-        return bool(body) and all(_is_classifier_block(sub) for sub in body)
-    name = type(layer).__name__
-    if name in ("BatchNormalization", "ReLU", "LeakyReLU", "PReLU", "ELU"):
-        try:
-            rank = len(layer.output.shape)
-        except (AttributeError, ValueError):
-            return False
-        return rank == 2  # after pooling only: part of the classifier
-    return name in _CLASSIFIER_LAYERS
-
-
-def _feature_path(model: Any) -> tuple[str, ...]:
-    """Names leading to the layer whose output feeds global pooling (or the final Dense stack)."""
-    body = _body_layers(model)
-    while body and _is_classifier_block(body[-1]):
-        body.pop()
-    if not body:
-        raise ModelFileError("this model has no layers below its classifier to use as a base.")
-    last = body[-1]
-    if type(last).__name__ in _POOLING_LAYERS:
-        if len(body) < 2:
-            raise ModelFileError("this model has nothing before its global pooling to use as a base.")
-        # In a Functional model the layer before pooling in list order may not feed it; follow the graph.
-        prev = _producer(model, last) if not _is_sequential(model) else body[-2]
-        return (prev.name,)
-    if _is_model(last):
-        return (last.name, *_feature_path(last))
-    return (last.name,)
-
-
-def _is_sequential(model: Any) -> bool:
-    import keras
-
-    return isinstance(model, keras.Sequential)
-
-
-def _producer(model: Any, layer: Any) -> Any:
-    """The layer of ``model`` whose output is ``layer``'s (single) input."""
-    tensor = layer.input
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        raise ModelFileError(f"cannot follow the model's graph below layer '{layer.name}'.")
-    return history[0]
-
-
-def _find_path(model: Any, name: str) -> tuple[str, ...] | None:
-    for layer in model.layers:
-        if layer.name == name:
-            return (layer.name,)
-    for layer in model.layers:
-        if _is_model(layer):
-            sub = _find_path(layer, name)
-            if sub is not None:
-                return (layer.name, *sub)
-    return None
-
-
-def _truncate(model: Any, path: tuple[str, ...]) -> Any:
-    """A model from ``model``'s input to the output of the layer at ``path`` (sharing its weights)."""
-    import keras
-
-    layer = model.get_layer(path[0])
-    inner = _truncate(layer, path[1:]) if len(path) > 1 else None
-    if _is_sequential(model):
-        x = inp = keras.Input(
-            shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="image"
-        )
-        for sub in _body_layers(model):
-            if sub is layer:
-                x = inner(x) if inner is not None else sub(x)
-                break
-            x = sub(x)
-        return keras.Model(inp, x, name=f"{model.name}_features")
-    if inner is None:
-        return keras.Model(
-            _single_input(model), _outer_tensor(model, layer, "output"), name=f"{model.name}_features"
-        )
-    return keras.Model(
-        _single_input(model), inner(_outer_tensor(model, layer, "input")), name=f"{model.name}_features"
-    )
-
-
-def _outer_tensor(model: Any, layer: Any, which: str) -> Any:
-    """``layer``'s input or output tensor in ``model``'s own graph (a nested model has nodes elsewhere too)."""
-    import keras
-
-    for node in reversed(getattr(layer, "_inbound_nodes", [])):
-        tensors = node.output_tensors if which == "output" else node.input_tensors
-        if len(tensors) != 1:
-            continue
-        try:
-            keras.Model(_single_input(model), tensors[0])
-        except ValueError:
-            continue
-        return tensors[0]
-    raise ModelFileError(f"cannot follow the model's graph at layer '{layer.name}'.")
-
-
-def cut_below_classifier(model: Any, cut_layer: str | None = None) -> Any:
-    """A feature extractor: ``model`` up to the layer before global pooling / its final Dense stack.
-
-    The result shares layers and weights with ``model`` and takes the same input (for models opened with
-    :func:`load_model_file`, raw RGB 0-255 including any preprocessing layers put in front).
-
-    Parameters
-    ----------
-    model : keras.Model
-        A classifier, e.g. ``load_model_file(path).model``.
-    cut_layer : str, optional
-        Name of the layer whose output becomes the features (searched in nested models too). By default
-        the output of the layer feeding global pooling, or else feeding the final Dense stack.
-
-    Returns
-    -------
-    keras.Model
-
-    Raises
-    ------
-    ModelFileError
-        When ``cut_layer`` does not exist or no feature layer can be found.
-    """
-    if cut_layer:
-        path = _find_path(model, cut_layer)
-        if path is None:
-            raise ModelFileError(f"the model has no layer named '{cut_layer}'.")
-    else:
-        path = _feature_path(model)
-    return _truncate(model, path)
-
-
-def _single_input(model: Any) -> Any:
-    """The model's input as a bare tensor when it has one (a one-element list would warn at every call)."""
-    inputs = model.inputs
-    return inputs[0] if len(inputs) == 1 else inputs

@@ -64,6 +64,8 @@ CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pkl", ".pickle", ".joblib", ".dill", "
 
 # A model description is a few MB at most; a far larger one is a damaged or hostile file.
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+#: The model description inside a .keras archive (a Keras name, not one of tlstudio's files).
+KERAS_CONFIG = "config.json"
 
 # Public Keras namespaces whose classes and functions may appear in a model config.
 _NAMESPACES = (
@@ -295,13 +297,13 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
                     raise UnsafeModelError(
                         f"this model file contains embedded Python code or pickled data ('{name}'); {REFUSAL_TAIL}"
                     )
-            if "config.json" not in names:
+            if KERAS_CONFIG not in names:
                 raise ModelFileError("this .keras file has no config.json: it is not a Keras 3 model file.")
-            if zf.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+            if zf.getinfo(KERAS_CONFIG).file_size > MAX_CONFIG_BYTES:
                 raise ModelFileError(
                     "this .keras file's model description is implausibly large; it is damaged."
                 )
-            raw = zf.read("config.json")
+            raw = zf.read(KERAS_CONFIG)
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"this .keras file is damaged or not a Keras 3 model file ({exc}).") from exc
     try:

@@ -28,7 +28,7 @@ from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.events import PHASE_FINE_TUNE
 
-STATE_FILE = "state.json"
+STATE_FILE = run_folder.STATE_FILE
 STATE_VERSION = 1
 #: The classifier as the head phase left it, kept while fine-tuning runs.
 HEAD_FINAL = "head-final.npz"

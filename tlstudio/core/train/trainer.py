@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.core import run_folder
-from tlstudio.core.atomic import write_json, write_text
+from tlstudio.core.atomic import write_json
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data.pipeline import SkipLog, make_augmenter
 from tlstudio.core.errors import Cancelled, TlstudioError
@@ -192,7 +192,7 @@ class _Trainer:
         try:
             if self.started_config:
                 if tb:
-                    write_text(self.run_dir / "error.log", tb)
+                    run_folder.write_error_log(self.run_dir, tb)
                 summary = self.summary(status)
                 summary["error"] = str(exc)
                 run_folder.write_summary(self.run_dir, summary)
@@ -315,7 +315,7 @@ class _Trainer:
             )
         )
         if self.data.scan_skipped:
-            self.log(f"{len(self.data.scan_skipped)} file(s) were skipped by the scan (see skipped.json)", "info")
+            self.log(f"{len(self.data.scan_skipped)} file(s) were skipped by the scan (see {run_folder.SKIPPED_FILE})", "info")
         if self.resume:
             self.log(f"resuming after {self.progress.run_epoch} completed epoch(s)")
         if not self.use_cache and config.use_cache and config.head_epochs > 0:

@@ -217,8 +217,10 @@ class ExportDialog(QDialog):
         if source is None:
             self.status_label.setText("There is no trained model to export yet.")
         else:
+            from tlstudio.core.deploy.export import free_folder  # exports never go into a non-empty folder
+
             base = Path(source) if Path(source).is_dir() else Path(source).parent
-            self.dest_edit.setText(str(base / "export"))
+            self.dest_edit.setText(str(free_folder(base / "export")))
         self._update_buttons()
 
     def _browse(self) -> None:

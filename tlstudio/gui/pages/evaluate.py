@@ -9,7 +9,6 @@ class" are shown in a banner above everything else.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core import run_folder
 from tlstudio.gui.widgets.confusion import ConfusionView
 from tlstudio.gui.widgets.gallery import GalleryItem, ImageGallery
 
@@ -39,26 +39,16 @@ ONE_CLASS_SHARE = 0.9
 
 
 def read_evaluation(run_dir: str | Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """``(evaluation, summary)`` of a run folder; evaluation is None when the run has none."""
-    run_dir = Path(run_dir)
+    """``(evaluation, summary)`` of a run folder; evaluation is None when the run has none or it is damaged."""
     try:
-        from tlstudio.core.run_folder import load_run
-    except ImportError:
-        load_run = None
-    if load_run is not None:
-        try:
-            info = load_run(run_dir)
-            return getattr(info, "evaluation", None), dict(getattr(info, "summary", None) or {})
-        except Exception:  # an incomplete run folder: fall back to whatever files are there
-            pass
-
-    def read(name: str) -> Any:
-        try:
-            return json.loads((run_dir / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    return read("evaluation.json"), read("run.json") or {}
+        evaluation = run_folder.read_evaluation(run_dir)
+    except run_folder.RunError:
+        evaluation = None
+    try:
+        summary = run_folder.read_summary(run_dir).to_dict()
+    except run_folder.RunError:
+        summary = {}
+    return evaluation, summary
 
 
 def one_class_warning(classes: list[str], confusion: list[list[int]], split_label: str) -> str | None:

@@ -1,7 +1,7 @@
 """The Runs view: every run of the project in a table, with their curves overlaid for comparison.
 
-The table reads each run's ``run.json`` (falling back to the project's record of it); selecting rows
-draws their ``history.json`` curves in two plots (accuracy and loss), one colour per run, validation
+The table reads each run's summary (falling back to the project's record of it); selecting rows
+draws their history curves in two plots (accuracy and loss), one colour per run, validation
 solid and training dashed. Runs can be renamed, removed (optionally with their folder) and opened.
 """
 
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core import run_folder
 from tlstudio.core.humanize import format_seconds
 from tlstudio.core.json_file import read_json
 
@@ -73,8 +74,14 @@ class RunSummary:
     def __init__(self, record) -> None:
         self.record = record
         self.run_dir = Path(record.run_dir)
-        info = _read_json(self.run_dir / "run.json") or {}
-        history = _read_json(self.run_dir / "history.json") or {}
+        try:
+            info = run_folder.read_summary(self.run_dir).to_dict()
+        except run_folder.RunError:
+            info = {}
+        try:
+            history = run_folder.read_history(self.run_dir)
+        except run_folder.RunError:
+            history = {}
         self.exists = self.run_dir.is_dir()
         self.name = record.name or self.run_dir.name
         self.base = info.get("base") or record.base or ""
@@ -299,7 +306,7 @@ class RunsView(QWidget):
         self.rename_button.setEnabled(len(runs) == 1)
         self.delete_button.setEnabled(bool(runs))
         self.open_button.setEnabled(len(runs) == 1)
-        self.export_button.setEnabled(len(runs) == 1 and (Path(runs[0]) / "model.keras").is_file())
+        self.export_button.setEnabled(len(runs) == 1 and run_folder.has_model(runs[0]))
 
     # --- the plots --------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ MODEL_SUFFIXES = {".keras", ".h5", ".hdf5"}
 
 def _files_in(folder: Path) -> list[Path]:
     """Every visible file under ``folder`` (sorted); files that are not images get their reason later."""
-    from tlstudio.core.deploy.predict import collect_files
+    from tlstudio.core.deploy.batch import collect_files
 
     return collect_files([folder])
 

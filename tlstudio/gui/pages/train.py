@@ -8,7 +8,6 @@ stays responsive; batch points are drawn at most ten times a second by the plot 
 from __future__ import annotations
 
 import html
-import json
 import math
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core import events as ev
+from tlstudio.core import run_folder
 from tlstudio.core.config import ConfigError
 from tlstudio.core.humanize import format_seconds as _fmt_seconds
 from tlstudio.core.project import RunRecord
@@ -49,12 +49,11 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any]:
+def _read_summary(run_dir: Path) -> run_folder.Summary:
     try:
-        data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        return run_folder.read_summary(run_dir)
+    except run_folder.RunError:
+        return run_folder.Summary()
 
 
 class TrainPage(QWidget):
@@ -381,7 +380,7 @@ class TrainPage(QWidget):
         if self._skipped <= 50:
             self._log(f"Skipped {event.path}: {event.reason}", "warning")
         elif self._skipped == 51:
-            self._log("More files were skipped; the run folder's skipped.json lists them all.", "warning")
+            self._log(f"More files were skipped; the run folder's {run_folder.SKIPPED_FILE} lists them all.", "warning")
 
     def _on_log_message(self, event: ev.LogMessage) -> None:
         self._log(event.text, event.level)

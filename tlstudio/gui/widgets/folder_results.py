@@ -144,7 +144,7 @@ class FolderResults(QWidget):
 
     def csv_text(self) -> str:
         """The predictions as CSV, in the format of ``tlstudio predict --csv``."""
-        from tlstudio.core.deploy.predict import CSV_HEADER, csv_row
+        from tlstudio.core.deploy.batch import CSV_HEADER, csv_row
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
