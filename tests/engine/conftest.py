@@ -43,11 +43,3 @@ class Recorder:
 def recorder():
     return Recorder
 
-
-def wait_until(predicate, timeout=60.0, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

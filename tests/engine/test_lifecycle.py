@@ -13,6 +13,7 @@ import textwrap
 import time
 
 import pytest
+from support.waiting import wait_until
 
 from tlstudio.core.errors import Cancelled
 from tlstudio.engine import client as client_module
@@ -22,14 +23,6 @@ from tlstudio.engine.processes import group_members, is_running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-
-def wait_until(predicate, timeout=20.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture

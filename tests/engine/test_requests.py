@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import wait_until
 from support.trained_runs import CLASSES, reference_predictor, write_image
+from support.waiting import wait_until
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import Cancelled

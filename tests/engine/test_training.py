@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from conftest import wait_until
+from support.waiting import wait_until
 
 from tlstudio.core import events as ev
 from tlstudio.core.config import AugmentConfig, TrainConfig

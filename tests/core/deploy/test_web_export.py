@@ -69,12 +69,14 @@ def test_web_is_a_format_with_a_folder_target(tmp_path):
     assert web_export.resolve_web_target(tmp_path / "mine") == tmp_path / "mine" / "web"
     (tmp_path / "mine" / "web").mkdir()
     (tmp_path / "mine" / "web" / "index.html").write_text("someone else's page")
-    with pytest.raises(TlstudioError, match="not a tlstudio web export"):
+    with pytest.raises(TlstudioError, match="something else"):
         web_export.resolve_web_target(tmp_path / "mine")
-    # An earlier web export is replaced.
-    (tmp_path / "old").mkdir()
+    # An earlier web export is never replaced either.
+    (tmp_path / "old" / "web").mkdir(parents=True)
     (tmp_path / "old" / "model.json").write_text(json.dumps({"format": web_export.MARKER}))
-    assert web_export.resolve_web_target(tmp_path / "old") == tmp_path / "old"
+    (tmp_path / "old" / "web" / "model.json").write_text(json.dumps({"format": web_export.MARKER}))
+    with pytest.raises(TlstudioError, match="an earlier web export"):
+        web_export.resolve_web_target(tmp_path / "old")
     with pytest.raises(TlstudioError, match="is a file"):
         web_export.resolve_web_target(tmp_path / "mine" / "notes.txt")
 

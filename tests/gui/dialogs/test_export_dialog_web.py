@@ -29,7 +29,7 @@ def test_web_page_export_from_the_dialog(qtbot, tmp_path_factory, tmp_path):
     gc.collect()
 
     assert dialog.finished_state() == "finished", dialog.note_label.text()
-    folder = tmp_path / "exported" / "web"
+    folder = tmp_path / "exported"  # a new folder becomes the web page's own folder
     assert (folder / "index.html").is_file() and (folder / "model.onnx").is_file()
     (outcome,) = dialog.outcomes
     assert outcome.ok and outcome.files[0][0] == str(folder)

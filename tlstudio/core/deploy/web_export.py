@@ -84,19 +84,21 @@ def require_web(verify: bool = False) -> None:
 
 
 def resolve_web_target(out_path: str | os.PathLike[str]) -> Path:
-    """The folder to write: ``out_path`` itself, or ``out_path/web`` when it holds other things.
+    """The folder to write: ``out_path`` itself when new or empty, else ``out_path/web`` when that is.
 
-    A missing or empty folder, or an earlier web export (its ``model.json`` says so), becomes the
-    export; a folder holding anything else gets a ``web`` folder inside, so nothing of the user's
-    is replaced.
+    Nothing is ever replaced, an earlier web export included: a folder holding anything gets a new
+    ``web`` folder inside, and when that exists too the export is refused.
     """
     path = Path(os.fspath(out_path)).expanduser()
     if path.is_file():
         raise core_export.ExportError(f"{path} is a file; a web export is a folder")
-    if path.is_dir() and any(path.iterdir()) and not is_web_export(path):
+    if path.is_dir() and any(path.iterdir()):
         path = path / core_export.DEFAULT_NAMES.get(FORMAT, FORMAT)
-        if path.is_file() or (path.is_dir() and any(path.iterdir()) and not is_web_export(path)):
-            raise core_export.ExportError(f"{path} already exists and is not a tlstudio web export; choose another folder")
+        if path.exists() or path.is_symlink():
+            what = "an earlier web export" if is_web_export(path) else "something else"
+            raise core_export.ExportError(
+                f"{path} already exists ({what}); tlstudio never replaces it: choose another folder"
+            )
     return path
 
 
@@ -273,6 +275,8 @@ def export_web(
         threshold = write_web_into(predictor, staged, verify=verify, images=images, cancel=cancel, step=step, result=result)
         if cancel is not None and cancel.is_set():
             raise Cancelled("Export cancelled.")
+        if target.is_dir():
+            target.rmdir()  # empty (resolve_web_target made sure): the staged folder takes its place
         core_export._place(staged, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
