@@ -123,6 +123,10 @@ class DatasetEditor(QObject):
     def remove_class(self, name: str) -> dict[str, Any] | None:
         return self._do(curate.remove_class, name)
 
+    def commit_capture(self, capture: Any) -> dict[str, Any] | None:
+        """Move a webcam burst (:class:`tlstudio.core.data.webcam.Capture`) into its class, undoably."""
+        return self._do(lambda _root: capture.commit())
+
     def keep(self, paths: Sequence[str | Path]) -> None:
         """Remember that these images' labels were reviewed and are right (not suggested again)."""
         if self.root is None:
