@@ -67,3 +67,31 @@ def test_context_menu_moves_to_a_class(qtbot, tmp_path, make_image):
     assert not by_name["cats"].isEnabled() and by_name["dogs"].isEnabled()
     by_name["dogs"].trigger()
     assert (root / "dogs/cats2.png").is_file()
+
+
+def test_the_state_has_one_editor_that_follows_the_dataset_and_names_stale_runs(qtbot, tmp_path, make_image):
+    from tlstudio.core import run_folder
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.data.scan import scan_dataset
+    from tlstudio.core.project import RunRecord
+    from tlstudio.gui.curation import editor_for
+    from tlstudio.gui.state import AppState
+
+    root = _data(tmp_path, make_image)
+    run = tmp_path / "run-a"
+    run.mkdir()
+    run_folder.write_run_config(run, TrainConfig(data_dir=str(root)), ["cats", "dogs"],
+                                {"train": ["cats/cats0.png", "dogs/dogs0.png"]})
+    run_folder.write_summary(run, {"status": "finished", "created": "2000-01-01T00:00:00+00:00"})
+    state = AppState()
+    state.project.runs.append(RunRecord(run_dir=str(run)))
+    messages = []
+    state.status_message.connect(messages.append)
+    editor = editor_for(state)
+    assert editor_for(state) is editor and editor.root is None
+    state.set_scan(scan_dataset(root))
+    assert editor.root == root.resolve()
+    editor.move_to_class([str(root / "cats/cats0.png")], "dogs")
+    assert messages[-1] == "Moved 1 image(s) to dogs. 1 run(s) were trained on labels changed since: run-a."
+    editor.undo()
+    assert messages[-1] == "Undone: moved 1 image(s) to dogs."

@@ -176,3 +176,46 @@ def add_curation_actions(menu: QMenu, paths: Sequence[str], editor: DatasetEdito
     menu.addAction(f"Exclude {noun} from the dataset").triggered.connect(
         lambda _checked=False: editor.exclude(paths, "excluded in the app")
     )
+
+
+def old_label_note(root: Path | None, run_dirs: Sequence[str]) -> str:
+    """A sentence naming the runs trained on labels that have changed since (empty when none)."""
+    if root is None or not run_dirs:
+        return ""
+    try:
+        stale = curate.runs_on_old_labels(root, run_dirs)
+    except (OSError, TlstudioError):
+        return ""
+    if not stale:
+        return ""
+    names = ", ".join(Path(r).name for r in stale)
+    return f"{len(stale)} run(s) were trained on labels changed since: {names}."
+
+
+def editor_for(state: Any) -> DatasetEditor:
+    """The one :class:`DatasetEditor` of the window's :class:`~tlstudio.gui.state.AppState`, made on first use.
+
+    It follows the dataset the state has open and reports each edit (and which runs were trained
+    on the old labels) in the status bar. Kept on the state object so every page finds the same one
+    without the pages or the window having to pass it around.
+    """
+    editor = getattr(state, "_dataset_editor", None)
+    if editor is not None:
+        return editor
+    editor = DatasetEditor(state)
+    state._dataset_editor = editor
+
+    def follow() -> None:
+        scan = getattr(state, "scan", None)
+        root = scan.root if scan is not None else (state.project.train.data_dir or None)
+        editor.set_root(root)
+
+    def announce(summary: str) -> None:
+        note = old_label_note(editor.root, [r.run_dir for r in state.project.runs])
+        state.message(f"{summary[:1].upper()}{summary[1:]}. {note}".strip())
+
+    state.dataset_changed.connect(follow)
+    editor.changed.connect(announce)
+    editor.failed.connect(state.message)
+    follow()
+    return editor
