@@ -97,3 +97,19 @@ def test_audit_dialog_reports_a_dataset_it_cannot_audit(qtbot, tmp_path, image_f
     assert dialog.error.messages == ["an audit needs at least two classes with images"]
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30000)
     dialog.close()
+
+
+def test_audit_worker_cancels_while_computing_features(qtbot, tmp_path, image_folder):
+    from tlstudio.workers.audit_worker import AuditWorker
+    from tlstudio.workers.base import start_worker
+
+    root = image_folder({"blue": 40, "red": 40}, size=(64, 64))
+    worker = AuditWorker(root, TrainConfig(alpha=0.25, input_size=64, weights="imagenet"))
+    worker.progress.connect(lambda done, total: worker.request_cancel())
+    # Plain callables run in the worker's thread; they only append (no Qt timers there).
+    results, cancelled = [], []
+    worker.succeeded.connect(results.append)
+    worker.cancelled.connect(lambda: cancelled.append(True))
+    handle = start_worker(worker, name="audit-test")
+    qtbot.waitUntil(lambda: not handle.is_running(), timeout=180000)
+    assert cancelled == [True] and results == []
