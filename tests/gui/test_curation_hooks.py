@@ -19,7 +19,7 @@ def _page(qtbot, root):
     state = AppState()
     page = DatasetPage(state)
     qtbot.addWidget(page)
-    tools = curation_hooks.install_on_data_page(page)
+    tools = page.dataset_tools  # the page installs the hooks itself
     page.show()
     page.open_folder(root)
     qtbot.waitUntil(lambda: not page.is_scanning() and state.scan is not None, timeout=15000)
@@ -125,3 +125,28 @@ def test_edit_undo_names_the_edit_and_reverts_it(qtbot, tmp_path, make_image):
     assert undo.isEnabled() and undo.text() == "&Undo moved 1 image(s) to dogs"
     undo.trigger()
     assert (root / "cats" / "a.png").is_file() and not undo.isEnabled()
+
+
+def test_main_window_edit_undo_reverts_a_move_made_on_the_data_page(qtbot, main_window, image_folder):
+    import os
+
+    root = image_folder({"cats": 3, "dogs": 3})
+    main_window.open_dataset(root)
+    page = main_window.page("data")
+    qtbot.waitUntil(lambda: not page.is_scanning() and main_window.state.scan is not None, timeout=15000)
+    titles = [a.text() for a in main_window.menuBar().actions()]
+    assert titles.index("&Edit") == titles.index("&File") + 1
+    undo = main_window.undo_action
+    assert not undo.isEnabled()
+    page.dataset_tools.editor.move_to_class([str(root / "cats" / "cats_all_000.png")], "dogs")
+    _rescanned(qtbot, page, {"cats": 2, "dogs": 4})
+    assert undo.isEnabled() and undo.text() == "&Undo moved 1 image(s) to dogs"
+    assert page.dataset_tools.note_label.text() == "Moved 1 image(s) to dogs."
+    shots = os.environ.get("TLSTUDIO_SCREENSHOTS")
+    if shots:
+        page.tabs.setCurrentIndex(0)
+        qtbot.waitUntil(lambda: page.thumb_model.loaded_count() >= 6, timeout=15000)
+        main_window.grab().save(os.path.join(shots, "data-page-editing.png"))
+    undo.trigger()
+    _rescanned(qtbot, page, {"cats": 3, "dogs": 3})
+    assert (root / "cats" / "cats_all_000.png").is_file()

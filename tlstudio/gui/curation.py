@@ -30,6 +30,7 @@ class DatasetEditor(QObject):
     changed = Signal(str)  # one-line summary of the edit just done, undone or recovered
     failed = Signal(str)  # one-line message for the user
     undo_changed = Signal(str)  # text of the edit Undo would revert ("" when none)
+    noted = Signal(str)  # a sentence for people about the last change (and runs it made stale)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -212,7 +213,9 @@ def editor_for(state: Any) -> DatasetEditor:
 
     def announce(summary: str) -> None:
         note = old_label_note(editor.root, [r.run_dir for r in state.project.runs])
-        state.message(f"{summary[:1].upper()}{summary[1:]}. {note}".strip())
+        text = f"{summary[:1].upper()}{summary[1:]}. {note}".strip()
+        editor.noted.emit(text)
+        state.message(text)
 
     state.dataset_changed.connect(follow)
     editor.changed.connect(announce)

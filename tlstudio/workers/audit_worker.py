@@ -21,7 +21,7 @@ class AuditOutcome:
 class AuditWorker(Worker):
     """Runs :func:`tlstudio.core.data.audit.audit_dataset` and projects the features for the map.
 
-    Progress is the feature lookup/computation (images done of total); ``succeeded`` carries an
+    Progress is the feature lookup/computation (images done of total); ``finished`` carries an
     :class:`AuditOutcome`.
     """
 

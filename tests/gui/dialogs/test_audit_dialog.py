@@ -108,7 +108,7 @@ def test_audit_worker_cancels_while_computing_features(qtbot, tmp_path, image_fo
     worker.progress.connect(lambda done, total: worker.request_cancel())
     # Plain callables run in the worker's thread; they only append (no Qt timers there).
     results, cancelled = [], []
-    worker.succeeded.connect(results.append)
+    worker.finished.connect(results.append)
     worker.cancelled.connect(lambda: cancelled.append(True))
     handle = start_worker(worker, name="audit-test")
     qtbot.waitUntil(lambda: not handle.is_running(), timeout=180000)

@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.gui.curation import DatasetEditor, add_curation_actions
-from tlstudio.gui.widgets.common import BusyBanner, MessageBanner, WorkerHandles, WorkerRelay, hint
+from tlstudio.gui.widgets.common import BusyBanner, MessageBanner, hint
 from tlstudio.gui.widgets.gallery import open_file_location
 from tlstudio.gui.widgets.map_view import DatasetMap
 from tlstudio.gui.widgets.suspects import SuspectsPanel
 from tlstudio.workers.audit_worker import AuditOutcome, AuditWorker
-from tlstudio.workers.base import start_worker
+from tlstudio.workers.base import WorkerHandle, registry, start_worker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -106,8 +106,7 @@ class AuditDialog(QDialog):
         self.config = config
         self.editor = editor
         self.outcome: AuditOutcome | None = None
-        self._handles = WorkerHandles()
-        self._relay: WorkerRelay | None = None
+        self._handle: WorkerHandle | None = None
 
         self.busy = BusyBanner()
         self.busy.cancel_requested.connect(self.cancel)
@@ -152,21 +151,22 @@ class AuditDialog(QDialog):
         self.error.set_messages([])
         self.stale.set_messages([])
         worker = AuditWorker(self.root, self.config)
-        self._relay = WorkerRelay(worker, self, progress=self.busy.set_progress, message=self.busy.set_text,
-                                  succeeded=self.show_outcome, failed=self._failed, cancelled=self._cancelled)
         self.busy.start(f"Looking at every picture of {self.root.name} (cached features are reused)...")
         self.rerun_button.setEnabled(False)
-        self._handles.add(start_worker(worker, name="audit"))
+        self._handle = start_worker(worker, name="audit", owner=self, connect={
+            "progress": self.busy.set_progress, "message": self.busy.set_text,
+            "finished": self.show_outcome, "failed": self._failed, "cancelled": self._cancelled,
+        })
 
     def is_running(self) -> bool:
-        return bool(self._handles.running())
+        return bool(registry.running(owner=self))
 
     def cancel(self, wait: bool = False) -> None:
-        if self._relay is not None:
-            self._relay.deactivate()
-        self._handles.cancel_all()
+        if self._handle is not None:
+            self._handle.detach()  # what a replaced audit still has queued is dropped
+        registry.cancel(owner=self)
         if wait:
-            self._handles.wait_all()
+            registry.await_workers(owner=self)
         self.busy.stop()
         self.rerun_button.setEnabled(True)
 

@@ -30,6 +30,7 @@ from tlstudio.core.data import webcam
 from tlstudio.core.data.scan import IMAGE_EXTENSIONS
 from tlstudio.core.errors import TlstudioError
 from tlstudio.gui.curation import DatasetEditor, ask_new_class
+from tlstudio.gui.widgets.common import hint
 
 ClassGetter = Callable[[], str | None]
 
@@ -65,12 +66,15 @@ class DatasetTools(QWidget):
         self.audit_button = QPushButton("Find problems...")
         self.audit_button.setToolTip("Suspected label errors, near-duplicates across splits, and a map of the dataset")
         self.audit_button.clicked.connect(self.audit_requested)
+        # The last change stays in view here: the status bar is soon taken by the rescan it causes.
+        self.note_label = hint("")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for b in (self.new_button, self.classes_button, self.add_button, self.webcam_button, self.audit_button):
             row.addWidget(b)
-        row.addStretch(1)
+        row.addWidget(self.note_label, 1)
         editor.undo_changed.connect(lambda _t: self._update())
+        editor.noted.connect(self.note_label.setText)
         self._update()
 
     def _update(self) -> None:

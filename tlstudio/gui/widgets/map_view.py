@@ -206,7 +206,7 @@ class DatasetMap(QWidget):
     @staticmethod
     def _thumbnail(path: str) -> QPixmap:
         from tlstudio.core.data.imageio import make_thumbnail
-        from tlstudio.gui.widgets.gallery import rgb_pixmap
+        from tlstudio.gui.widgets.pixmaps import rgb_pixmap
 
         try:
             img = make_thumbnail(path, PREVIEW_SIZE).convert("RGB")

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from tlstudio.core.data import webcam
 from tlstudio.core.errors import TlstudioError
 from tlstudio.gui.curation import DatasetEditor
-from tlstudio.gui.widgets.common import WorkerHandles, WorkerRelay, hint
-from tlstudio.workers.base import start_worker
+from tlstudio.gui.widgets.common import hint
+from tlstudio.workers.base import registry, start_worker
 
 PREVIEW_WIDTH = 320
 
@@ -37,8 +37,6 @@ class WebcamPanel(QWidget):
         self.interval = interval_ms / 1000.0
         self._capture: webcam.Capture | None = None
         self._last_saved = 0.0
-        self._handles = WorkerHandles()
-        self._relay: WorkerRelay | None = None
         self.last_frame: np.ndarray | None = None
 
         self.hint_label = hint("")
@@ -114,17 +112,17 @@ class WebcamPanel(QWidget):
 
             index = self.camera_combo.currentData()
             worker = CameraWorker(int(index) if index is not None else 0)
+            # A bound method of this widget (GUI thread): each frame is queued to the GUI thread.
             worker.frame_ready.connect(self._on_frame_bytes)
-            self._relay = WorkerRelay(worker, self, failed=self._camera_failed)
-            self._handles.add(start_worker(worker, name="camera"))
+            start_worker(worker, name="camera", owner=self, connect={"failed": self._camera_failed})
             self.start_button.setText("Stop")
         else:
             self.stop_camera()
 
     def stop_camera(self, wait: bool = True) -> None:
-        self._handles.cancel_all()
+        registry.cancel(owner=self)
         if wait:
-            self._handles.wait_all(5000)
+            registry.await_workers(5000, owner=self)
         self.start_button.setText("Start")
         if self.start_button.isChecked():
             self.start_button.setChecked(False)
