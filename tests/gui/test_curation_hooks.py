@@ -150,3 +150,17 @@ def test_main_window_edit_undo_reverts_a_move_made_on_the_data_page(qtbot, main_
     undo.trigger()
     _rescanned(qtbot, page, {"cats": 3, "dogs": 3})
     assert (root / "cats" / "cats_all_000.png").is_file()
+
+
+def test_find_problems_opens_the_audit_on_the_open_dataset(qtbot, image_folder):
+    root = image_folder({"cats": 6, "dogs": 6}, size=(64, 64))
+    page, tools = _page(qtbot, root)
+    page.state.update_train_config(input_size=64)
+    tools.audit_button.click()
+    dialog = page._audit_dialog
+    qtbot.waitUntil(lambda: dialog.outcome is not None or bool(dialog.error.messages), timeout=180000)
+    assert not dialog.error.messages
+    assert dialog.outcome.report.root == root.resolve() and len(dialog.outcome.report.paths) == 12
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30000)
+    dialog.close()
+    page.shutdown()
