@@ -95,3 +95,21 @@ def test_the_state_has_one_editor_that_follows_the_dataset_and_names_stale_runs(
     assert messages[-1] == "Moved 1 image(s) to dogs. 1 run(s) were trained on labels changed since: run-a."
     editor.undo()
     assert messages[-1] == "Undone: moved 1 image(s) to dogs."
+
+
+def test_no_edits_while_a_run_is_training(qtbot, tmp_path, make_image):
+    from tlstudio.gui.curation import editor_for
+    from tlstudio.gui.state import AppState
+
+    root = _data(tmp_path, make_image)
+    state = AppState()
+    editor = editor_for(state)
+    editor.set_root(root)
+    errors = []
+    editor.failed.connect(errors.append)
+    state.set_training(True)
+    assert editor.move_to_class([str(root / "cats/cats0.png")], "dogs") is None
+    assert errors == ["The dataset cannot change now: a training run is reading the pictures."]
+    assert (root / "cats/cats0.png").is_file()
+    state.set_training(False)
+    assert editor.move_to_class([str(root / "cats/cats0.png")], "dogs") is not None

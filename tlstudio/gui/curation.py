@@ -35,6 +35,8 @@ class DatasetEditor(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.root: Path | None = None
+        #: Says why the dataset must not change right now (e.g. a training run is reading it), or None.
+        self.blocked_by: Callable[[], str | None] = lambda: None
 
     # --- the dataset ---------------------------------------------------------------------------
     def set_root(self, root: str | Path | None) -> None:
@@ -80,9 +82,17 @@ class DatasetEditor(QObject):
         return curate.can_undo(self.root) or ""
 
     # --- edits -----------------------------------------------------------------------------------
+    def _refused(self) -> bool:
+        reason = self.blocked_by()
+        if reason:
+            self.failed.emit(f"The dataset cannot change now: {reason}.")
+        return bool(reason)
+
     def _do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.root is None:
             self.failed.emit("Open a dataset folder first.")
+            return None
+        if self._refused():
             return None
         try:
             op = fn(self.root, *args, **kwargs)
@@ -136,7 +146,7 @@ class DatasetEditor(QObject):
 
     def undo(self) -> dict[str, Any] | None:
         """Revert the last edit; emits ``changed`` with what was undone."""
-        if self.root is None:
+        if self.root is None or self._refused():
             return None
         try:
             op = curate.undo(self.root)
@@ -217,6 +227,8 @@ def editor_for(state: Any) -> DatasetEditor:
         editor.noted.emit(text)
         state.message(text)
 
+    # A run reads the pictures while it trains: a picture moved meanwhile would be skipped as missing.
+    editor.blocked_by = lambda: "a training run is reading the pictures" if getattr(state, "training", False) else None
     state.dataset_changed.connect(follow)
     editor.changed.connect(announce)
     editor.failed.connect(state.message)
