@@ -74,6 +74,7 @@ def test_audit_dialog_finds_and_fixes(qtbot, data):
     # Excluding the copy from the duplicates tab moves it beside the dataset.
     copy_item = next(leak[0].child(j) for j in range(leak[0].childCount()) if leak[0].child(j).text(0) == "val/blue/copy.png")
     copy_item.setSelected(True)
+    assert not dialog.duplicates.preview.pixmap().isNull()  # the selected picture is shown beside the list
     dialog.duplicates.exclude_button.click()
     assert (curate.excluded_dir(data) / "val/blue/copy.png").is_file()
     # Edit > Undo twice brings both back.

@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
+    QLabel,
     QMenu,
     QPushButton,
     QTabWidget,
@@ -28,7 +30,7 @@ from tlstudio.core.config import TrainConfig
 from tlstudio.gui.curation import DatasetEditor, add_curation_actions
 from tlstudio.gui.widgets.common import BusyBanner, MessageBanner, hint
 from tlstudio.gui.widgets.gallery import open_file_location
-from tlstudio.gui.widgets.map_view import DatasetMap
+from tlstudio.gui.widgets.map_view import PREVIEW_SIZE, DatasetMap
 from tlstudio.gui.widgets.suspects import SuspectsPanel
 from tlstudio.workers.audit_worker import AuditOutcome, AuditWorker
 from tlstudio.workers.base import WorkerHandle, registry, start_worker
@@ -47,6 +49,10 @@ class DuplicatesPanel(QWidget):
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.setColumnWidth(0, 420)
         self.tree.itemDoubleClicked.connect(self._open)
+        self.tree.itemSelectionChanged.connect(self._show_selected)
+        self.preview = QLabel()
+        self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.exclude_button = QPushButton("Exclude selected")
         self.exclude_button.setToolTip("Take the selected copies out of the dataset (keep one of each group)")
         self.exclude_button.clicked.connect(self.exclude_selected)
@@ -56,10 +62,17 @@ class DuplicatesPanel(QWidget):
         row.addWidget(hint("A group across train/val/test inflates accuracy; across classes it contradicts itself."), 1)
         row.addWidget(self.open_button)
         row.addWidget(self.exclude_button)
+        body = QHBoxLayout()
+        body.addWidget(self.tree, 1)
+        body.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
-        layout.addWidget(self.tree, 1)
+        layout.addLayout(body, 1)
+
+    def _show_selected(self) -> None:
+        paths = self.selected_paths()
+        self.preview.setPixmap(DatasetMap._thumbnail(paths[-1]) if paths else QPixmap())
 
     def set_groups(self, root: Path, groups, splits: dict[str, str | None], classes: dict[str, str]) -> None:
         self.tree.clear()
