@@ -23,6 +23,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 SHOTS = (
     "01-welcome", "02-data", "03-model", "04-train", "05-evaluate", "06-test", "07-export", "08-runs",
+    "09-audit",
 )
 
 
@@ -204,6 +205,24 @@ class Tour:
         page.select_runs([r.run_dir for r in self.window.state.project.runs])
         self.shot("08-runs")
 
+    def audit(self) -> None:
+        page = self.window.go_to("data")
+        page.dataset_tools.audit_button.click()  # Find problems...: the features are cached by training
+        dialog = page._audit_dialog
+        self.wait(lambda: dialog.outcome is not None or bool(dialog.error.messages), "the dataset audit")
+        if dialog.error.messages:
+            raise RuntimeError(f"the audit failed: {dialog.error.messages[0]}")
+        dialog.resize(self.window.size())
+        dialog.tabs.setCurrentIndex(2)  # the map
+        report = dialog.outcome.report
+        suspects = {s.path for s in report.suspects}
+        row = next((i for i, p in enumerate(report.paths) if p in suspects), 0)
+        dialog.map.select_paths([dialog.map.paths[row]])
+        dialog.map.show_preview(row)
+        self.settle(1.0)
+        self.shot("09-audit", dialog)
+        dialog.close()
+
     def close(self) -> None:
         self.window.state.dirty = False  # nothing to ask about: the project lives in a temporary folder
         self.window.close()
@@ -237,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             tour.test()
             tour.export(verify=not args.quick)
             tour.runs()
+            tour.audit()
         finally:
             tour.close()
     missing = [name for name in SHOTS if not (out / f"{name}.png").is_file()]

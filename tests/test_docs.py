@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHOTS = ("01-welcome", "02-data", "03-model", "04-train", "05-evaluate", "06-test", "07-export", "08-runs")
+SHOTS = ("01-welcome", "02-data", "03-model", "04-train", "05-evaluate", "06-test", "07-export", "08-runs",
+         "09-audit")
 
 
 def test_readme_shows_every_screenshot_and_they_are_committed():

@@ -29,6 +29,7 @@ import tlstudio
 from tlstudio.core import paths
 from tlstudio.core.project import PROJECT_SUFFIX
 from tlstudio.gui import file_dialogs, settings
+from tlstudio.gui.curation_hooks import install_undo
 from tlstudio.gui.dialogs.model_opened import ask_model_action
 from tlstudio.gui.pages.welcome import WelcomeWidget
 from tlstudio.gui.project_controller import ProjectController
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.welcome.project_requested.connect(self.open_project)
 
         self._make_menus()
+        install_undo(self, self.state)  # Edit > Undo (Ctrl+Z) for dataset edits
         self.tf_icon, self.tf_label = QLabel(), QLabel()
         self.statusBar().addPermanentWidget(self.tf_icon)
         self.statusBar().addPermanentWidget(self.tf_label)

@@ -164,3 +164,17 @@ def test_audit_needs_two_classes(tmp_path, image_folder):
     root = image_folder({"only": 5})
     with pytest.raises(audit.AuditError, match="two classes"):
         audit.audit_dataset(root)
+
+
+def test_a_clear_disagreement_is_flagged_even_when_every_class_is_near_certain():
+    """Small clean sets put the per-class thresholds near 1; 85 % for another class must still count."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    probs = np.full((60, 3), 0.01)
+    probs[np.arange(60), labels] = 0.98
+    probs += rng.uniform(0, 0.005, probs.shape)
+    probs[45] = [0.85, 0.01, 0.14]  # labelled 2, looks like 0
+    probs /= probs.sum(axis=1, keepdims=True)
+    issues = find_label_issues(probs, labels)
+    assert [(i.index, i.given, i.suggested) for i in issues] == [(45, 2, 0)]
+    assert find_label_issues(probs, labels, disagreement=0.9) == []

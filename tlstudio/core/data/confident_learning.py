@@ -11,6 +11,12 @@
 
 This is what ``cleanlab.filter.find_label_issues`` does by default; done here in numpy (about a
 hundred lines) because cleanlab would bring scikit-learn, scipy and pandas for it.
+
+One addition: on a small, clean, well-separated dataset the per-class thresholds are close to 1, so
+a picture the heads give 85 % "one" and 14 % of its label "two" is confident about nothing and
+confident learning misses it. Rows where another class beats the given label by more than
+``disagreement`` (0.5) are therefore flagged too. On trashnet (1,030 pictures, 40 planted flips)
+this adds no row; on the 120-picture sample-signs set it finds the planted flip CL alone missed.
 """
 
 from __future__ import annotations
@@ -129,8 +135,12 @@ def _fit_fold(
     probs[test] = _softmax(((x[test] - mean) / std) @ w + b)
 
 
-def find_label_issues(probs: np.ndarray, labels: np.ndarray) -> list[LabelIssue]:
-    """Confident learning on out-of-fold ``probs`` ``(n, k)``: the likely mislabelled rows, most suspicious first."""
+def find_label_issues(probs: np.ndarray, labels: np.ndarray, *, disagreement: float = 0.5) -> list[LabelIssue]:
+    """Confident learning on out-of-fold ``probs`` ``(n, k)``: the likely mislabelled rows, most suspicious first.
+
+    Rows where another class's probability exceeds the given label's by more than ``disagreement``
+    are included as well (see the module docstring).
+    """
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     n, k = probs.shape
@@ -160,10 +170,13 @@ def find_label_issues(probs: np.ndarray, labels: np.ndarray) -> list[LabelIssue]
             for r in members[np.argsort(-margin, kind="stable")[:count]]:
                 if probs[r].argmax() != i and int(r) not in flagged:  # the head must disagree with the label
                     flagged[int(r)] = j
-    issues = []
-    for r in flagged:
-        others = probs[r].copy()
-        others[labels[r]] = -1.0
-        issues.append(LabelIssue(int(r), int(labels[r]), int(others.argmax()), float(1.0 - probs[r, labels[r]])))
+    given = probs[np.arange(n), labels]
+    others = probs.copy()
+    others[np.arange(n), labels] = -1.0
+    for r in np.flatnonzero(others.max(axis=1) - given > disagreement):
+        flagged.setdefault(int(r), int(others[r].argmax()))
+    issues = [
+        LabelIssue(r, int(labels[r]), int(others[r].argmax()), float(1.0 - given[r])) for r in flagged
+    ]
     issues.sort(key=lambda it: (-it.score, it.index))
     return issues

@@ -327,7 +327,7 @@ def runs_on_old_labels(root: str | Path, run_dirs: Iterable[str | Path]) -> dict
     for run in run_dirs:
         try:
             config, _, split = run_folder.read_run_config(Path(run))
-            created = (run_folder._read_json(Path(run) / run_folder.RUN_FILE, {}) or {}).get("created")
+            created = run_folder.read_summary(run).created
         except TlstudioError:
             continue
         if not created or Path(config.data_dir).resolve() != base:

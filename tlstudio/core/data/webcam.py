@@ -64,9 +64,19 @@ class Capture:
         Split folder of a pre-split dataset (default ``train`` when it has one).
     quality
         JPEG quality.
+    prefix
+        Start of the file names (``webcam_<time>_001.jpg``); pasted pictures use ``pasted``.
     """
 
-    def __init__(self, root: str | Path, class_name: str, *, split: str | None = None, quality: int = JPEG_QUALITY):
+    def __init__(
+        self,
+        root: str | Path,
+        class_name: str,
+        *,
+        split: str | None = None,
+        quality: int = JPEG_QUALITY,
+        prefix: str = "webcam",
+    ):
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise curate.CurateError(f"dataset folder not found: {self.root}")
@@ -74,6 +84,7 @@ class Capture:
         folders = curate.split_folders(self.root)
         self.target = self.root / (split or "train") / self.class_name if folders != [self.root] else self.root / self.class_name
         self.quality = int(quality)
+        self.prefix = prefix
         self.staging = state_dir(self.root) / CAPTURE_DIR / uuid.uuid4().hex[:12]
         self.staged: list[Path] = []
         self._stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -84,7 +95,7 @@ class Capture:
 
         rgb = as_rgb(frame)
         self.staging.mkdir(parents=True, exist_ok=True)
-        path = self.staging / f"webcam_{self._stamp}_{len(self.staged) + 1:03d}.jpg"
+        path = self.staging / f"{self.prefix}_{self._stamp}_{len(self.staged) + 1:03d}.jpg"
         tmp = path.with_name(f".{path.name}.partial")
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=self.quality)
         os.replace(tmp, path)  # a frame is in the burst whole or not at all
@@ -98,9 +109,8 @@ class Capture:
         taken: set[str] = set()
         moves = [[rel_path(self.root, p), rel_path(self.root, curate.unique_path(self.target, p.name, taken))] for p in self.staged]
         made = [] if self.target.is_dir() else [rel_path(self.root, self.target)]
-        op = new_op(
-            "capture", f"captured {len(moves)} image(s) into {self.class_name}", moves=moves, made_dirs=made
-        )
+        verb = "captured" if self.prefix == "webcam" else "added"
+        op = new_op("capture", f"{verb} {len(moves)} image(s) into {self.class_name}", moves=moves, made_dirs=made)
         done = run_op(self.root, op, emit)
         self.staged = []
         return done

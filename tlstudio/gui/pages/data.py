@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.data.scan import LEAKAGE_PREFIX
 from tlstudio.gui import file_dialogs, settings
+from tlstudio.gui.curation_hooks import install_on_data_page
 from tlstudio.gui.state import AppState
 from tlstudio.gui.widgets.class_chart import SPLIT_LABELS, ClassBarChart
 from tlstudio.gui.widgets.common import (
@@ -189,6 +190,7 @@ class DatasetPage(QWidget):
         state.train_config_changed.connect(self._load_split_settings)
         self._load_split_settings()
         self._refresh()
+        install_on_data_page(self)  # editing bar, thumbnail menu (move / exclude), drops and paste
 
     # --- scanning --------------------------------------------------------------------------------
 

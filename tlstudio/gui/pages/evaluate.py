@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core import run_folder
+from tlstudio.gui.curation_hooks import install_on_gallery
 from tlstudio.gui.widgets.confusion import ConfusionView
 from tlstudio.gui.widgets.gallery import GalleryItem, ImageGallery
 
@@ -132,6 +133,8 @@ class EvaluatePage(QWidget):
 
         self.cell_gallery = ImageGallery(self, empty_text="Click a cell of the confusion matrix to see its images.")
         self.loss_gallery = ImageGallery(self, empty_text="No images.")
+        for gallery in (self.cell_gallery, self.loss_gallery):
+            install_on_gallery(gallery, state, self)  # select several, then move to class / exclude
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.cell_gallery, "Selected cell")
         self.tabs.addTab(self.loss_gallery, "Highest loss")
