@@ -118,12 +118,51 @@ def split_files(scan: DatasetScan, split: SplitConfig) -> dict[str, list[FileRec
         if not out["val"]:
             inner = stratified_split(out["train"], split.val_fraction, 0.0, split.seed)
             out["train"], out["val"] = inner["train"], inner["val"]
+        check_split_classes(out)
         for s in SPLITS:
             out[s].sort(key=lambda r: r.path)
     else:
         out = stratified_split(usable, split.val_fraction, split.test_fraction, split.seed)
     check_split(out)
     return out
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(repr(n) for n in sorted(names))
+
+
+def class_difference(train: set[str], other: set[str], other_name: str) -> str | None:
+    """One line naming the classes that ``train/`` and another split do not share; None when equal."""
+    if train == other:
+        return None
+    parts = []
+    if train - other:
+        parts.append(f"only in train/: {_names(train - other)}")
+    if other - train:
+        parts.append(f"only in {other_name}/: {_names(other - train)}")
+    text = f"train/ and {other_name}/ have different classes ({'; '.join(parts)})"
+    lower_train = {n.casefold(): n for n in train - other}
+    twins = [(lower_train[n.casefold()], n) for n in sorted(other - train) if n.casefold() in lower_train]
+    if twins:
+        text += "; names differ only in upper/lower case: " + ", ".join(f"{a!r} vs {b!r}" for a, b in twins)
+    return text
+
+
+def check_split_classes(parts: dict[str, list[Any]]) -> None:
+    """Refuse a pre-split folder whose val/ (or test/) classes differ from train/'s, naming the difference.
+
+    A class missing from val/ is never validated and one missing from train/ is never learned, so
+    both are refused; test/ may lack a class, but not hold one that train/ does not have.
+    """
+    train = {str(r.class_name) for r in parts["train"]}
+    val = {str(r.class_name) for r in parts["val"]}
+    problem = class_difference(train, val, "val") if val else None
+    if problem is None:
+        test = {str(r.class_name) for r in parts.get("test", [])}
+        if test - train:
+            problem = class_difference(train, test | train, "test")
+    if problem is not None:
+        raise SplitError(f"{problem}. Give every split the same class folders.")
 
 
 def check_split(parts: dict[str, list[Any]]) -> None:
