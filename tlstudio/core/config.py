@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import read_json
 
 SCHEMA_VERSION = 1
 
@@ -138,9 +139,9 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path)
         except FileNotFoundError:
             raise ConfigError(f"configuration file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read configuration {path}: {exc}") from None
         return cls.from_dict(data)

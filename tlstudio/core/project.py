@@ -12,7 +12,6 @@ project written by a newer tlstudio, then drops the recovery copies it supersede
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tlstudio.core import paths
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import ConfigError, TrainConfig
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import JsonError, loads_json
 
 PROJECT_SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".tlsproj"
@@ -122,9 +122,9 @@ class Project:
         except (OSError, UnicodeDecodeError) as exc:
             raise ProjectError(f"cannot read the project file {path}: {exc}") from None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"the project file {path.name} is damaged (not valid JSON: {exc.msg}, line {exc.lineno})") from None
+            data = loads_json(text, source=path.name)
+        except JsonError as exc:
+            raise ProjectError(f"the project file is damaged ({exc})") from None
         return cls.from_dict(data, path)
 
 
