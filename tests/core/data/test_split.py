@@ -74,3 +74,18 @@ def test_test_split_may_lack_a_class_but_not_add_one(image_folder, make_image):
     make_image(root / "test" / "owls" / "t.png", pattern=91)
     with pytest.raises(SplitError, match="only in test/: 'owls'"):
         split_files(scan_dataset(root), SplitConfig())
+
+
+def test_automatic_validation_share_comes_from_the_smallest_class(image_folder):
+    from tlstudio.core.data.split import resolve_val_fraction
+
+    scan = scan_dataset(image_folder({"cats": 12, "dogs": 30}))
+    auto = SplitConfig(val_fraction=None, seed=1)
+    assert resolve_val_fraction(scan, auto) == 0.3
+    parts = split_files(scan, auto)
+    val = {c: sum(1 for r in parts["val"] if r.class_name == c) for c in ("cats", "dogs")}
+    assert val == {"cats": 4, "dogs": 9}  # round(12 * 0.3), round(30 * 0.3)
+    assert resolve_val_fraction(scan, SplitConfig(val_fraction=0.1)) == 0.1
+    from tlstudio.core.config import TrainConfig
+
+    TrainConfig(split=auto).validate()  # automatic is a valid setting
