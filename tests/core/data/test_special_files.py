@@ -5,33 +5,15 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 
 import pytest
+from support.no_hang import call_without_hanging
 
 from tlstudio.core.data.imageio import ImageError, load_rgb, make_thumbnail, open_image
 from tlstudio.core.data.layout import class_name_problem, printable_name
 from tlstudio.core.data.scan import scan_dataset
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
-
-
-def _no_hang(fn, timeout=60.0):
-    result: dict = {}
-
-    def run():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            result["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "blocked on a special file"
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 @posix_only
@@ -41,7 +23,7 @@ def test_fifos_and_links_to_them_are_skipped_with_a_reason(image_folder, tmp_pat
     os.mkfifo(tmp_path / "elsewhere.png")
     os.symlink(tmp_path / "elsewhere.png", root / "dogs" / "link.png")
     os.mkfifo(root / "dogs" / "notes.txt")  # not an image name: ignored as before, never opened
-    scan = _no_hang(lambda: scan_dataset(root))
+    scan = call_without_hanging(lambda: scan_dataset(root))
     recs = {f.path: f for f in scan.files}
     assert recs["cats/pipe.jpg"].status == "skipped"
     assert recs["cats/pipe.jpg"].reason == "a named pipe (FIFO), not a regular file (not read)"
@@ -69,7 +51,7 @@ def test_a_socket_in_a_class_folder_is_skipped(image_folder):
 def test_a_link_to_a_device_is_skipped(image_folder):
     root = image_folder({"cats": 5, "dogs": 5})
     os.symlink("/dev/zero", root / "cats" / "zero.jpg")
-    rec = {f.path: f for f in _no_hang(lambda: scan_dataset(root)).files}["cats/zero.jpg"]
+    rec = {f.path: f for f in call_without_hanging(lambda: scan_dataset(root)).files}["cats/zero.jpg"]
     assert rec.status == "skipped" and rec.reason.startswith("a device")
 
 
@@ -80,7 +62,7 @@ def test_decoding_a_fifo_is_an_image_error_not_a_hang(tmp_path):
     os.mkfifo(fifo)
     for read in (open_image, lambda p: load_rgb(p, 32), make_thumbnail):
         with pytest.raises(ImageError, match=r"photo.jpg: a named pipe \(FIFO\), not a regular file"):
-            _no_hang(lambda read=read: read(fifo), timeout=20)
+            call_without_hanging(lambda read=read: read(fifo), timeout=20)
 
 
 @pytest.mark.parametrize(
