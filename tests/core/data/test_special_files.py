@@ -100,3 +100,17 @@ def test_a_class_folder_whose_name_has_a_line_break_is_refused_clearly(image_fol
     warning = next(w for w in scan.warnings if "cannot be a class" in w)
     assert "'bad\\nname'" in warning and "Rename the folder" in warning and "\n" not in warning
     assert not any("has no usable images" in w for w in scan.warnings)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows refuses such folder names itself")
+def test_the_scan_report_keeps_a_bad_name_on_one_line(image_folder, make_image):
+    import io
+
+    from tlstudio.commands.scan import print_report
+
+    root = image_folder({"cats": 5, "dogs": 5})
+    make_image(root / "two\nlines" / "x.png", pattern=80)
+    out = io.StringIO()
+    print_report(scan_dataset(root), out)
+    assert "    two\\nlines/x.png\n" in out.getvalue()
+    assert not any(line == "lines/x.png" for line in out.getvalue().splitlines())
