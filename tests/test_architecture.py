@@ -142,3 +142,15 @@ def test_only_imageio_opens_image_files_with_pillow():
         if "Image.open(" in path.read_text(encoding="utf-8") and str(path.relative_to(REPO)) not in allowed
     ]
     assert not offenders, f"open images through tlstudio.core.data.imageio: {offenders}"
+
+
+def test_json_is_parsed_by_the_one_safe_reader():
+    """Deep or huge JSON must give a clear error everywhere: tlstudio.core.json_file parses it all."""
+    allowed = {"tlstudio/core/json_file.py", "tlstudio/core/deploy/sample_scripts.py"}  # the latter: script text
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "tlstudio").rglob("*.py")
+        if ("json.loads(" in (text := path.read_text(encoding="utf-8")) or "json.load(" in text)
+        and str(path.relative_to(REPO)) not in allowed
+    ]
+    assert not offenders, f"read JSON with tlstudio.core.json_file.read_json / loads_json: {offenders}"

@@ -88,3 +88,52 @@ def test_errors_are_both_user_errors_and_value_errors():
         loads_json("{")
     with pytest.raises(ValueError):
         loads_json("{")
+
+
+# --- every reader of JSON goes through it: deep JSON is a clear error (or a cache miss) everywhere ---
+
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+def test_a_deep_project_file_is_a_project_error(tmp_path):
+    from tlstudio.core.project import Project, ProjectError
+
+    path = tmp_path / "deep.tlsproj"
+    path.write_text('{"name": ' + DEEP + "}", encoding="utf-8")
+    with pytest.raises(ProjectError, match="project file is damaged.*nested too deeply"):
+        Project.load(path)
+
+
+def test_a_deep_training_configuration_is_a_config_error(tmp_path):
+    from tlstudio.core.config import ConfigError, TrainConfig
+
+    path = tmp_path / "config.json"
+    path.write_text(DEEP, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        TrainConfig.load(path)
+
+
+def test_a_keras_file_with_a_deep_config_is_a_model_file_error(tmp_path):
+    import zipfile
+
+    from tlstudio.core.models.safety import ModelFileError, read_keras_archive
+
+    path = tmp_path / "deep.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", '{"class_name": "Functional", "config": ' + DEEP + "}")
+        zf.writestr("metadata.json", "{}")
+    with pytest.raises(ModelFileError, match="config.json.*nested too deeply"):
+        read_keras_archive(path)
+
+
+def test_deep_cache_index_and_resume_state_are_treated_as_missing(tmp_path):
+    from tlstudio.core.train.checkpoints import STATE_FILE, read_state
+    from tlstudio.core.train.feature_cache import FeatureCache
+
+    (tmp_path / STATE_FILE).write_text(DEEP, encoding="utf-8")
+    assert read_state(tmp_path) is None
+    cache = FeatureCache("k", root=tmp_path / "cache")
+    cache.folder.mkdir(parents=True)
+    (cache.folder / "shard-1.json").write_text(DEEP, encoding="utf-8")
+    (cache.folder / "shard-1.npy").write_bytes(b"")
+    assert cache.lookup(["a"]) == {}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 
 import pytest
+from support.no_hang import call_without_hanging
 
 from tlstudio.core.safe_files import (
     FileTooLargeError,
@@ -18,23 +18,6 @@ from tlstudio.core.safe_files import (
 )
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
-
-
-def _in_thread(fn, timeout=10.0):
-    """Run ``fn`` in a thread and fail (instead of hanging the suite) if it blocks."""
-    result: dict = {}
-
-    def run():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            result["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "reading a special file blocked"
-    return result
 
 
 def test_a_regular_file_is_read(tmp_path):
@@ -50,17 +33,16 @@ def test_a_regular_file_is_read(tmp_path):
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "photo.jpg"
     os.mkfifo(fifo)
-    result = _in_thread(lambda: read_bytes(fifo))
-    assert isinstance(result.get("error"), NotRegularFileError)
-    assert "named pipe" in str(result["error"]) and "photo.jpg" in str(result["error"])
-    assert isinstance(result["error"], OSError)  # callers that skip OSError skip it too
+    with pytest.raises(NotRegularFileError) as info:
+        call_without_hanging(lambda: read_bytes(fifo))
+    assert "named pipe" in str(info.value) and "photo.jpg" in str(info.value)
+    assert isinstance(info.value, OSError)  # callers that skip OSError skip it too
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_a_device_that_never_ends_is_refused():
-    result = _in_thread(lambda: read_bytes("/dev/zero"))
-    assert isinstance(result.get("error"), NotRegularFileError)
-    assert "device" in str(result["error"])
+    with pytest.raises(NotRegularFileError, match="device"):
+        call_without_hanging(lambda: read_bytes("/dev/zero"))
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets")

@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_report(scan: Any, out: TextIO, list_all: bool = False) -> None:
     """The human-readable report of a :class:`~tlstudio.core.data.scan.DatasetScan`."""
+    from tlstudio.core.data.layout import printable_name
+
     files = scan.files
     n_usable = sum(1 for f in files if f.status == "usable")
     n_skipped = sum(1 for f in files if f.status == "skipped")
@@ -90,7 +92,7 @@ def print_report(scan: Any, out: TextIO, list_all: bool = False) -> None:
             limit = _MAX_LISTED if status == "skipped" else 2
             shown = paths if list_all else paths[:limit]
             for path in shown:
-                out.write(f"    {path}\n")
+                out.write(f"    {printable_name(path)}\n")  # a name with a line break stays on one line
             if len(shown) < len(paths):
                 out.write(f"    ... and {len(paths) - len(shown)} more (--all lists them)\n")
 

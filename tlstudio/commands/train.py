@@ -78,14 +78,15 @@ def build_config(args: argparse.Namespace) -> Any:
     from tlstudio.core.errors import TlstudioError
 
     if args.config:
+        from tlstudio.core.json_file import read_json
         from tlstudio.core.run_folder import config_from_json
 
         path = Path(args.config)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path)
         except FileNotFoundError:
             raise TlstudioError(f"configuration file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise TlstudioError(f"cannot read configuration {path}: {exc}") from None
         config, _, _ = config_from_json(data, source=path)
     else:

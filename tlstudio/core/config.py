@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import read_json
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +29,7 @@ class ConfigError(TlstudioError):
 class SplitConfig:
     """How a folder that is not pre-split is divided (deterministic, stratified)."""
 
-    val_fraction: float = 0.2
+    val_fraction: float | None = 0.2  # None: chosen from the smallest class (data.holdout.auto_val_fraction)
     test_fraction: float = 0.0
     seed: int = 1337
 
@@ -102,7 +103,8 @@ class TrainConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout must be between 0 and 1")
         s = self.split
-        if not (0.0 < s.val_fraction < 1.0) or not (0.0 <= s.test_fraction < 1.0) or s.val_fraction + s.test_fraction >= 1.0:
+        val = 0.3 if s.val_fraction is None else s.val_fraction  # automatic: at most 0.3
+        if not (0.0 < val < 1.0) or not (0.0 <= s.test_fraction < 1.0) or val + s.test_fraction >= 1.0:
             raise ConfigError("validation and test fractions must be between 0 and 1 and leave images for training")
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,9 +140,9 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path)
         except FileNotFoundError:
             raise ConfigError(f"configuration file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read configuration {path}: {exc}") from None
         return cls.from_dict(data)

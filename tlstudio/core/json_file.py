@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,13 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def loads_json(text: str | bytes, *, source: str = "JSON", max_depth: int = MAX_DEPTH) -> Any:
+def loads_json(
+    text: str | bytes,
+    *,
+    source: str = "JSON",
+    max_depth: int = MAX_DEPTH,
+    object_hook: Callable[[dict[str, Any]], Any] | None = None,
+) -> Any:
     """Parse JSON text, refusing malformed or too deeply nested data with one clear line.
 
     Parameters
@@ -64,6 +70,8 @@ def loads_json(text: str | bytes, *, source: str = "JSON", max_depth: int = MAX_
         What the text is, for the message (a file name, ``"config.json in model.keras"``).
     max_depth
         Deepest nesting of arrays and objects accepted.
+    object_hook
+        Passed to :func:`json.loads` (decodes special objects).
 
     Raises
     ------
@@ -76,7 +84,7 @@ def loads_json(text: str | bytes, *, source: str = "JSON", max_depth: int = MAX_
         except UnicodeDecodeError:
             raise JsonError(f"{source}: not UTF-8 text, so not a JSON file") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_hook=object_hook)
     except RecursionError:
         raise JsonError(f"{source}: nested too deeply (over {max_depth} levels); the file is damaged or hostile") from None
     except json.JSONDecodeError as exc:

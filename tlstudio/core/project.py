@@ -12,7 +12,6 @@ project written by a newer tlstudio, then drops the recovery copies it supersede
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tlstudio.core import paths
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import ConfigError, TrainConfig
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import JsonError, loads_json, read_json
 
 PROJECT_SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".tlsproj"
@@ -122,9 +122,9 @@ class Project:
         except (OSError, UnicodeDecodeError) as exc:
             raise ProjectError(f"cannot read the project file {path}: {exc}") from None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"the project file {path.name} is damaged (not valid JSON: {exc.msg}, line {exc.lineno})") from None
+            data = loads_json(text, source=path.name)
+        except JsonError as exc:
+            raise ProjectError(f"the project file is damaged ({exc})") from None
         return cls.from_dict(data, path)
 
 
@@ -167,7 +167,7 @@ def load_recovery(copy: str | Path, project_path: str | Path | None) -> Project:
     """Read a recovery copy; paths in it are relative to ``project_path`` (to the copy while untitled)."""
     copy = Path(copy)
     try:
-        data = json.loads(copy.read_text(encoding="utf-8"))
+        data = read_json(copy)
     except (OSError, ValueError) as exc:
         raise ProjectError(f"the recovery copy {copy.name} cannot be read: {exc}") from None
     return Project.from_dict(data, Path(project_path) if project_path is not None else copy)
@@ -185,7 +185,7 @@ def check_overwritable(path: str | Path) -> None:
     """Refuse to overwrite a project written by a newer tlstudio (it may hold settings this one would drop)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, ValueError):
         return
     version = data.get("schema_version") if isinstance(data, dict) else None

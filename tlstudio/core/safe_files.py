@@ -25,8 +25,15 @@ class NotRegularFileError(TlstudioError, OSError):
     """A path names a special file (FIFO, device, socket) or a folder where a file was expected.
 
     It is an :class:`OSError` too, so code that already treats unreadable files as ``OSError``
-    skips these the same way.
+    skips these the same way. ``reason`` is the "why" without the path.
     """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.reason = reason
+
+    def __str__(self) -> str:  # OSError's own __str__ would show the args tuple differently
+        return str(self.args[0])
 
 
 class FileTooLargeError(TlstudioError, ValueError):
@@ -67,7 +74,7 @@ def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
     st = os.stat(path)
     reason = not_regular_reason(st.st_mode)
     if reason is not None:
-        raise NotRegularFileError(f"{os.fspath(path)}: {reason}")
+        raise NotRegularFileError(path, reason)
     return st
 
 
@@ -97,11 +104,11 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     try:
         fd = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY)
     except IsADirectoryError:
-        raise NotRegularFileError(f"{os.fspath(path)}: a folder, not a regular file (not read)") from None
+        raise NotRegularFileError(path, "a folder, not a regular file (not read)") from None
     try:
         reason = not_regular_reason(os.fstat(fd).st_mode)
         if reason is not None:
-            raise NotRegularFileError(f"{os.fspath(path)}: {reason}")
+            raise NotRegularFileError(path, reason)
         if _NONBLOCK:
             # Regular files ignore O_NONBLOCK, but clear it so nothing downstream is surprised.
             import fcntl

@@ -188,14 +188,14 @@ def test_broken_files_are_skipped_with_reasons(tmp_path, monkeypatch):
     _png_bomb(d / "bomb.png")
     (d / "iphone.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
     locked = _img(d / "locked.png", seed=9)
-    real_open = open
+    real_open = imageio.open_regular
 
-    def guarded_open(file, *args, **kwargs):  # root ignores chmod, so refuse the read here
+    def guarded_open(file):  # root ignores chmod, so refuse the read here
         if str(file) == str(locked):
             raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
+        return real_open(file)
 
-    monkeypatch.setattr(imageio, "open", guarded_open, raising=False)
+    monkeypatch.setattr(imageio, "open_regular", guarded_open)
     scan = scan_dataset(root)
     recs = {Path(f.path).name: f for f in scan.files if f.class_name == "bad"}
     assert all(f.status == "skipped" for f in recs.values()), {n: f.status for n, f in recs.items()}
@@ -540,6 +540,6 @@ def test_presplit_class_missing_from_a_split(tmp_path):
     scan = scan_dataset(root)
     assert scan.classes == ["a", "b", "c"]
     text = "\n".join(scan.warnings)
-    assert "Split 'val' has no images of class(es) 'b'" in text
-    assert "Split 'train' has no images of class(es) 'c'" in text
+    assert "train/ and val/ have different classes (only in train/: 'b'; only in val/: 'c')" in text
+    assert "training refuses this" in text
     assert "Class folder" not in text

@@ -53,3 +53,39 @@ def test_presplit_without_val_draws_validation_from_train(image_folder):
 def test_a_single_class_is_refused(image_folder):
     with pytest.raises(SplitError, match="two classes"):
         split_files(scan_dataset(image_folder({"only": 6})), SplitConfig())
+
+
+def test_train_and_val_with_different_classes_are_refused_naming_the_difference(image_folder, make_image):
+    root = image_folder({"cats": 6, "dogs": 6}, splits=("train",))
+    for i, name in enumerate(["cats", "Dogs", "owls"]):
+        make_image(root / "val" / name / f"v{i}.png", pattern=60 + i)
+    with pytest.raises(SplitError) as info:
+        split_files(scan_dataset(root), SplitConfig())
+    message = str(info.value)
+    assert "only in train/: 'dogs'" in message and "only in val/: 'Dogs', 'owls'" in message
+    assert "upper/lower case: 'dogs' vs 'Dogs'" in message and "\n" not in message
+
+
+def test_test_split_may_lack_a_class_but_not_add_one(image_folder, make_image):
+    root = image_folder({"cats": 6, "dogs": 6}, splits=("train", "val"))
+    make_image(root / "test" / "cats" / "t.png", pattern=90)
+    parts = split_files(scan_dataset(root), SplitConfig())
+    assert {r.class_name for r in parts["test"]} == {"cats"}
+    make_image(root / "test" / "owls" / "t.png", pattern=91)
+    with pytest.raises(SplitError, match="only in test/: 'owls'"):
+        split_files(scan_dataset(root), SplitConfig())
+
+
+def test_automatic_validation_share_comes_from_the_smallest_class(image_folder):
+    from tlstudio.core.data.split import resolve_val_fraction
+
+    scan = scan_dataset(image_folder({"cats": 12, "dogs": 30}))
+    auto = SplitConfig(val_fraction=None, seed=1)
+    assert resolve_val_fraction(scan, auto) == 0.3
+    parts = split_files(scan, auto)
+    val = {c: sum(1 for r in parts["val"] if r.class_name == c) for c in ("cats", "dogs")}
+    assert val == {"cats": 4, "dogs": 9}  # round(12 * 0.3), round(30 * 0.3)
+    assert resolve_val_fraction(scan, SplitConfig(val_fraction=0.1)) == 0.1
+    from tlstudio.core.config import TrainConfig
+
+    TrainConfig(split=auto).validate()  # automatic is a valid setting

@@ -18,7 +18,6 @@ size and in the same class.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from tlstudio.core.data.edit_journal import state_dir
 from tlstudio.core.data.near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates
 from tlstudio.core.errors import TlstudioError
 from tlstudio.core.events import Event
+from tlstudio.core.json_file import read_json
 
 REVIEW_FILE = "reviewed.json"
 
@@ -116,7 +116,7 @@ def _review_path(root: str | Path) -> Path:
 
 def _read_reviewed(root: str | Path) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(_review_path(root).read_text(encoding="utf-8"))
+        data = read_json(_review_path(root))
     except (OSError, ValueError):
         return {}
     kept = data.get("kept") if isinstance(data, dict) else None

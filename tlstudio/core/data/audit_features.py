@@ -32,6 +32,7 @@ from tlstudio.core.atomic import write_json
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import Cancelled
 from tlstudio.core.events import CacheProgress, Event, LogMessage
+from tlstudio.core.json_file import read_json
 
 Emit = Callable[[Event], None]
 
@@ -129,7 +130,7 @@ def _memo_path(cache_root: str | Path | None) -> Path:
 def remembered_key(config: TrainConfig, cache_root: str | Path | None = None) -> str | None:
     """The model key an earlier audit found for ``config``, or None."""
     try:
-        memo = json.loads(_memo_path(cache_root).read_text(encoding="utf-8"))
+        memo = read_json(_memo_path(cache_root))
     except (OSError, ValueError):
         return None
     key = memo.get(memo_id(config)) if isinstance(memo, dict) else None
@@ -139,7 +140,7 @@ def remembered_key(config: TrainConfig, cache_root: str | Path | None = None) ->
 def _remember_key(config: TrainConfig, key: str, cache_root: str | Path | None) -> None:
     path = _memo_path(cache_root)
     try:
-        memo = json.loads(path.read_text(encoding="utf-8"))
+        memo = read_json(path)
         memo = memo if isinstance(memo, dict) else {}
     except (OSError, ValueError):
         memo = {}

@@ -14,7 +14,6 @@ copy is excluded instead. Moves keep file names unique (``name_2.jpg``...).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -39,6 +38,7 @@ from tlstudio.core.data.edit_journal import (
     state_dir,
 )
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import loads_json
 
 __all__ = ["EditProgress", "recover", "state_dir", "excluded_dir", "read_journal"]
 
@@ -246,7 +246,7 @@ def excluded_notes(root: str | Path) -> list[dict[str, Any]]:
         return []
     for line in lines:
         try:
-            note = json.loads(line)
+            note = loads_json(line, source=NOTES_FILE)
         except ValueError:
             continue  # a line cut short by a crash
         if isinstance(note, dict) and (folder / str(note.get("file", ""))).is_file():

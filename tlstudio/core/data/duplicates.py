@@ -26,6 +26,22 @@ def _digest(path: str, cancel: threading.Event | None, limit: int | None = None)
         return None
 
 
+def _digest_groups(
+    entries: list[Entry],
+    limit: int | None,
+    cancel: threading.Event | None,
+    on_done: Callable[[int], None],
+    workers: int,
+) -> list[list[Entry]]:
+    """Groups (2 or more) of ``entries`` whose size and digest (of the first ``limit`` bytes) agree."""
+    digests = run_pool(entries, lambda e: _digest(e.abs_path, cancel, limit), cancel, on_done, workers)
+    by_digest: dict[tuple[int, str], list[Entry]] = defaultdict(list)
+    for e, h in zip(entries, digests, strict=True):
+        if h is not None:
+            by_digest[(e.size, h)].append(e)
+    return [g for g in by_digest.values() if len(g) > 1]
+
+
 def find_duplicates(
     entries: list[Entry],
     cancel: threading.Event | None,
@@ -42,39 +58,11 @@ def find_duplicates(
         by_size[e.size].append(e)
     candidates = [e for group in by_size.values() if len(group) > 1 for e in group]
     total = done0 + len(candidates)
-    heads = run_pool(
-        candidates,
-        lambda e: _digest(e.abs_path, cancel, PREFIX_BYTES),
-        cancel,
-        lambda d: report(done0 + d, total),
-        workers,
-    )
-    by_head: dict[tuple[int, str], list[Entry]] = defaultdict(list)
-    for e, h in zip(candidates, heads, strict=True):
-        if h is not None:
-            by_head[(e.size, h)].append(e)
-    groups: list[list[Entry]] = []
-    need_full: list[Entry] = []
-    for (size, _h), group in by_head.items():
-        if len(group) < 2:
-            continue
-        if size <= PREFIX_BYTES:  # the prefix was the whole file
-            groups.append(group)
-        else:
-            need_full.extend(group)
+    heads = _digest_groups(candidates, PREFIX_BYTES, cancel, lambda d: report(done0 + d, total), workers)
+    groups = [g for g in heads if g[0].size <= PREFIX_BYTES]  # the prefix was the whole file
+    need_full = [e for g in heads if g[0].size > PREFIX_BYTES for e in g]
     done1 = total
     total += len(need_full)
-    fulls = run_pool(
-        need_full,
-        lambda e: _digest(e.abs_path, cancel),
-        cancel,
-        lambda d: report(done1 + d, total),
-        workers,
-    )
-    by_full: dict[tuple[int, str], list[Entry]] = defaultdict(list)
-    for e, h in zip(need_full, fulls, strict=True):
-        if h is not None:
-            by_full[(e.size, h)].append(e)
-    groups.extend(g for g in by_full.values() if len(g) > 1)
+    groups += _digest_groups(need_full, None, cancel, lambda d: report(done1 + d, total), workers)
     report(total, total)
     return sorted((sorted(g, key=lambda e: e.rel) for g in groups), key=lambda g: g[0].rel)

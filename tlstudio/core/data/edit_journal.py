@@ -34,6 +34,7 @@ from typing import Any
 
 from tlstudio.core.atomic import write_json
 from tlstudio.core.events import Event
+from tlstudio.core.json_file import read_json
 
 STATE_DIR = ".tlstudio"
 JOURNAL_FILE = "journal.json"
@@ -93,7 +94,7 @@ def read_journal(root: str | Path) -> list[dict[str, Any]]:
     """The finished operations of the dataset, oldest first (empty when none or unreadable)."""
     path = state_dir(root) / JOURNAL_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, ValueError):
         return []
     return list(data.get("operations", [])) if isinstance(data, dict) else []
@@ -226,7 +227,7 @@ def recover(root: str | Path, emit: Emit = ignore) -> dict[str, Any] | None:
     root = Path(root).resolve()
     pending = state_dir(root) / PENDING_FILE
     try:
-        op = json.loads(pending.read_text(encoding="utf-8"))
+        op = read_json(pending)
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

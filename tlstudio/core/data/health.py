@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tlstudio.core.data.layout import REASON_NO_CLASS, SPLITS, Entry, Walker, examples, is_image_name
+from tlstudio.core.data.layout import (
+    REASON_NO_CLASS,
+    SPLITS,
+    Entry,
+    Walker,
+    class_name_problem,
+    examples,
+    is_image_name,
+    printable_name,
+)
 from tlstudio.core.data.records import DatasetScan
+from tlstudio.core.data.split import class_difference
 
 MIN_IMAGES_PER_CLASS = 5
 IMBALANCE_RATIO = 5.0
@@ -39,9 +49,17 @@ def dataset_warnings(scan: DatasetScan, walker: Walker, dup_groups: list[list[En
     usable_by_folder: dict[tuple[str | None, str], int] = defaultdict(int)
     for f in usable:
         usable_by_folder[(f.split, f.class_name or "")] += 1
+    bad_names = sorted({name for _, name in walker.bad_class_folders})
+    for name in bad_names:
+        out.append(
+            f"Folder '{printable_name(name)}' cannot be a class: {class_name_problem(name)}, which labels.txt "
+            "and CSV files cannot hold. Rename the folder."
+        )
     for split, name in sorted(
         walker.class_folders, key=lambda sc: (SPLITS.index(sc[0]) if sc[0] else -1, sc[1])
     ):
+        if name in bad_names:
+            continue
         if usable_by_folder.get((split, name), 0) == 0:
             folder = f"{split}/{name}" if split else name
             if name in counts:
@@ -72,12 +90,23 @@ def dataset_warnings(scan: DatasetScan, walker: Walker, dup_groups: list[list[En
         if "train" not in present:
             out.append("The folder is split, but there is no 'train' folder with usable images.")
         else:
+            train = {c for c, n in scan.class_counts("train").items() if n}
             for split in present:
-                missing = [c for c, n in scan.class_counts(split).items() if n == 0]
+                if split == "train":
+                    continue
+                other = {c for c, n in scan.class_counts(split).items() if n}
+                if split == "val" and other:
+                    difference = class_difference(train, other, split)
+                    if difference:
+                        out.append(f"{difference}: training refuses this; give every split the same class folders.")
+                    continue
+                missing = [c for c in sorted(train) if c not in other]
                 if missing:
                     out.append(
                         f"Split '{split}' has no images of class(es) {', '.join(repr(c) for c in missing)}."
                     )
+                if other - train:
+                    out.append(f"{class_difference(train, other | train, split)}: training refuses this.")
 
     few = [(c, n) for c, n in counts.items() if 0 < n < MIN_IMAGES_PER_CLASS]
     if few:

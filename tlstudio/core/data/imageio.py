@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.safe_files import NotRegularFileError, open_regular
 
 #: Images with more pixels than this are refused (a guard against decompression bombs:
 #: a tiny compressed file that would need gigabytes of memory once decoded).
@@ -63,6 +64,8 @@ def pixel_limit_message(width: int, height: int, max_pixels: int) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """A short human reason for an exception raised while opening or decoding an image."""
+    if isinstance(exc, NotRegularFileError):
+        return exc.reason
     if isinstance(exc, FileNotFoundError):
         return "file not found"
     if isinstance(exc, PermissionError):
@@ -95,7 +98,7 @@ _SIGNATURES = (
 def sniff_format(path: str | os.PathLike[str]) -> str | None:
     """The image format announced by a file's first bytes (its "magic number"), or None."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(16)
     except OSError:
         return None
@@ -191,7 +194,8 @@ def open_image(
         The file is missing, unreadable, not an image, truncated, corrupt or too large.
     """
     try:
-        with Image.open(path) as im:
+        # Only a regular file is opened, without blocking: a FIFO or a device is refused here.
+        with open_regular(path) as fh, Image.open(fh) as im:
             width, height = im.size
             if width * height > max_pixels:
                 reason = pixel_limit_message(width, height, max_pixels)
@@ -372,7 +376,7 @@ def probe_image(
         The file is not a usable image; ``reason`` says why, without the file name.
     """
     try:
-        with open(path, "rb") as fh, Image.open(fh) as im:
+        with open_regular(path) as fh, Image.open(fh) as im:
             fmt = im.format
             # Pillow stops reading a JPEG header at the start of scan: the entropy-coded data follows
             data_start = fh.tell() if fmt == "JPEG" else 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from tlstudio.core.data.imageio import describe_error
 from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.safe_files import not_regular_reason
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -82,6 +84,53 @@ REASON_OUTSIDE_SPLITS = "outside the train/val/test folders"
 REASON_NOT_IMAGE_NO_EXT = "not an image file (no extension)"
 REASON_CLUTTER = "system clutter (.DS_Store, Thumbs.db, desktop.ini, ._* files)"
 
+# Bidirectional-text controls: invisible, and they make a name display as another one.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def printable_name(name: str) -> str:
+    """A folder name shown on one line: control characters and undecodable bytes escaped."""
+    out = []
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS:
+            out.append(ch.encode("unicode_escape", "backslashreplace").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why a folder name cannot be a class name, or None when it can.
+
+    A class name is written to ``labels.txt`` (one name per line, lines stripped when read), to
+    CSV files and to model metadata; a name that would not come back the same from those is
+    refused: line breaks and other control characters, invisible direction marks, spaces at
+    either end, and bytes that are not UTF-8 text.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8 text"
+    for ch in name:
+        category = unicodedata.category(ch)
+        if ch in "\r\n\x85" or category in ("Zl", "Zp"):
+            return "its name contains a line break"
+        if category == "Cc":
+            return f"its name contains a control character (U+{ord(ch):04X})"
+        if ch in _BIDI_CONTROLS:
+            return f"its name contains an invisible text-direction mark (U+{ord(ch):04X})"
+    if name != name.strip():
+        return "its name starts or ends with a space"
+    return None
+
+
+def class_name_reason(name: str) -> str | None:
+    """The reason given to each file of a folder whose name cannot be a class; None for a good name."""
+    problem = class_name_problem(name)
+    if problem is None:
+        return None
+    return f"class folder cannot be used: {problem}, which labels.txt and CSV files cannot hold (rename it)"
+
 
 class DatasetError(TlstudioError):
     """The dataset folder itself cannot be scanned (missing, not a folder, unreadable)."""
@@ -114,6 +163,7 @@ class Walker:
         self.warnings: list[str] = []
         self.class_folders: list[tuple[str | None, str]] = []  # (split, class) of each class folder seen
         self.symlinks: list[str] = []
+        self.bad_class_folders: list[tuple[str | None, str]] = []  # (split, name) refused as class names
         self.unreadable: list[str] = []
         root_str = str(root)
         self._prefix = len(root_str) + (0 if root_str.endswith(os.sep) else 1)
@@ -152,12 +202,16 @@ class Walker:
             self.entries.append(Entry(entry.path, rel, class_name, split, 0, 0, STATUS_SKIPPED, reason))
             return
         e = Entry(entry.path, rel, class_name, split, st.st_size, st.st_mtime_ns)
+        special = not_regular_reason(st.st_mode)
         if forced is not None:
             e.status, e.reason = forced
         else:
-            decided = classify_name(entry.name, st.st_size)
+            decided = classify_name(entry.name, max(st.st_size, 1) if special else st.st_size)
             if decided is not None:
                 e.status, e.reason = decided
+            elif special is not None:
+                # A FIFO would block the reader and a device never ends: decided here, never opened.
+                e.status, e.reason = STATUS_SKIPPED, special
         self.entries.append(e)
 
     def _walk_files(
@@ -178,7 +232,7 @@ class Walker:
                         self._walk_files(entry.path, class_name, split, sub_forced)
                     else:
                         stack.append(entry.path)
-                elif _is_file(entry) or entry.is_symlink():
+                else:  # files, links to files, and special files (which are skipped with a reason)
                     self._add_file(entry, class_name, split, forced)
 
     def _walk_classes(self, path: str, split: str | None) -> None:
@@ -192,8 +246,12 @@ class Walker:
                     self._walk_files(entry.path, None, split, (STATUS_IGNORED, REASON_HIDDEN_FOLDER))
                 else:
                     self.class_folders.append((split, entry.name))
-                    self._walk_files(entry.path, entry.name, split)
-            elif _is_file(entry) or entry.is_symlink():
+                    bad_name = class_name_reason(entry.name)
+                    if bad_name is not None:
+                        self.bad_class_folders.append((split, entry.name))
+                    forced = (STATUS_SKIPPED, bad_name) if bad_name is not None else None
+                    self._walk_files(entry.path, entry.name, split, forced)
+            else:
                 decided = classify_name(entry.name, 0)
                 if decided is not None and decided[0] == STATUS_IGNORED:
                     self._add_file(entry, None, split, decided)
@@ -234,7 +292,7 @@ class Walker:
                 if not hidden:
                     outside.append(entry.name + "/")
                 self._walk_files(entry.path, None, None, (STATUS_IGNORED, reason))
-            elif _is_file(entry) or entry.is_symlink():
+            else:
                 decided = classify_name(entry.name, 0)
                 forced = (
                     decided
@@ -253,13 +311,6 @@ class Walker:
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_file()
     except OSError:
         return False
 

@@ -89,8 +89,8 @@ def split_files(scan: DatasetScan, split: SplitConfig) -> dict[str, list[FileRec
 
     A pre-split folder keeps its own split (a ``test`` folder becomes the test split); when it
     has no validation files, validation files are drawn from its training files as below.
-    Otherwise each class is divided by :func:`stratified_split` with ``split.val_fraction``,
-    ``split.test_fraction`` and ``split.seed``.
+    Otherwise each class is divided by :func:`stratified_split` with the validation share of
+    :func:`resolve_val_fraction`, ``split.test_fraction`` and ``split.seed``.
 
     Parameters
     ----------
@@ -110,20 +110,74 @@ def split_files(scan: DatasetScan, split: SplitConfig) -> dict[str, list[FileRec
         When fewer than two classes have training images, or there is nothing to validate on.
     """
     usable = [r for r in scan.usable() if r.class_name]
+    val_fraction = resolve_val_fraction(scan, split)
     if scan.presplit:
         out: dict[str, list[FileRecord]] = {s: [] for s in SPLITS}
         for rec in usable:
             if rec.split in out:
                 out[str(rec.split)].append(rec)
         if not out["val"]:
-            inner = stratified_split(out["train"], split.val_fraction, 0.0, split.seed)
+            inner = stratified_split(out["train"], val_fraction, 0.0, split.seed)
             out["train"], out["val"] = inner["train"], inner["val"]
+        check_split_classes(out)
         for s in SPLITS:
             out[s].sort(key=lambda r: r.path)
     else:
-        out = stratified_split(usable, split.val_fraction, split.test_fraction, split.seed)
+        out = stratified_split(usable, val_fraction, split.test_fraction, split.seed)
     check_split(out)
     return out
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(repr(n) for n in sorted(names))
+
+
+def class_difference(train: set[str], other: set[str], other_name: str) -> str | None:
+    """One line naming the classes that ``train/`` and another split do not share; None when equal."""
+    if train == other:
+        return None
+    parts = []
+    if train - other:
+        parts.append(f"only in train/: {_names(train - other)}")
+    if other - train:
+        parts.append(f"only in {other_name}/: {_names(other - train)}")
+    text = f"train/ and {other_name}/ have different classes ({'; '.join(parts)})"
+    lower_train = {n.casefold(): n for n in train - other}
+    twins = [(lower_train[n.casefold()], n) for n in sorted(other - train) if n.casefold() in lower_train]
+    if twins:
+        text += "; names differ only in upper/lower case: " + ", ".join(f"{a!r} vs {b!r}" for a, b in twins)
+    return text
+
+
+def check_split_classes(parts: dict[str, list[Any]]) -> None:
+    """Refuse a pre-split folder whose val/ (or test/) classes differ from train/'s, naming the difference.
+
+    A class missing from val/ is never validated and one missing from train/ is never learned, so
+    both are refused; test/ may lack a class, but not hold one that train/ does not have.
+    """
+    train = {str(r.class_name) for r in parts["train"]}
+    val = {str(r.class_name) for r in parts["val"]}
+    problem = class_difference(train, val, "val") if val else None
+    if problem is None:
+        test = {str(r.class_name) for r in parts.get("test", [])}
+        if test - train:
+            problem = class_difference(train, test | train, "test")
+    if problem is not None:
+        raise SplitError(f"{problem}. Give every split the same class folders.")
+
+
+def resolve_val_fraction(scan: DatasetScan, split: SplitConfig) -> float:
+    """The validation share :func:`split_files` uses: the configured one, or the automatic one.
+
+    With ``split.val_fraction`` None the share comes from the smallest class
+    (:func:`tlstudio.core.data.holdout.auto_val_fraction`); for a pre-split folder without a val
+    folder, from its training images. Record it with the run: it is part of how it was made.
+    """
+    if split.val_fraction is not None:
+        return float(split.val_fraction)
+    from tlstudio.core.data.holdout import auto_val_fraction
+
+    return auto_val_fraction(scan.class_counts("train" if scan.presplit else None).values())
 
 
 def check_split(parts: dict[str, list[Any]]) -> None:

@@ -40,6 +40,7 @@ from tlstudio import __version__
 from tlstudio.core.deploy import export as core_export
 from tlstudio.core.deploy.formats import first_line
 from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.json_file import read_json
 
 FORMAT = "web"
 MODEL_NAME = "model.onnx"
@@ -105,7 +106,7 @@ def resolve_web_target(out_path: str | os.PathLike[str]) -> Path:
 def is_web_export(folder: Path) -> bool:
     """Whether ``folder`` was written by a web export (so a new one may replace it)."""
     try:
-        data = json.loads((folder / METADATA_NAME).read_text(encoding="utf-8"))
+        data = read_json(folder / METADATA_NAME)
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("format") == MARKER

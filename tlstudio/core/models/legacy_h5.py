@@ -15,13 +15,13 @@ Instead:
 from __future__ import annotations
 
 import inspect
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tlstudio.core.json_file import loads_json
 from tlstudio.core.models.safety import ModelFileError, UnsafeModelError, check_config
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -104,7 +104,7 @@ def read_h5_config(file: Path) -> tuple[dict[str, Any], str]:
             )
         raise ModelFileError("this .h5 file has no model description (model_config).")
     try:
-        config = json.loads(_text(raw), object_hook=_decode_hook)
+        config = loads_json(_text(raw), source="model_config", object_hook=_decode_hook)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"the model description in this .h5 file is not valid JSON ({exc}).") from exc
     return config, version

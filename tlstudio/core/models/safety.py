@@ -13,7 +13,6 @@ own registry of built-in objects.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Iterator
 from functools import lru_cache
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.core.errors import TlstudioError
+from tlstudio.core.json_file import JsonError, loads_json
 
 
 class ModelFileError(TlstudioError):
@@ -307,8 +307,8 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"this .keras file is damaged or not a Keras 3 model file ({exc}).") from exc
     try:
-        config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        config = loads_json(raw, source="config.json")
+    except JsonError as exc:
         raise ModelFileError(f"the model description (config.json) is not valid JSON ({exc}).") from exc
     check_config(config, keras3=True)
     return config

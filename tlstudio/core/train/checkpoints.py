@@ -13,7 +13,6 @@ moment leaves a state that points at complete files.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import uuid
@@ -27,6 +26,7 @@ import numpy as np
 from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.events import PHASE_FINE_TUNE
+from tlstudio.core.json_file import read_json
 
 STATE_FILE = run_folder.STATE_FILE
 STATE_VERSION = 1
@@ -127,7 +127,7 @@ def read_state(ckpt_dir: Path) -> dict[str, Any] | None:
     """The saved state of an interrupted run, or None when there is none (or it is unreadable)."""
     path = ckpt_dir / STATE_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:

@@ -35,6 +35,7 @@ import numpy as np
 
 from tlstudio.core import paths
 from tlstudio.core.atomic import write_json
+from tlstudio.core.json_file import read_json
 
 CACHE_VERSION = 1
 
@@ -91,7 +92,7 @@ class FeatureCache:
         if self.folder.is_dir():
             for meta in sorted(self.folder.glob("shard-*.json")):
                 try:
-                    data = json.loads(meta.read_text(encoding="utf-8"))
+                    data = read_json(meta)
                     keys = data["keys"]
                 except (OSError, ValueError, KeyError, TypeError):
                     continue  # a damaged index only costs recomputation
