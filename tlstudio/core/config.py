@@ -21,6 +21,16 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 POOLINGS = ("avg", "max")
 
 
+#: Epoch cap of a head trained to convergence on cached features (early stopping ends it sooner).
+AUTO_HEAD_EPOCH_CAP = 300
+#: Patience of that head phase: an epoch on cached features costs milliseconds.
+AUTO_HEAD_PATIENCE = 10
+#: Fine-tuning epochs when blocks are unfrozen but no fine-tuning budget was given.
+DEFAULT_FINE_TUNE_EPOCHS = 10
+#: Automatic fine-tuning learning rate: this share of the head's.
+FINE_TUNE_LR_FACTOR = 0.01
+
+
 class ConfigError(TlstudioError):
     """A configuration file or value that cannot be used."""
 
@@ -73,12 +83,20 @@ class TrainConfig:
     # Freezing: the layer tree's saved state wins; otherwise `unfreeze_top` blocks for fine-tuning
     layer_state: dict[str, Any] | None = None
     unfreeze_top: int = 2
-    # Optimisation
-    head_epochs: int = 10
-    fine_tune_epochs: int = 0
+    # Optimisation. The "auto_" switches are what a one-click run uses: each one, when on, lets the
+    # trainer choose the value beside it (and record its choice in run.json); setting a value from the
+    # CLI or the app turns its switch off.
+    head_epochs: int = 10  # end-to-end head phase; with auto_epochs, a head on cached features runs to convergence
+    fine_tune_epochs: int = 0  # 0 = no fine-tuning, unless blocks are unfrozen (then DEFAULT_FINE_TUNE_EPOCHS)
     batch_size: int = 32
     head_lr: float = 1e-3
     fine_tune_lr: float = 1e-5
+    auto_head_lr: bool = True  # search the head's learning rate on the cached features
+    auto_dropout: bool = True  # search the head's dropout on the cached features
+    auto_epochs: bool = True  # head on cached features: up to AUTO_HEAD_EPOCH_CAP epochs, early stopping
+    auto_fine_tune_lr: bool = True  # fine-tuning at FINE_TUNE_LR_FACTOR x the head's learning rate
+    auto_threshold: bool = True  # choose the "not sure" threshold on validation
+    threshold: float = 0.0  # below this confidence an answer is "not sure" (used when auto_threshold is off)
     optimizer: str = "adam"
     label_smoothing: float = 0.0
     class_weights: str = "auto"  # "auto" (balanced when classes are imbalanced) | "none"
@@ -102,6 +120,10 @@ class TrainConfig:
             raise ConfigError("at least one epoch of training is needed")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout must be between 0 and 1")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError("the 'not sure' threshold must be between 0 and 1")
+        if self.head_lr <= 0 or self.fine_tune_lr <= 0:
+            raise ConfigError("learning rates must be positive")
         s = self.split
         val = 0.3 if s.val_fraction is None else s.val_fraction  # automatic: at most 0.3
         if not (0.0 < val < 1.0) or not (0.0 <= s.test_fraction < 1.0) or val + s.test_fraction >= 1.0:

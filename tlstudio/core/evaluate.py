@@ -15,6 +15,80 @@ import numpy as np
 #: A model that puts at least this share of its predictions on one class is flagged.
 COLLAPSE_SHARE = 0.95
 EPS = 1e-7
+#: Validation is "too small to trust" when its 95 % interval is wider than this (e.g. 0.80 +- 0.10)...
+TRUSTED_INTERVAL_WIDTH = 0.2
+#: ...or when a class has fewer validation images than this.
+MIN_VAL_PER_CLASS = 5
+#: Thresholds tried for "not sure", and what a wrong confident answer costs against a right one
+#: (a "not sure" costs nothing): 2 means an answer must be right at least two times in three.
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+WRONG_ANSWER_COST = 2.0
+
+
+def accuracy_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % by default) of an accuracy of ``correct`` out of ``n``."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
+    """The "not sure" threshold that serves best on these (validation) answers.
+
+    An answer at or above the threshold scores +1 when right and -:data:`WRONG_ANSWER_COST` when
+    wrong; below it the answer is "not sure" and scores 0. The lowest of the best thresholds wins.
+
+    Returns
+    -------
+    dict
+        ``value``, ``answered`` (share of images answered) and ``accuracy_answered``.
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    best = (-np.inf, 0.0)
+    for t in THRESHOLDS:
+        above = conf >= t
+        score = float(ok[above].sum() - WRONG_ANSWER_COST * (~ok[above]).sum())
+        if score > best[0] + 1e-9:
+            best = (score, t)
+    t = best[1]
+    above = conf >= t
+    return {
+        "value": float(t),
+        "answered": float(above.mean()) if len(conf) else 0.0,
+        "accuracy_answered": float(ok[above].mean()) if above.any() else 0.0,
+    }
+
+
+def run_threshold(val: dict[str, Any], fixed: float | None = None) -> dict[str, Any]:
+    """The run's "not sure" threshold: ``fixed`` when given, else chosen on the validation split's answers."""
+    if fixed is not None or not val.get("n"):
+        return {"value": float(fixed or 0.0), "source": "set" if fixed is not None else "none"}
+    samples = val["samples"]
+    ok = np.array([s["true"] == s["pred"] for s in samples])
+    return {**choose_threshold(np.array([s["prob"] for s in samples]), ok), "source": "validation"}
+
+
+def reliability_warnings(split: dict[str, Any], classes: Sequence[str]) -> list[str]:
+    """Plain warnings when a validation result is too small to trust (from :func:`evaluate_predictions`)."""
+    n = int(split.get("n", 0))
+    if n == 0:
+        return []
+    lo, hi = split.get("accuracy_ci95") or accuracy_interval(round(split["accuracy"] * n), n)
+    few = [c for c in classes if 0 < split["per_class"].get(c, {}).get("support", 0) < MIN_VAL_PER_CLASS]
+    if hi - lo <= TRUSTED_INTERVAL_WIDTH and not few:
+        return []
+    text = (
+        f"only {n} validation images: the accuracy of {split['accuracy']:.0%} could be anywhere from "
+        f"{lo:.0%} to {hi:.0%} (95 % interval)"
+    )
+    if few:
+        text += f"; fewer than {MIN_VAL_PER_CLASS} for {', '.join(few)}"
+    return [text + ". More images per class would make it trustworthy."]
 
 
 def evaluate_predictions(
@@ -94,9 +168,11 @@ def evaluate_predictions(
                 f"the model predicts '{classes[top]}' for {counts[top]} of {n} images: it has not learned "
                 "to tell the classes apart (try more epochs, a higher learning rate, or more images)"
             )
+    correct = int((pred == y).sum()) if n else 0
     return {
         "n": n,
-        "accuracy": float((pred == y).mean()) if n else 0.0,
+        "accuracy": correct / n if n else 0.0,
+        "accuracy_ci95": list(accuracy_interval(correct, n)),
         "loss": float(losses.mean()) if n else 0.0,
         "per_class": per_class,
         "macro_f1": float(np.mean(f1s)) if f1s else 0.0,

@@ -33,6 +33,7 @@ def tiny_config(data, **changes) -> TrainConfig:
         fine_tune_epochs=0,
         batch_size=8,
         head_lr=0.01,
+        auto_epochs=False,  # the epoch counts below are the tests' own
     )
     for k, v in changes.items():
         setattr(config, k, v)
@@ -81,7 +82,7 @@ def test_events_in_order_and_a_complete_run_folder(image_folder, tmp_path):
         elif isinstance(e, (ev.BatchEnded, ev.EpochEnded)):
             assert e.phase == current
         elif isinstance(e, ev.CacheProgress):
-            assert current == ev.PHASE_CACHING and 0 <= e.hits <= e.done <= e.total == 16
+            assert current == ev.PHASE_CACHING and 0 <= e.hits <= e.done <= e.total == 20  # test split too
     batches = [e for e in events if isinstance(e, ev.BatchEnded)]
     assert all(b.steps == 2 for b in batches)  # 12 images, batch 8
     assert [b.global_step for b in batches] == list(range(1, len(batches) + 1)) and len(batches) == 6
@@ -121,7 +122,7 @@ def test_cancel_in_the_first_epoch_stops_within_a_batch(image_folder, tmp_path):
 
     data = image_folder({"a": 12, "b": 12})
     config = tiny_config(data, head_epochs=3, batch_size=4)
-    # The layer tree unfreezes the top block of the base: no cache, end-to-end training.
+    config.augment.enabled = True  # augmentation: no cache, the head trains end to end through the images
     tree = LayerTree.from_model(base_models.build_classifier(config, 2), family="mobilenet")
     tree.unfreeze_top_blocks(1)
     config.layer_state = tree.state()
@@ -135,11 +136,12 @@ def test_cancel_in_the_first_epoch_stops_within_a_batch(image_folder, tmp_path):
 
     result = train(config, tmp_path / "run", emit=emit, cancel=cancel)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
-    assert ev.PHASE_CACHING not in started.phases
+    assert ev.PHASE_CACHING not in started.phases and ev.PHASE_FINE_TUNE in started.phases
     assert any(isinstance(e, ev.LogMessage) and "end to end" in e.text for e in events)
     batches = [e for e in events if isinstance(e, ev.BatchEnded)]
     assert len(batches) == 1 and batches[0].steps == 5  # no batch after the one where cancel was asked
     assert not [e for e in events if isinstance(e, ev.EpochEnded)]
+    assert not [e for e in events if isinstance(e, ev.PhaseStarted) and e.phase == ev.PHASE_FINE_TUNE]
     assert result.status == "cancelled" and isinstance(events[-1], ev.TrainFinished)
     info = load_run(tmp_path / "run")
     assert info.status == "cancelled" and info.model_path is not None

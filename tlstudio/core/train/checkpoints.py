@@ -177,6 +177,8 @@ class Checkpointer:
         self.extra_files: set[str] = set()
         #: The trainable flags fine-tuning started with (restored exactly on resume).
         self.fine_tune_flags: dict[str, bool] | None = None
+        #: What the run chose and measured so far (settings, the head-only result), kept for a resume.
+        self.notes: dict[str, Any] = {}
 
     def read(self) -> dict[str, Any] | None:
         return read_state(self.dir)
@@ -190,6 +192,9 @@ class Checkpointer:
         self.progress.epochs = list(hist.get("epochs", []))
         self.progress.batches = list(hist.get("batches", []))
         self.created = state.get("created")
+        self.notes = dict(state.get("notes") or {})
+        if (self.dir / HEAD_FINAL).is_file():
+            self.extra_files = {HEAD_FINAL}
         for s in state.get("skipped", []):
             self.skip_log.add(s["path"], s["reason"])
         self.skip_log.drain()
@@ -225,7 +230,7 @@ class Checkpointer:
         weights_file = f"{phase}-e{run_epoch:04d}.npz"
         opt_file = f"{phase}-e{run_epoch:04d}-opt.npz"
         save_arrays(self.dir / weights_file, model.get_weights())
-        if model.optimizer is not None and model.optimizer.built:
+        if getattr(model, "optimizer", None) is not None and model.optimizer.built:
             save_arrays(self.dir / opt_file, optimizer_arrays(model.optimizer))
         else:
             opt_file = ""
@@ -234,13 +239,18 @@ class Checkpointer:
         self.write(phase=phase, epochs_done=epochs_done, phase_done=phase_done, weights=weights_file, opt=opt_file, kind=kind)
 
     def save_head_final(self, weights: list[np.ndarray]) -> None:
-        """The classifier as the head phase leaves it: where fine-tuning starts (and resumes) from."""
+        """The classifier as the head phase leaves it: where fine-tuning starts (and resumes) from,
+        and what the run keeps when fine-tuning does not do better. Fine-tuning's own best starts afresh."""
         save_arrays(self.dir / HEAD_FINAL, weights)
-        if self.best.best_weights is not None:
-            self.best.best_file = HEAD_FINAL
         self.extra_files = {HEAD_FINAL}
+        b = self.best
+        b.best_loss, b.best_weights, b.best_kind, b.best_file, b.best_run_epoch, b.wait = math.inf, None, "", None, 0, 0
         self.write(phase=PHASE_FINE_TUNE, epochs_done=0, phase_done=False, weights=HEAD_FINAL, opt="", kind="full")
-        self.best.wait = 0
+
+    def head_final(self) -> list[np.ndarray] | None:
+        """The weights :meth:`save_head_final` saved, or None."""
+        path = self.dir / HEAD_FINAL
+        return load_arrays(path) if path.is_file() else None
 
     def write(self, *, phase: str, epochs_done: int, phase_done: bool, weights: str, opt: str, kind: str) -> None:
         b = self.best
@@ -264,6 +274,7 @@ class Checkpointer:
                 "history": self.progress.history(),
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skip_log.all()],
                 "trainable": self.fine_tune_flags if phase == PHASE_FINE_TUNE else None,
+                "notes": self.notes,
             },
         )
         prune_checkpoints(self.dir, {weights, opt, b.best_file or ""} | self.extra_files)

@@ -1,5 +1,8 @@
 """Which layers train in which phase: the base frozen for the head, the chosen blocks for fine-tuning.
 
+Unfreezing always means fine-tuning: blocks marked trainable train only after the head has
+converged (with a random head beside them they would be pulled far from their pre-trained values).
+
 The classifier is ``preprocess -> base -> head`` (:func:`tlstudio.core.models.catalogue.build_classifier`).
 Preprocessing never trains. The layer tree (:mod:`tlstudio.core.models.layer_tree`) decides which
 base layers a saved ``layer_state`` or "the top N blocks" unfreezes, with its per-family block rules.
@@ -61,15 +64,27 @@ def _freeze_preprocess(model: Any) -> None:
 
 
 def set_head_phase_trainable(model: Any, config: TrainConfig) -> None:
-    """Phase 1: the base frozen, unless there is no fine-tune phase and the layer state unfreezes some of it."""
-    if config.layer_state and config.fine_tune_epochs == 0:
-        tree = layer_tree_for(model, config)
-        tree.apply_state(config.layer_state)
-        tree.apply_to(model)
-    else:
-        model.get_layer("base").trainable = False
+    """Phase 1: the base frozen, the head trainable. Unfrozen blocks train only in phase 2 (fine-tuning)."""
+    model.get_layer("base").trainable = False
     model.get_layer("head").trainable = True
     _freeze_preprocess(model)
+
+
+def fine_tune_wanted(model: Any, config: TrainConfig) -> bool:
+    """Whether the run has a fine-tuning phase: a budget was given, or the layer state unfreezes base layers.
+
+    Leaves the model with the head phase's flags.
+    """
+    if config.fine_tune_epochs > 0:
+        return True
+    if not config.layer_state:
+        return False
+    tree = layer_tree_for(model, config)
+    tree.apply_state(config.layer_state)
+    tree.apply_to(model)
+    unfrozen = base_trainable_params(model) > 0
+    set_head_phase_trainable(model, config)
+    return unfrozen
 
 
 def set_fine_tune_trainable(model: Any, config: TrainConfig, saved: dict[str, bool] | None = None) -> dict[str, bool]:

@@ -1,10 +1,10 @@
 """The head phase on cached features: the small head trained on in-memory arrays, in seconds.
 
-:func:`fit_small_model` is ``fit`` with a lighter traced step. Keras's own train function carries metrics and bookkeeping whose tracing costs about a second,
-more than ten epochs of a head on cached features. This loop traces one plain gradient step,
-reports the running loss and weighted accuracy per batch as ``fit`` does, and drives the same
-Keras callbacks through the same hooks (``set_params`` first), so events, cancel, early stopping
-and checkpoints behave exactly as with ``fit``.
+The head trains in numpy (:class:`~tlstudio.core.train.head_stack.HeadStack`, Keras's own update
+rules) and its weights are put into the Keras head after every epoch, so the same Keras callbacks
+as ``fit``'s (events, cancel, early stopping, checkpoints) see it exactly as they would a fitted
+model: nothing is traced, which on cached features costs more than the training itself. With
+several replicas (multi-GPU) Keras's ``fit`` is used instead.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,67 +20,22 @@ import numpy as np
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.events import PHASE_HEAD, Event, PhaseStarted
 from tlstudio.core.train.cached_features import CachedSplits
+from tlstudio.core.train.head_stack import HeadStack
 from tlstudio.core.train.run_data import TrainingError
 
 
-def fit_small_model(
-    model: Any, dataset: Any, *, epochs: int, initial_epoch: int, steps: int, callbacks: Sequence[Any], loss: Any
-) -> None:
-    """Train ``model`` (compiled) on ``dataset`` of ``(x, one-hot y, sample weight)`` batches.
+@dataclass
+class HeadSettings:
+    """What the head phase on cached features trains with (chosen or given)."""
 
-    Parameters
-    ----------
-    model
-        A compiled Keras model; its optimizer is used.
-    dataset
-        A ``tf.data.Dataset`` of ``(x, y, w)`` batches.
-    epochs, initial_epoch
-        As for ``Model.fit``.
-    steps
-        Batches per epoch, given to the callbacks' ``set_params``.
-    callbacks
-        Keras callbacks, called in order.
-    loss
-        A Keras loss object taking ``(y, probs, sample_weight=w)``.
-    """
-    import keras
-    import tensorflow as tf
+    head_lr: float
+    dropout: float
+    batch_size: int
+    epochs: int
+    patience: int
 
-    optimizer = model.optimizer
-    variables = model.trainable_variables
-    spec = dataset.element_spec
-
-    @tf.function(input_signature=list(spec), reduce_retracing=True)
-    def step(x: Any, y: Any, w: Any) -> Any:
-        with tf.GradientTape() as tape:
-            probs = model(x, training=True)
-            value = loss(y, probs, sample_weight=w)
-        grads = tape.gradient(value, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1), tf.argmax(y, axis=-1)), tf.float32)
-        return value, tf.reduce_sum(hits * w), tf.reduce_sum(w), tf.cast(tf.shape(x)[0], tf.float32)
-
-    hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, steps=steps, verbose=0)
-    model.stop_training = False
-    hooks.on_train_begin()
-    logs: dict[str, float] = {}
-    for epoch in range(initial_epoch, epochs):
-        hooks.on_epoch_begin(epoch)
-        loss_sum = seen = correct = weight = 0.0
-        for batch, (x, y, w) in enumerate(dataset):
-            value, c, sw, n = (float(v) for v in step(x, y, w))
-            loss_sum += value * n
-            seen += n
-            correct += c
-            weight += sw
-            logs = {"loss": loss_sum / max(seen, 1.0), "accuracy": correct / weight if weight else 0.0}
-            hooks.on_train_batch_end(batch, logs)
-            if model.stop_training:
-                break
-        hooks.on_epoch_end(epoch, dict(logs))
-        if model.stop_training:
-            break
-    hooks.on_train_end()
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def zero_output_layer(head: Any) -> None:
@@ -96,24 +52,64 @@ def zero_output_layer(head: Any) -> None:
     layer.set_weights([np.zeros(w.shape, dtype=w.dtype) for w in layer.get_weights()])
 
 
-def array_validation(head: Any, x: np.ndarray, y: np.ndarray, num_classes: int, smoothing: float) -> Callable[[], tuple[float, float]]:
-    """``() -> (val_loss, val_accuracy)`` of ``head`` on in-memory validation features.
+def set_dropout(model: Any, rate: float) -> None:
+    """Set the rate of every Dropout layer of ``model`` (the head's chosen regularisation)."""
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "Dropout":
+            layer.rate = float(rate)
+        set_dropout(layer, rate)
 
-    One eager call of the small head: cheaper than tracing Keras's test function.
+
+def fit_numpy_head(
+    head: Any,
+    stack: HeadStack,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    initial_epoch: int,
+    batch_size: int,
+    callbacks: Sequence[Any],
+    seed: int,
+) -> None:
+    """Train head 0 of ``stack`` on ``data`` = ``(x, y, w)``, driving Keras ``callbacks`` as ``fit`` would.
+
+    ``head`` (a Keras model) receives the weights after every epoch, before ``on_epoch_end``.
     """
-    target = np.eye(num_classes, dtype=np.float64)[y] * (1.0 - smoothing) + smoothing / num_classes
+    import keras
 
-    def validate() -> tuple[float, float]:
-        probs = np.asarray(head(x, training=False), dtype=np.float64)
-        loss = -np.sum(target * np.log(np.clip(probs, 1e-7, 1.0)), axis=1).mean()
-        return float(loss), float((probs.argmax(axis=1) == y).mean())
-
-    return validate
+    x, y, w = data
+    n, bs = len(x), max(1, int(batch_size))
+    steps = math.ceil(n / bs)
+    rng = np.random.default_rng(seed + initial_epoch)
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=head, epochs=epochs, steps=steps, verbose=0)
+    head.stop_training = False
+    hooks.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        hooks.on_epoch_begin(epoch)
+        order = rng.permutation(n)
+        loss_sum = correct = weight = 0.0
+        logs: dict[str, float] = {}
+        for batch, start in enumerate(range(0, n, bs)):
+            idx = order[start : start + bs]
+            loss, hits = stack.step(x[idx], y[idx], w[idx])
+            loss_sum += float(loss[0]) * len(idx)
+            correct += float(hits[0])
+            weight += float(w[idx].sum())
+            logs = {"loss": loss_sum / (start + len(idx)), "accuracy": correct / weight if weight else 0.0}
+            hooks.on_train_batch_end(batch, logs)
+            if head.stop_training:
+                break
+        head.set_weights(stack.weights(0))
+        hooks.on_epoch_end(epoch, dict(logs))
+        if head.stop_training:
+            break
+    hooks.on_train_end()
 
 
 def train_head_on_features(
     cached: CachedSplits,
     config: TrainConfig,
+    settings: HeadSettings,
     *,
     num_classes: int,
     device: Any,
@@ -132,12 +128,10 @@ def train_head_on_features(
     :class:`~tlstudio.core.train.checkpoints.Checkpointer`) checkpoints each epoch and keeps the best.
     ``start`` > 0 with a head ``state`` resumes. Returns ``(head, interrupted by cancel)``.
     """
-    import keras
-    import tensorflow as tf
 
     from tlstudio.core.models.head import build_head
     from tlstudio.core.train.callbacks import CancelOnRequest, TrainingEvents
-    from tlstudio.core.train.device import compile_model
+    from tlstudio.core.train.checkpoints import load_arrays
 
     k = num_classes
     x, y, _ = cached.arrays["train"]
@@ -146,33 +140,90 @@ def train_head_on_features(
         raise TrainingError("no training or validation image could be read")
     with device.scope():
         head = build_head(int(x.shape[1]), config, k)
+    set_dropout(head, settings.dropout)
     zero_output_layer(head)
-    compile_model(head, config, config.head_lr, device)
-    if state and start > 0 and state.get("kind") == "head":
-        ckpt.restore_model(head, state, device.strategy, log)
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((x, np.eye(k, dtype=np.float32)[y], class_weights[y]))
-        .shuffle(len(x), seed=int(config.seed), reshuffle_each_iteration=True)
-        .batch(int(config.batch_size))
-        .prefetch(tf.data.AUTOTUNE)
+    stack = HeadStack(
+        int(x.shape[1]), k, [settings.head_lr], [settings.dropout], hidden_units=int(config.hidden_units),
+        optimizer=config.optimizer, label_smoothing=float(config.label_smoothing), seed=int(config.seed),
     )
-    smoothing = float(config.label_smoothing)
-    epochs = int(config.head_epochs)
-    steps = math.ceil(len(x) / int(config.batch_size))
+    if state and start > 0 and state.get("kind") == "head":
+        head.set_weights(load_arrays(ckpt.dir / state["weights"]))
+    stack.set_weights(0, head.get_weights())
+
+    def validate() -> tuple[float, float]:
+        loss, acc = stack.loss_and_accuracy(xv, yv)
+        return float(loss[0]), float(acc[0])
+
+    epochs, bs = int(settings.epochs), int(settings.batch_size)
+    steps = math.ceil(len(x) / bs)
     emit(PhaseStarted(phase=PHASE_HEAD, epochs=epochs, steps_per_epoch=steps))
     if start >= epochs:
         return head, False
     events = TrainingEvents(
         phase=PHASE_HEAD, emit=emit, cancel=cancel, progress=ckpt.progress, skip_log=skip_log,
         on_epoch=ckpt.on_epoch(phase=PHASE_HEAD, epochs=epochs, model=head, kind="head", log=log),
-        validate=array_validation(head, xv, yv, k, smoothing), steps=steps, epochs=epochs,
+        validate=validate, steps=steps, epochs=epochs,
     )
     stopper = CancelOnRequest(cancel)
+    w = class_weights[y].astype(np.float32)
     if device.strategy.num_replicas_in_sync == 1:
-        fit_small_model(
-            head, train_ds, epochs=epochs, initial_epoch=start, steps=steps, callbacks=[events, stopper],
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
-        )
+        fit_numpy_head(head, stack, (x, y, w), epochs=epochs, initial_epoch=start, batch_size=bs,
+                       callbacks=[events, stopper], seed=int(config.seed))
     else:
-        head.fit(train_ds, epochs=epochs, initial_epoch=start, callbacks=[events, stopper], shuffle=False, verbose=0)
+        import tensorflow as tf
+
+        from tlstudio.core.train.device import compile_model
+
+        def validate_keras() -> tuple[float, float]:
+            probs = np.asarray(head(xv, training=False), dtype=np.float64)
+            return float(-np.log(np.clip(probs[np.arange(len(yv)), yv], 1e-7, 1.0)).mean()), float(
+                (probs.argmax(axis=1) == yv).mean()
+            )
+
+        events.validate = validate_keras
+        compile_model(head, config, settings.head_lr, device)
+        ds = tf.data.Dataset.from_tensor_slices((x, np.eye(k, dtype=np.float32)[y], w)).shuffle(len(x)).batch(bs)
+        head.fit(ds, epochs=epochs, initial_epoch=start, callbacks=[events, stopper], shuffle=False, verbose=0)
     return head, stopper.interrupted
+
+
+def choose_head_settings(
+    cached: CachedSplits, config: TrainConfig, *, num_classes: int, class_weights: np.ndarray,
+    cancel: threading.Event, log: Callable[..., None],
+) -> tuple[HeadSettings, dict[str, Any] | None]:
+    """The head's learning rate, dropout, batch size, epoch budget and patience on cached features.
+
+    Automatic values (``config.auto_*``) come from :func:`~tlstudio.core.train.head_search.search_head`
+    on the cached features, scored on validation; the others are the configuration's. Returns the
+    settings and the search's record (None when nothing was searched).
+    """
+    from tlstudio.core.config import AUTO_HEAD_EPOCH_CAP, AUTO_HEAD_PATIENCE
+    from tlstudio.core.train.head_search import head_batch_size, search_grid, search_head
+
+    x, y, _ = cached.arrays["train"]
+    xv, yv, _ = cached.arrays["val"]
+    auto = config.auto_head_lr or config.auto_dropout
+    batch = head_batch_size(len(x), config.batch_size) if auto else int(config.batch_size)
+    settings = HeadSettings(
+        head_lr=float(config.head_lr), dropout=float(config.dropout), batch_size=batch,
+        epochs=AUTO_HEAD_EPOCH_CAP if config.auto_epochs else int(config.head_epochs),
+        patience=max(AUTO_HEAD_PATIENCE, int(config.patience)) if config.auto_epochs else int(config.patience),
+    )
+    if not auto or len(x) == 0 or len(xv) == 0:
+        return settings, None
+    grid = search_grid(
+        config.optimizer,
+        None if config.auto_head_lr else (float(config.head_lr),),
+        None if config.auto_dropout else (float(config.dropout),),
+    )
+    found = search_head(
+        x, y, xv, yv, num_classes=num_classes, grid=grid, optimizer=config.optimizer,
+        hidden_units=int(config.hidden_units), batch_size=batch, label_smoothing=float(config.label_smoothing),
+        class_weights=class_weights, seed=int(config.seed), cancel=cancel,
+    )
+    settings.head_lr, settings.dropout = found.head_lr, found.dropout
+    log(
+        f"automatic settings: learning rate {found.head_lr:g}, dropout {found.dropout:g} "
+        f"(best of {len(grid)} on the validation images, {found.seconds:.1f} s)"
+    )
+    return settings, found.to_json()

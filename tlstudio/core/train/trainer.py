@@ -27,7 +27,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,15 @@ import numpy as np
 
 from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
-from tlstudio.core.config import TrainConfig
+from tlstudio.core.config import (
+    AUTO_HEAD_EPOCH_CAP,
+    DEFAULT_FINE_TUNE_EPOCHS,
+    FINE_TUNE_LR_FACTOR,
+    TrainConfig,
+)
 from tlstudio.core.data.pipeline import SkipLog, make_augmenter
 from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.evaluate import reliability_warnings, run_threshold
 from tlstudio.core.events import (
     PHASE_CACHING,
     PHASE_EVALUATING,
@@ -54,39 +59,14 @@ from tlstudio.core.events import (
 from tlstudio.core.train import freezing
 from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress
 from tlstudio.core.train.head_fit import zero_output_layer
+from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
 
 Emit = Callable[[Event], None]
+#: The settings a run can choose itself (``TrainConfig.auto_<name>``).
+AUTO_NAMES = ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold")
 
 __all__ = ["TrainResult", "TrainingError", "train"]
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns (and what ``tlstudio train --json`` prints)."""
-
-    run_dir: Path
-    status: str  # "finished" | "cancelled"
-    model_path: Path
-    val_accuracy: float | None
-    test_accuracy: float | None
-    epochs_run: int
-    train_seconds: float
-    warnings: list[str] = field(default_factory=list)
-    cache_hits: int = 0  # images whose features came from the embedding cache
-    cache_computed: int = 0  # images the base was run on to fill the cache
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "run_dir": str(self.run_dir),
-            "model_path": str(self.model_path),
-            "val_accuracy": self.val_accuracy,
-            "test_accuracy": self.test_accuracy,
-            "epochs_run": self.epochs_run,
-            "train_seconds": round(self.train_seconds, 3),
-            "warnings": list(self.warnings),
-        }
 
 
 def _ignore(event: Event) -> None:
@@ -173,6 +153,11 @@ class _Trainer:
         self.cached: Any = None
         self.head_model: Any = None
         self.frozen_summary = ""
+        self.outcome: dict[str, Any] = {}
+        self.settings: dict[str, Any] = {}
+        self.search: dict[str, Any] | None = None
+        self.kept = ""
+        self.ft_epochs = 0
         self._section_start: float | None = None
         self.best = BestTracker(patience=3)
         self.ckpt = Checkpointer(run_dir, self.progress, self.best, self.skip_log, self.seconds_so_far)
@@ -234,6 +219,7 @@ class _Trainer:
             "num_val": len(files["val"]) if files else 0,
             "num_test": len(files["test"]) if files else 0,
             "frozen_summary": self.frozen_summary,
+            **self.outcome,
         }
 
     # -- preparation -------------------------------------------------------------------------
@@ -297,10 +283,17 @@ class _Trainer:
             self.log(f"training on {self.device.gpus} GPU(s) with mixed precision")
         self.build(config)
         freezing.set_head_phase_trainable(self.model, config)
-        head_frozen_base = freezing.base_trainable_params(self.model) == 0
-        self.use_cache = bool(config.use_cache and self.augmenter is None and head_frozen_base and config.head_epochs > 0)
+        self.ft_epochs = 0
+        if freezing.fine_tune_wanted(self.model, config):
+            self.ft_epochs = int(config.fine_tune_epochs) or DEFAULT_FINE_TUNE_EPOCHS
+            if not config.fine_tune_epochs:
+                self.log(f"some base blocks are unfrozen: they are fine-tuned after the classifier has learned "
+                         f"(up to {self.ft_epochs} epochs)")
+        self.use_cache = bool(config.use_cache and self.augmenter is None and config.head_epochs > 0)
+        self.head_epochs = AUTO_HEAD_EPOCH_CAP if self.use_cache and config.auto_epochs else int(config.head_epochs)
+        self.settings = dict(self.ckpt.notes.get("settings") or {"head_lr": float(config.head_lr)})
         phases = ([PHASE_CACHING] if self.use_cache else []) + ([PHASE_HEAD] if config.head_epochs > 0 else [])
-        phases += ([PHASE_FINE_TUNE] if config.fine_tune_epochs > 0 else []) + [PHASE_EVALUATING]
+        phases += ([PHASE_FINE_TUNE] if self.ft_epochs > 0 else []) + [PHASE_EVALUATING]
         files = self.data.files
         self.emit(
             RunStarted(
@@ -310,17 +303,16 @@ class _Trainer:
                 num_val=len(files["val"]),
                 num_test=len(files["test"]),
                 phases=tuple(phases),
-                total_epochs=int(config.head_epochs + config.fine_tune_epochs),
+                total_epochs=int((self.head_epochs if config.head_epochs > 0 else 0) + self.ft_epochs),
                 batch_size=int(config.batch_size),
             )
         )
         if self.data.scan_skipped:
-            self.log(f"{len(self.data.scan_skipped)} file(s) were skipped by the scan (see {run_folder.SKIPPED_FILE})", "info")
+            self.log(f"{len(self.data.scan_skipped)} file(s) were skipped by the scan (see {run_folder.SKIPPED_FILE})")
         if self.resume:
             self.log(f"resuming after {self.progress.run_epoch} completed epoch(s)")
         if not self.use_cache and config.use_cache and config.head_epochs > 0:
-            why = "augmentation is on" if self.augmenter is not None else "some base layers are trainable"
-            self.log(f"training end to end without the embedding cache: {why}")
+            self.log("training end to end without the embedding cache: augmentation is on")
         self.sample_weight_per_class = class_weights_for(
             self.data.files["train"].labels, self.data.classes, config.class_weights, self.log
         )
@@ -337,7 +329,7 @@ class _Trainer:
         if config.head_epochs > 0 and phase in (None, PHASE_HEAD):
             start = epochs_done if phase == PHASE_HEAD else 0
             if phase == PHASE_HEAD and phase_done:
-                start = config.head_epochs
+                start = self.head_epochs
             head_state = state if phase == PHASE_HEAD else None
             if self.use_cache:
                 self.head_on_cache(config, start, head_state)
@@ -348,10 +340,10 @@ class _Trainer:
             self.ckpt.load_weights(self.model, state)
 
         # Phase 2: fine-tuning.
-        if config.fine_tune_epochs > 0 and not self.cancelled:
+        if self.ft_epochs > 0 and not self.cancelled:
             start = epochs_done if phase == PHASE_FINE_TUNE else 0
             if phase == PHASE_FINE_TUNE and phase_done:
-                start = config.fine_tune_epochs
+                start = self.ft_epochs
             ft_state = state if phase == PHASE_FINE_TUNE else None
             self.ckpt.fine_tune_flags = freezing.set_fine_tune_trainable(
                 self.model, config, (ft_state or {}).get("trainable")
@@ -359,7 +351,10 @@ class _Trainer:
             self.frozen_summary = freezing.describe_freezing(self.model, fine_tune=True)
             if freezing.base_trainable_params(self.model) == 0:
                 self.log("fine-tuning with no trainable base layer: only the head keeps learning", "warning")
-            self.fit_full(PHASE_FINE_TUNE, config.fine_tune_epochs, config.fine_tune_lr, start, ft_state)
+            lr = self.settings["head_lr"] * FINE_TUNE_LR_FACTOR if config.auto_fine_tune_lr else config.fine_tune_lr
+            self.settings["fine_tune_lr"] = float(lr)
+            self.best.patience = int(config.patience)
+            self.fit_full(PHASE_FINE_TUNE, self.ft_epochs, lr, start, ft_state)
 
         return self.finish(config)
 
@@ -367,18 +362,26 @@ class _Trainer:
     def head_on_cache(self, config: TrainConfig, start: int, state: dict[str, Any] | None) -> None:
         from tlstudio.core.models.catalogue import feature_model
         from tlstudio.core.train.cached_features import fill_cache
-        from tlstudio.core.train.head_fit import train_head_on_features
+        from tlstudio.core.train.head_fit import choose_head_settings, set_dropout, train_head_on_features
 
         self.start_clock()
         files = self.data.files
-        splits = ["train", "val"] + (["test"] if config.fine_tune_epochs == 0 and len(files["test"]) else [])
+        splits = ["train", "val"] + (["test"] if len(files["test"]) else [])
         assert self.size is not None
         self.cached = fill_cache(
             files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
             skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel,
         )
+        settings, self.search = choose_head_settings(
+            self.cached, config, num_classes=len(self.data.classes), class_weights=self.sample_weight_per_class,
+            cancel=self.cancel, log=self.log,
+        )
+        self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if getattr(config, "auto_" + n)]}
+        self.ckpt.notes["settings"] = self.settings
+        self.best.patience = settings.patience
+        set_dropout(self.head_layer, settings.dropout)
         head, interrupted = train_head_on_features(
-            self.cached, config, num_classes=len(self.data.classes), device=self.device,
+            self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
             class_weights=self.sample_weight_per_class, start=start, state=state, ckpt=self.ckpt,
             emit=self.emit, cancel=self.cancel, skip_log=self.skip_log, log=self.log,
         )
@@ -421,18 +424,43 @@ class _Trainer:
         self.cancelled = self.cancelled or stopper.interrupted
 
     def end_head_phase(self, config: TrainConfig) -> None:
-        """Put the best head (or whole model) of phase 1 into the classifier and checkpoint that."""
+        """Put the best head (or whole model) of phase 1 into the classifier, note its score, checkpoint it."""
         b = self.best
         if b.best_weights is not None:
             b.put_into(self.model, self.head_layer)
+            record = next((e for e in self.progress.epochs if e["run_epoch"] == b.best_run_epoch), {})
+            self.ckpt.notes["head_only"] = {
+                "val_loss": b.best_loss, "val_accuracy": record.get("val_accuracy"), "run_epoch": b.best_run_epoch
+            }
         elif self.use_cache and self.head_model is not None:
             self.head_layer.set_weights(self.head_model.get_weights())
         if b.best_weights is not None and b.best_kind == "head":
             # From here on the best weights are those of the whole classifier.
             b.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
             b.best_kind = "full"
-        if config.fine_tune_epochs > 0 and not self.cancelled:
+        if self.ft_epochs > 0 and not self.cancelled:
             self.ckpt.save_head_final(self.model.get_weights())
+
+    def keep_better_phase(self, config: TrainConfig) -> str:
+        """Load the weights the run keeps: "head only" or "after fine-tuning", whichever did better on validation."""
+        b = self.best
+        ft_done = any(e["phase"] == PHASE_FINE_TUNE for e in self.progress.epochs)
+        if ft_done and b.best_weights is not None:
+            ft = next((e for e in self.progress.epochs if e["run_epoch"] == b.best_run_epoch), {})
+            head = self.ckpt.notes.get("head_only") or {}
+            if head.get("val_accuracy") is None or (head["val_accuracy"], -head["val_loss"]) < (
+                ft.get("val_accuracy") or 0.0, -b.best_loss
+            ):
+                b.put_into(self.model, self.head_layer)
+                return "after fine-tuning"
+        weights = self.ckpt.head_final() if self.ft_epochs else None
+        if weights is not None:
+            self.model.set_weights(weights)
+            if ft_done:
+                self.log("fine-tuning did not do better on the validation images: keeping the classifier from before it")
+        else:
+            b.put_into(self.model, self.head_layer)
+        return "head only" if config.head_epochs > 0 else "after fine-tuning"
 
     # -- the end -------------------------------------------------------------------------------
     def evaluate(self, config: TrainConfig) -> dict[str, Any]:
@@ -442,7 +470,7 @@ class _Trainer:
         names = ["val"] + (["test"] if len(files["test"]) else [])
         self.emit(PhaseStarted(phase=PHASE_EVALUATING, epochs=0, steps_per_epoch=sum(len(files[n]) for n in names)))
         # A frozen run ends with the head on the cached features: the base need not run again.
-        cached = self.cached.arrays if self.use_cache and config.fine_tune_epochs == 0 and self.cached else {}
+        cached = self.cached.arrays if self.use_cache and self.kept == "head only" and self.cached else {}
         assert self.size is not None
         evaluation = evaluate_files(
             self.model, {n: files[n] for n in names}, self.data.classes, str(self.data.root), image_size=self.size,
@@ -458,12 +486,19 @@ class _Trainer:
         status = run_folder.STATUS_CANCELLED if self.cancelled else run_folder.STATUS_FINISHED
         if self.cancelled:
             self.log("training was cancelled: keeping the best weights so far")
-        self.best.put_into(self.model, self.head_layer)
+        self.kept = self.keep_better_phase(config)
         self.drain_skips()
         model_path = save_classifier(self.model, config, len(self.data.classes), self.device, self.run_dir / run_folder.MODEL_FILE)
         evaluation = self.evaluate(config)
-        for w in evaluation.get("warnings", []):
+        val = evaluation["splits"]["val"]
+        for w in [*evaluation.get("warnings", []), *reliability_warnings(val, self.data.classes)]:
             self.log(w, "warning")
+        threshold = run_threshold(val, float(config.threshold) if not config.auto_threshold else None)
+        self.outcome = {
+            "settings": self.settings, "search": self.search, "kept": self.kept,
+            "head_only": self.ckpt.notes.get("head_only"), "threshold": threshold,
+            "val_accuracy_ci95": val.get("accuracy_ci95"),
+        }
         val_acc = evaluation["splits"]["val"]["accuracy"] if evaluation["splits"]["val"]["n"] else None
         test = evaluation["splits"].get("test")
         test_acc = test["accuracy"] if test and test["n"] else None
@@ -479,7 +514,8 @@ class _Trainer:
         result = TrainResult(
             run_dir=self.run_dir, status=status, model_path=model_path, val_accuracy=val_acc, test_accuracy=test_acc,
             epochs_run=self.progress.run_epoch, train_seconds=self.progress.train_seconds, warnings=warnings,
-            cache_hits=hits, cache_computed=computed,
+            cache_hits=hits, cache_computed=computed, settings=dict(self.settings), kept=self.kept,
+            threshold=float(threshold["value"]),
         )
         self.emit(
             TrainFinished(
