@@ -10,25 +10,46 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 HELP = "train a classifier on an image folder"
+DEFAULT_FT = 10  # keep in step with tlstudio.core.config.DEFAULT_FINE_TUNE_EPOCHS (not imported: startup time)
+AUTO = "auto"
+EPOCH_LINE_SECONDS = 1.0
+
+
+def _number_or_auto(text: str) -> float | str:
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', not {text!r}") from None
+
+
+def _count_or_auto(text: str) -> int | str:
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', not {text!r}") from None
 
 # Flags that map one to one on TrainConfig fields (flag dest -> field).
 _FIELDS = {
     "base": "base",
     "alpha": "alpha",
     "weights": "weights",
-    "epochs": "head_epochs",
     "fine_tune_epochs": "fine_tune_epochs",
     "unfreeze_top": "unfreeze_top",
     "batch_size": "batch_size",
-    "lr": "head_lr",
-    "fine_tune_lr": "fine_tune_lr",
     "resize_policy": "resize_policy",
     "seed": "seed",
     "base_model": "base_model_path",
@@ -47,12 +68,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--weights", metavar="W", help="imagenet (default), none, or a weights file")
     p.add_argument("--base-model", metavar="FILE", help="your own .keras/.h5 model to use as the base")
     p.add_argument("--input-size", type=int, metavar="S", help="square input size (default: the base's)")
-    p.add_argument("--epochs", type=int, metavar="N", help="epochs of head training (default 10)")
-    p.add_argument("--fine-tune-epochs", type=int, metavar="M", help="epochs of fine-tuning after it (default 0)")
-    p.add_argument("--unfreeze-top", type=int, metavar="N", help="base blocks unfrozen for fine-tuning (default 2)")
+    p.add_argument("--epochs", type=_count_or_auto, metavar="N",
+                   help="epochs of head training (default auto: until validation stops improving)")
+    p.add_argument("--fine-tune-epochs", type=int, metavar="M",
+                   help=f"epochs of fine-tuning after the head (default 0; {DEFAULT_FT} when --unfreeze-top is given)")
+    p.add_argument("--unfreeze-top", type=int, metavar="N",
+                   help="fine-tune the top N blocks of the base after the head has learned (implies fine-tuning)")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per batch (default 32)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate of head training (default 0.001)")
-    p.add_argument("--fine-tune-lr", type=float, metavar="X", help="learning rate of fine-tuning (default 1e-5)")
+    p.add_argument("--lr", type=_number_or_auto, metavar="X|auto",
+                   help="learning rate of head training (default auto: chosen on the validation images)")
+    p.add_argument("--dropout", type=_number_or_auto, metavar="X|auto",
+                   help="dropout of the head (default auto: chosen on the validation images)")
+    p.add_argument("--fine-tune-lr", type=_number_or_auto, metavar="X|auto",
+                   help="learning rate of fine-tuning (default auto: 1/100 of the head's)")
+    p.add_argument("--threshold", type=_number_or_auto, metavar="T|auto",
+                   help="below this confidence the model answers 'not sure' (default auto: chosen on validation)")
     p.add_argument("--optimizer", choices=("adam", "sgd", "adamw"), help="optimizer (default adam)")
     p.add_argument("--label-smoothing", type=float, metavar="X", help="label smoothing (default 0)")
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience in epochs (default 3)")
@@ -109,6 +139,18 @@ def build_config(args: argparse.Namespace) -> Any:
         config.split.test_fraction = args.test_fraction
     if args.seed is not None:
         config.split.seed = args.seed
+    # A value given turns its automatic choice off; "auto" turns it back on.
+    for flag, name, auto in (("epochs", "head_epochs", "auto_epochs"), ("lr", "head_lr", "auto_head_lr"),
+                             ("dropout", "dropout", "auto_dropout"), ("fine_tune_lr", "fine_tune_lr", "auto_fine_tune_lr"),
+                             ("threshold", "threshold", "auto_threshold")):
+        value = getattr(args, flag, None)
+        if value == AUTO:
+            setattr(config, auto, True)
+        elif value is not None:
+            setattr(config, name, value)
+            setattr(config, auto, False)
+    if args.unfreeze_top and args.fine_tune_epochs is None and config.fine_tune_epochs == 0:
+        config.fine_tune_epochs = DEFAULT_FT  # unfreezing means fine-tuning, after the head
     if args.augment:
         config.augment.enabled = True
     if args.no_cache:
@@ -140,6 +182,8 @@ class _Display:
         )
         self.task: Any = None
         self.total_epochs = 0
+        self.pending: Any = None
+        self.last_epoch_line = -float("inf")
 
     def __enter__(self) -> _Display:
         self.progress.start()
@@ -154,9 +198,26 @@ class _Display:
             self.progress.stop_task(self.task)
         self.task = self.progress.add_task(description, total=max(total, 1), info="")
 
+    def _print_epoch(self) -> None:
+        event, self.pending = self.pending, None
+        if event is None:
+            return
+        self.last_epoch_line = time.monotonic()
+        val = (
+            f" val_loss {event.val_loss:.3f} val_acc {event.val_accuracy:.3f}"
+            if event.val_loss is not None and event.val_accuracy is not None
+            else ""
+        )
+        self.console.print(
+            f"{event.phase} epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.3f} "
+            f"acc {event.accuracy:.3f}{val} ({event.seconds:.1f} s)"
+        )
+
     def __call__(self, event: Any) -> None:
         from tlstudio.core import events as ev
 
+        if not isinstance(event, (ev.EpochEnded, ev.BatchEnded, ev.FileSkipped)):
+            self._print_epoch()  # the last epoch of a phase before what follows it
         if isinstance(event, ev.RunStarted):
             self.total_epochs = event.total_epochs
             self.console.print(
@@ -180,15 +241,10 @@ class _Display:
                 self.task, completed=event.batch + 1, info=f"loss {event.loss:.3f} acc {event.accuracy:.3f}"
             )
         elif isinstance(event, ev.EpochEnded):
-            val = (
-                f" val_loss {event.val_loss:.3f} val_acc {event.val_accuracy:.3f}"
-                if event.val_loss is not None and event.val_accuracy is not None
-                else ""
-            )
-            self.console.print(
-                f"{event.phase} epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.3f} "
-                f"acc {event.accuracy:.3f}{val} ({event.seconds:.1f} s)"
-            )
+            # A head on cached features runs hundreds of epochs a minute: one line a second, and the last.
+            self.pending = event
+            if time.monotonic() - self.last_epoch_line >= EPOCH_LINE_SECONDS or event.epoch + 1 == event.epochs:
+                self._print_epoch()
         elif isinstance(event, ev.TrainFinished):
             if self.task is not None:
                 task = self.progress.tasks[-1]
@@ -198,6 +254,51 @@ class _Display:
         elif isinstance(event, ev.LogMessage):
             style = "yellow" if event.level == "warning" else "dim"
             self.console.print(f"[{style}]{event.text}[/{style}]")
+
+
+@contextlib.contextmanager
+def native_logs_silenced() -> Any:
+    """Send what native libraries write to the process's stderr (TensorFlow's absl, oneDNN and CUDA
+    start-up lines) to the null device, while Python's ``sys.stderr`` keeps the terminal.
+
+    Only when ``sys.stderr`` is the process's own stderr (not when a test captures it).
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd != 2:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    original, sys.stderr = sys.stderr, os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def describe_settings(settings: dict[str, Any], kept: str, threshold: float) -> str:
+    """One line: the values the run trained with, "(auto)" after those it chose itself."""
+    auto = set(settings.get("automatic", []))
+    parts = []
+    for key, label, name in (("head_lr", "learning rate", "head_lr"), ("dropout", "dropout", "dropout"),
+                             ("fine_tune_lr", "fine-tuning learning rate", "fine_tune_lr")):
+        if key in settings:
+            parts.append(f"{label} {settings[key]:g}" + (" (auto)" if name in auto else ""))
+    if kept:
+        parts.append(f"kept: {kept}")
+    parts.append(f"'not sure' below {threshold:.0%}" + (" (auto)" if "threshold" in auto else ""))
+    return ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,7 +319,8 @@ def run(args: argparse.Namespace) -> int:
         config = build_config(args)
         run_dir = Path(args.out)
 
-    from tlstudio.core.train.trainer import train
+    with native_logs_silenced():  # TensorFlow prints its start-up lines when it is imported
+        from tlstudio.core.train.trainer import train
 
     cancel = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
@@ -234,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
     if in_main:
         signal.signal(signal.SIGINT, on_sigint)
     try:
-        with _Display() as display:
+        with native_logs_silenced(), _Display() as display:
             result = train(config, run_dir, emit=display, cancel=cancel, resume=bool(args.resume))
     finally:
         if in_main:
@@ -244,6 +346,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         val = f"{result.val_accuracy:.3f}" if result.val_accuracy is not None else "-"
         test = f", test accuracy {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
+        print(f"settings: {describe_settings(result.settings, result.kept, result.threshold)}", file=sys.stderr)
         print(
             f"{result.status}: validation accuracy {val}{test}, {result.epochs_run} epochs in "
             f"{result.train_seconds:.1f} s; model: {result.model_path}"

@@ -40,7 +40,9 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray) -> dict[str, A
     """The "not sure" threshold that serves best on these (validation) answers.
 
     An answer at or above the threshold scores +1 when right and -:data:`WRONG_ANSWER_COST` when
-    wrong; below it the answer is "not sure" and scores 0. The lowest of the best thresholds wins.
+    wrong; below it the answer is "not sure" and scores 0. The highest of the best thresholds wins:
+    when every validation answer is right, that is just below the least confident of them, so
+    images unlike any the model has seen (less confident still) get "not sure".
 
     Returns
     -------
@@ -53,7 +55,7 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray) -> dict[str, A
     for t in THRESHOLDS:
         above = conf >= t
         score = float(ok[above].sum() - WRONG_ANSWER_COST * (~ok[above]).sum())
-        if score > best[0] + 1e-9:
+        if score >= best[0] - 1e-9:
             best = (score, t)
     t = best[1]
     above = conf >= t

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from tlstudio.core.events import PHASE_FINE_TUNE
 from tlstudio.core.json_file import read_json
 
 STATE_FILE = run_folder.STATE_FILE
+#: A head on cached features finishes an epoch in milliseconds: its state (with the whole history)
+#: is written at most this often, and when the phase ends.
+FAST_STATE_SECONDS = 2.0
 STATE_VERSION = 1
 #: The classifier as the head phase left it, kept while fine-tuning runs.
 HEAD_FINAL = "head-final.npz"
@@ -55,6 +59,7 @@ class BestTracker:
     patience: int
     enabled: bool = True
     min_delta: float = 1e-4
+    relative_delta: float = 0.0  # also needed: this share of the best loss (a slow creep is convergence)
     best_loss: float = math.inf
     best_weights: list[np.ndarray] | None = None
     best_kind: str = ""  # "head" (standalone head weights) or "full" (whole classifier)
@@ -67,7 +72,7 @@ class BestTracker:
         if val_loss is None or not math.isfinite(val_loss):
             self.wait += 1
             return False
-        if val_loss < self.best_loss - self.min_delta:
+        if val_loss < self.best_loss * (1.0 - self.relative_delta) - self.min_delta:
             self.best_loss = float(val_loss)
             self.best_weights = [np.array(w, copy=True) for w in weights()]
             self.best_kind = kind
@@ -179,6 +184,7 @@ class Checkpointer:
         self.fine_tune_flags: dict[str, bool] | None = None
         #: What the run chose and measured so far (settings, the head-only result), kept for a resume.
         self.notes: dict[str, Any] = {}
+        self._last_write = -math.inf
 
     def read(self) -> dict[str, Any] | None:
         return read_state(self.dir)
@@ -236,6 +242,10 @@ class Checkpointer:
             opt_file = ""
         if improved:
             self.best.best_file = weights_file
+        now = time.monotonic()
+        if kind == "head" and not phase_done and now - self._last_write < FAST_STATE_SECONDS:
+            return  # the arrays are on disk; the next state written names them
+        self._last_write = now
         self.write(phase=phase, epochs_done=epochs_done, phase_done=phase_done, weights=weights_file, opt=opt_file, kind=kind)
 
     def save_head_final(self, weights: list[np.ndarray]) -> None:

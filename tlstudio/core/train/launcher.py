@@ -40,6 +40,15 @@ def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: boo
             os.nice(CHILD_NICE_INCREMENT)
         except OSError:
             pass
+    # TensorFlow's native start-up lines (absl, oneDNN, CUDA) would reach the terminal the app was
+    # started from; errors come back through the queue instead.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
     try:
         from tlstudio.core.train.trainer import train
 

@@ -63,6 +63,9 @@ from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
 
 Emit = Callable[[Event], None]
+#: Trained to convergence, a head on cached features stops when its validation loss has not
+#: improved by this share within its patience.
+HEAD_RELATIVE_DELTA = 0.01
 #: The settings a run can choose itself (``TrainConfig.auto_<name>``).
 AUTO_NAMES = ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold")
 
@@ -291,7 +294,8 @@ class _Trainer:
                          f"(up to {self.ft_epochs} epochs)")
         self.use_cache = bool(config.use_cache and self.augmenter is None and config.head_epochs > 0)
         self.head_epochs = AUTO_HEAD_EPOCH_CAP if self.use_cache and config.auto_epochs else int(config.head_epochs)
-        self.settings = dict(self.ckpt.notes.get("settings") or {"head_lr": float(config.head_lr)})
+        auto = [n for n in ("fine_tune_lr", "threshold") if getattr(config, "auto_" + n)]
+        self.settings = dict(self.ckpt.notes.get("settings") or {"head_lr": float(config.head_lr), "automatic": auto})
         phases = ([PHASE_CACHING] if self.use_cache else []) + ([PHASE_HEAD] if config.head_epochs > 0 else [])
         phases += ([PHASE_FINE_TUNE] if self.ft_epochs > 0 else []) + [PHASE_EVALUATING]
         files = self.data.files
@@ -353,7 +357,7 @@ class _Trainer:
                 self.log("fine-tuning with no trainable base layer: only the head keeps learning", "warning")
             lr = self.settings["head_lr"] * FINE_TUNE_LR_FACTOR if config.auto_fine_tune_lr else config.fine_tune_lr
             self.settings["fine_tune_lr"] = float(lr)
-            self.best.patience = int(config.patience)
+            self.best.patience, self.best.relative_delta = int(config.patience), 0.0
             self.fit_full(PHASE_FINE_TUNE, self.ft_epochs, lr, start, ft_state)
 
         return self.finish(config)
@@ -379,6 +383,7 @@ class _Trainer:
         self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if getattr(config, "auto_" + n)]}
         self.ckpt.notes["settings"] = self.settings
         self.best.patience = settings.patience
+        self.best.relative_delta = HEAD_RELATIVE_DELTA if config.auto_epochs else 0.0
         set_dropout(self.head_layer, settings.dropout)
         head, interrupted = train_head_on_features(
             self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
