@@ -48,8 +48,24 @@ class RunProgress:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)
 
+    _section_start: float | None = None
+
     def history(self) -> dict[str, list[dict[str, Any]]]:
         return {"epochs": self.epochs, "batches": self.batches}
+
+    def start_clock(self) -> None:
+        """Training time counts from now (phases only: not scanning, building or saving)."""
+        self._section_start = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        if self._section_start is not None:
+            self.train_seconds += time.perf_counter() - self._section_start
+            self._section_start = None
+
+    def seconds(self) -> float:
+        """Training seconds so far, the running section included."""
+        extra = time.perf_counter() - self._section_start if self._section_start is not None else 0.0
+        return self.train_seconds + extra
 
 
 @dataclass
@@ -89,6 +105,20 @@ class BestTracker:
         """Load the best weights into the classifier (or only its ``head``, for head weights)."""
         if self.best_weights is not None:
             (head if self.best_kind == "head" else model).set_weights(self.best_weights)
+
+
+def fine_tuning_did_better(progress: RunProgress, best: BestTracker, head_only: dict[str, Any] | None) -> bool:
+    """Whether fine-tuning's best epoch beats the head-only classifier on validation.
+
+    Accuracy decides, then the loss; ``best`` tracks fine-tuning alone (see
+    :meth:`Checkpointer.save_head_final`), ``head_only`` is the head phase's best epoch.
+    """
+    if best.best_weights is None:
+        return False
+    if not head_only or head_only.get("val_accuracy") is None:
+        return True
+    ft = next((e for e in progress.epochs if e["run_epoch"] == best.best_run_epoch), {})
+    return (ft.get("val_accuracy") or 0.0, -best.best_loss) > (head_only["val_accuracy"], -head_only["val_loss"])
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -2,29 +2,27 @@
 
 The plan of a run:
 
-1. **caching** (when the base is entirely frozen and augmentation is off): the base runs once per
-   image and the pooled features go to the on-disk embedding cache
-   (:mod:`tlstudio.core.train.cached_features`); images already in the cache are not run again.
-2. **head**: the classifier head is trained, on the cached features when possible (seconds), or
-   end to end through the image pipeline otherwise; the best weights (lowest validation loss)
-   are then put into the whole classifier.
-3. **fine_tune** (when ``fine_tune_epochs`` > 0): the layers the layer tree marks trainable
-   (``config.layer_state``, else the top ``unfreeze_top`` blocks) are trained with the head at
-   the lower ``fine_tune_lr``; BatchNorm layers stay in inference mode.
-4. **evaluating**: metrics on the validation and test splits.
+1. **caching** (augmentation off): the frozen base runs once per image and the pooled features go
+   to the on-disk embedding cache (``cached_features``); cached images are not run again.
+2. **head**: on the cached features, the "automatic" learning rate and dropout are chosen by a
+   short search scored on validation (``head_search``), then the head trains to convergence
+   (early stopping, best epoch kept), in seconds; with augmentation it trains end to end.
+3. **fine_tune** (a budget given, or base blocks unfrozen: unfreezing always means fine-tuning,
+   after the head has converged): the trainable blocks and the head train at about 1/100 of the
+   head's learning rate, with early stopping; BatchNorm layers stay in inference mode. The run
+   keeps whichever of "head only" and "after fine-tuning" did better on validation.
+4. **evaluating**: metrics on the validation and test splits (from the cached features when the
+   head-only classifier is kept), a 95 % interval, and the "not sure" threshold chosen on validation.
 
 This module holds the phases only; their parts live beside it: ``run_data``, ``device``,
-``freezing``, ``cached_features``, ``head_fit``, ``checkpoints``, ``callbacks``.
-
-Every completed epoch is checkpointed in ``RUN_DIR/checkpoints`` so ``train(..., resume=True)``
-continues a killed run, losing at most the epoch in flight. Cancelling (``cancel.set()``) stops
-within one batch; the best weights so far are kept and the run folder is still complete.
+``freezing``, ``cached_features``, ``head_search``, ``head_fit``, ``checkpoints``, ``callbacks``.
+Every completed epoch is checkpointed so ``train(..., resume=True)`` continues a killed run.
+Cancelling (``cancel.set()``) stops within one batch, keeping the best weights so far.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -57,7 +55,7 @@ from tlstudio.core.events import (
     TrainFinished,
 )
 from tlstudio.core.train import freezing
-from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress
+from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress, fine_tuning_did_better
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
@@ -68,8 +66,6 @@ Emit = Callable[[Event], None]
 HEAD_RELATIVE_DELTA = 0.01
 #: The settings a run can choose itself (``TrainConfig.auto_<name>``).
 AUTO_NAMES = ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold")
-
-__all__ = ["TrainResult", "TrainingError", "train"]
 
 
 def _ignore(event: Event) -> None:
@@ -147,23 +143,19 @@ class _Trainer:
         self.progress = RunProgress()
         self.skip_log = SkipLog()
         self.warnings: list[str] = []
-        self.cancelled = False
-        self.started_config = False
+        self.cancelled = self.started_config = self.use_cache = False
         self.device: Any = None
         self.data: Any = None
         self.size: int | None = None
-        self.use_cache = False
-        self.cached: Any = None
+        self.cached: Any = None  # CachedSplits
         self.head_model: Any = None
-        self.frozen_summary = ""
-        self.outcome: dict[str, Any] = {}
-        self.settings: dict[str, Any] = {}
+        self.frozen_summary = self.kept = ""  # kept: "head only" | "after fine-tuning"
+        self.outcome: dict[str, Any] = {}  # what finish() adds to run.json
+        self.settings: dict[str, Any] = {}  # the values trained with (chosen or given)
         self.search: dict[str, Any] | None = None
-        self.kept = ""
         self.ft_epochs = 0
-        self._section_start: float | None = None
         self.best = BestTracker(patience=3)
-        self.ckpt = Checkpointer(run_dir, self.progress, self.best, self.skip_log, self.seconds_so_far)
+        self.ckpt = Checkpointer(run_dir, self.progress, self.best, self.skip_log, self.progress.seconds)
 
     # -- events and bookkeeping --------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
@@ -188,18 +180,6 @@ class _Trainer:
             pass
         self.emit(TrainFailed(message=str(exc), run_dir=str(self.run_dir)))
 
-    def start_clock(self) -> None:
-        self._section_start = time.perf_counter()
-
-    def stop_clock(self) -> None:
-        if self._section_start is not None:
-            self.progress.train_seconds += time.perf_counter() - self._section_start
-            self._section_start = None
-
-    def seconds_so_far(self) -> float:
-        extra = time.perf_counter() - self._section_start if self._section_start is not None else 0.0
-        return self.progress.train_seconds + extra
-
     def summary(self, status: str, **extra: Any) -> dict[str, Any]:
         config = self.config
         assert config is not None
@@ -217,7 +197,7 @@ class _Trainer:
             "val_accuracy": extra.get("val_accuracy"),
             "test_accuracy": extra.get("test_accuracy"),
             "epochs_run": self.progress.run_epoch,
-            "train_seconds": round(self.seconds_so_far(), 3),
+            "train_seconds": round(self.progress.seconds(), 3),
             "num_train": len(files["train"]) if files else 0,
             "num_val": len(files["val"]) if files else 0,
             "num_test": len(files["test"]) if files else 0,
@@ -299,18 +279,12 @@ class _Trainer:
         phases = ([PHASE_CACHING] if self.use_cache else []) + ([PHASE_HEAD] if config.head_epochs > 0 else [])
         phases += ([PHASE_FINE_TUNE] if self.ft_epochs > 0 else []) + [PHASE_EVALUATING]
         files = self.data.files
-        self.emit(
-            RunStarted(
-                run_dir=str(self.run_dir),
-                classes=tuple(self.data.classes),
-                num_train=len(files["train"]),
-                num_val=len(files["val"]),
-                num_test=len(files["test"]),
-                phases=tuple(phases),
-                total_epochs=int((self.head_epochs if config.head_epochs > 0 else 0) + self.ft_epochs),
-                batch_size=int(config.batch_size),
-            )
-        )
+        self.emit(RunStarted(
+            run_dir=str(self.run_dir), classes=tuple(self.data.classes), num_train=len(files["train"]),
+            num_val=len(files["val"]), num_test=len(files["test"]), phases=tuple(phases),
+            total_epochs=int((self.head_epochs if config.head_epochs > 0 else 0) + self.ft_epochs),
+            batch_size=int(config.batch_size),
+        ))
         if self.data.scan_skipped:
             self.log(f"{len(self.data.scan_skipped)} file(s) were skipped by the scan (see {run_folder.SKIPPED_FILE})")
         if self.resume:
@@ -368,7 +342,7 @@ class _Trainer:
         from tlstudio.core.train.cached_features import fill_cache
         from tlstudio.core.train.head_fit import choose_head_settings, set_dropout, train_head_on_features
 
-        self.start_clock()
+        self.progress.start_clock()
         files = self.data.files
         splits = ["train", "val"] + (["test"] if len(files["test"]) else [])
         assert self.size is not None
@@ -382,8 +356,7 @@ class _Trainer:
         )
         self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if getattr(config, "auto_" + n)]}
         self.ckpt.notes["settings"] = self.settings
-        self.best.patience = settings.patience
-        self.best.relative_delta = HEAD_RELATIVE_DELTA if config.auto_epochs else 0.0
+        self.best.patience, self.best.relative_delta = settings.patience, HEAD_RELATIVE_DELTA if config.auto_epochs else 0.0
         set_dropout(self.head_layer, settings.dropout)
         head, interrupted = train_head_on_features(
             self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
@@ -392,9 +365,8 @@ class _Trainer:
         )
         self.head_model = head
         self.cancelled = self.cancelled or interrupted
-        self.stop_clock()
+        self.progress.stop_clock()
 
-    # -- end-to-end phases ---------------------------------------------------------------------
     def fit_full(self, phase: str, epochs: int, lr: float, start: int, state: dict[str, Any] | None) -> None:
         from tlstudio.core.train.callbacks import CancelOnRequest, TrainingEvents
         from tlstudio.core.train.device import compile_model
@@ -412,7 +384,7 @@ class _Trainer:
         self.emit(PhaseStarted(phase=phase, epochs=int(epochs), steps_per_epoch=steps))
         if start >= epochs:
             return
-        self.start_clock()
+        self.progress.start_clock()
         events = TrainingEvents(
             phase=phase, emit=self.emit, cancel=self.cancel, progress=self.progress, skip_log=self.skip_log,
             on_epoch=self.ckpt.on_epoch(phase=phase, epochs=int(epochs), model=self.model, kind="full", log=self.log),
@@ -425,7 +397,7 @@ class _Trainer:
                 shuffle=False, verbose=0,
             )
         finally:
-            self.stop_clock()
+            self.progress.stop_clock()
         self.cancelled = self.cancelled or stopper.interrupted
 
     def end_head_phase(self, config: TrainConfig) -> None:
@@ -448,23 +420,17 @@ class _Trainer:
 
     def keep_better_phase(self, config: TrainConfig) -> str:
         """Load the weights the run keeps: "head only" or "after fine-tuning", whichever did better on validation."""
-        b = self.best
         ft_done = any(e["phase"] == PHASE_FINE_TUNE for e in self.progress.epochs)
-        if ft_done and b.best_weights is not None:
-            ft = next((e for e in self.progress.epochs if e["run_epoch"] == b.best_run_epoch), {})
-            head = self.ckpt.notes.get("head_only") or {}
-            if head.get("val_accuracy") is None or (head["val_accuracy"], -head["val_loss"]) < (
-                ft.get("val_accuracy") or 0.0, -b.best_loss
-            ):
-                b.put_into(self.model, self.head_layer)
-                return "after fine-tuning"
+        if ft_done and fine_tuning_did_better(self.progress, self.best, self.ckpt.notes.get("head_only")):
+            self.best.put_into(self.model, self.head_layer)
+            return "after fine-tuning"
         weights = self.ckpt.head_final() if self.ft_epochs else None
         if weights is not None:
             self.model.set_weights(weights)
             if ft_done:
                 self.log("fine-tuning did not do better on the validation images: keeping the classifier from before it")
         else:
-            b.put_into(self.model, self.head_layer)
+            self.best.put_into(self.model, self.head_layer)
         return "head only" if config.head_epochs > 0 else "after fine-tuning"
 
     # -- the end -------------------------------------------------------------------------------
