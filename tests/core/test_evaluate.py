@@ -58,3 +58,40 @@ def test_a_model_that_predicts_one_class_is_flagged():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError):
         evaluate_predictions([0, 1], np.zeros((2, 3)), ["a", "b"])
+
+
+def test_the_95_percent_interval_is_wilsons():
+    from tlstudio.core.evaluate import accuracy_interval
+
+    lo, hi = accuracy_interval(8, 10)
+    assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
+    assert accuracy_interval(10, 10)[1] == 1.0 and accuracy_interval(0, 0) == (0.0, 1.0)
+    r = evaluate_predictions([0, 1, 1], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), ["a", "b"])
+    assert r["accuracy_ci95"] == pytest.approx(list(accuracy_interval(2, 3)))
+
+
+def test_the_not_sure_threshold_is_chosen_between_wrong_and_right_answers():
+    from tlstudio.core.evaluate import THRESHOLDS, choose_threshold, run_threshold
+
+    # right answers are confident, wrong ones are not: the threshold falls between them
+    conf = np.array([0.95, 0.9, 0.85, 0.8, 0.75, 0.5, 0.45, 0.4])
+    right = np.array([1, 1, 1, 1, 1, 0, 0, 1], bool)
+    chosen = choose_threshold(conf, right)
+    assert chosen["value"] in THRESHOLDS and 0.5 < chosen["value"] <= 0.75
+    assert chosen["answered"] == pytest.approx(5 / 8) and chosen["accuracy_answered"] == 1.0
+    # every answer right: just below the least confident one, so stranger images get "not sure"
+    assert choose_threshold(np.array([0.9, 0.72, 0.8]), np.ones(3, bool))["value"] == 0.7
+    split = evaluate_predictions([0, 1], np.array([[0.9, 0.1], [0.3, 0.7]]), ["a", "b"])
+    assert run_threshold(split)["source"] == "validation"
+    assert run_threshold(split, 0.4) == {"value": 0.4, "source": "set"}
+
+
+def test_a_small_validation_set_is_flagged_as_too_small_to_trust():
+    from tlstudio.core.evaluate import reliability_warnings
+
+    few = evaluate_predictions([0, 0, 1, 1], np.array([[0.9, 0.1]] * 2 + [[0.1, 0.9]] * 2), ["a", "b"])
+    (warning,) = reliability_warnings(few, ["a", "b"])
+    assert "only 4 validation images" in warning and "fewer than 5 for a, b" in warning
+    y = np.arange(400) % 2
+    many = evaluate_predictions(y, np.eye(2)[y] * 0.8 + 0.1, ["a", "b"])
+    assert reliability_warnings(many, ["a", "b"]) == []
