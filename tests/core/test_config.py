@@ -82,3 +82,26 @@ def test_load_says_what_is_wrong_with_the_file(tmp_path):
     broken.write_text("{ not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot read configuration"):
         TrainConfig.load(broken)
+
+
+def test_a_value_left_at_its_default_is_chosen_automatically_and_a_value_set_is_used():
+    config = TrainConfig()
+    assert all(config.is_auto(n) for n in ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold"))
+    changed = TrainConfig(head_lr=0.005, head_epochs=4, dropout=0.3)
+    assert not changed.is_auto("head_lr") and not changed.is_auto("epochs") and not changed.is_auto("dropout")
+    assert changed.is_auto("threshold")
+    # the switches say it outright, whatever the value
+    assert TrainConfig(head_lr=0.005, auto_head_lr=True).is_auto("head_lr")
+    assert not TrainConfig(auto_threshold=False).is_auto("threshold")
+
+
+def test_bad_values_are_one_line_errors_and_the_json_round_trips():
+    for bad in (dict(threshold=1.5), dict(head_lr=0.0), dict(dropout=1.0), dict(head_epochs=0)):
+        with pytest.raises(ConfigError) as info:
+            TrainConfig(**bad).validate()
+        assert "\n" not in str(info.value)
+    config = TrainConfig(head_lr=0.02, auto_dropout=False, threshold=0.3)
+    again = TrainConfig.from_dict(config.to_dict())
+    assert again == config and again.auto_dropout is False and again.auto_head_lr is None
+    with pytest.raises(ConfigError, match="unknown configuration keys: colour"):
+        TrainConfig.from_dict({**config.to_dict(), "colour": "red"})

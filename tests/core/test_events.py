@@ -6,6 +6,7 @@ import dataclasses
 import pickle
 import queue
 import threading
+import time
 
 import pytest
 
@@ -58,3 +59,12 @@ def test_events_emitted_from_a_thread_arrive_in_order_and_equal():
 def test_phases_are_listed_in_run_order():
     assert ev.PHASES == (ev.PHASE_CACHING, ev.PHASE_HEAD, ev.PHASE_FINE_TUNE, ev.PHASE_EVALUATING)
     assert ev.LogMessage("x").level == "info"
+
+
+def test_rate_limit_lets_so_many_through_a_second_and_forced_ones_always():
+    limit = ev.RateLimit(2.0)  # one per 500 ms
+    passed = sum(limit() for _ in range(100))  # a tight loop takes far less than 500 ms
+    assert passed == 1
+    assert limit(force=True)
+    time.sleep(0.55)
+    assert limit()

@@ -31,6 +31,11 @@ DEFAULT_FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LR_FACTOR = 0.01
 
 
+#: The automatic settings and the field each one decides.
+_AUTO_FIELDS = {"head_lr": "head_lr", "dropout": "dropout", "epochs": "head_epochs",
+                "fine_tune_lr": "fine_tune_lr", "threshold": "threshold"}
+
+
 class ConfigError(TlstudioError):
     """A configuration file or value that cannot be used."""
 
@@ -83,20 +88,20 @@ class TrainConfig:
     # Freezing: the layer tree's saved state wins; otherwise `unfreeze_top` blocks for fine-tuning
     layer_state: dict[str, Any] | None = None
     unfreeze_top: int = 2
-    # Optimisation. The "auto_" switches are what a one-click run uses: each one, when on, lets the
-    # trainer choose the value beside it (and record its choice in run.json); setting a value from the
-    # CLI or the app turns its switch off.
-    head_epochs: int = 10  # end-to-end head phase; with auto_epochs, a head on cached features runs to convergence
+    # Optimisation. Each "auto_<name>" switch lets the trainer choose the value beside it (and record
+    # its choice in run.json): True always, False never, None (the default) while the value is left
+    # at its default -- so a value a person sets (CLI flag, app field) is the value used.
+    head_epochs: int = 10  # end-to-end head phase; automatic: a head on cached features runs to convergence
     fine_tune_epochs: int = 0  # 0 = no fine-tuning, unless blocks are unfrozen (then DEFAULT_FINE_TUNE_EPOCHS)
     batch_size: int = 32
     head_lr: float = 1e-3
     fine_tune_lr: float = 1e-5
-    auto_head_lr: bool = True  # search the head's learning rate on the cached features
-    auto_dropout: bool = True  # search the head's dropout on the cached features
-    auto_epochs: bool = True  # head on cached features: up to AUTO_HEAD_EPOCH_CAP epochs, early stopping
-    auto_fine_tune_lr: bool = True  # fine-tuning at FINE_TUNE_LR_FACTOR x the head's learning rate
-    auto_threshold: bool = True  # choose the "not sure" threshold on validation
-    threshold: float = 0.0  # below this confidence an answer is "not sure" (used when auto_threshold is off)
+    threshold: float = 0.0  # below this confidence an answer is "not sure"
+    auto_head_lr: bool | None = None  # searched on the cached features, scored on validation
+    auto_dropout: bool | None = None  # searched with the learning rate
+    auto_epochs: bool | None = None  # up to AUTO_HEAD_EPOCH_CAP epochs, early stopping on validation
+    auto_fine_tune_lr: bool | None = None  # FINE_TUNE_LR_FACTOR x the head's learning rate
+    auto_threshold: bool | None = None  # chosen on the validation images
     optimizer: str = "adam"
     label_smoothing: float = 0.0
     class_weights: str = "auto"  # "auto" (balanced when classes are imbalanced) | "none"
@@ -128,6 +133,15 @@ class TrainConfig:
         val = 0.3 if s.val_fraction is None else s.val_fraction  # automatic: at most 0.3
         if not (0.0 < val < 1.0) or not (0.0 <= s.test_fraction < 1.0) or val + s.test_fraction >= 1.0:
             raise ConfigError("validation and test fractions must be between 0 and 1 and leave images for training")
+
+    def is_auto(self, name: str) -> bool:
+        """Whether the trainer chooses ``name`` ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold")."""
+        switch = getattr(self, f"auto_{name}")
+        if switch is not None:
+            return bool(switch)
+        field_name = _AUTO_FIELDS[name]
+        default = next(f.default for f in fields(self) if f.name == field_name)
+        return bool(getattr(self, field_name) == default)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -265,11 +265,9 @@ def evaluate_files(
     for name, fs in files.items():
         if features and name in features and head is not None:
             x, y, kept = features[name]
-            probs = (
-                np.asarray(head.predict(x, verbose=0, batch_size=1024), dtype=np.float32)
-                if len(x)
-                else np.zeros((0, len(classes)), np.float32)
-            )
+            # Direct calls of the small head: ``predict`` would first trace a function (half a second).
+            chunks = [np.asarray(head(x[i : i + 4096], training=False), np.float32) for i in range(0, len(x), 4096)]
+            probs = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), np.float32)
         else:
             ds = make_dataset(
                 fs, image_size=image_size, resize_policy=resize_policy, batch_size=batch_size, skip_log=skip_log

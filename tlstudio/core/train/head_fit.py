@@ -193,7 +193,7 @@ def choose_head_settings(
 ) -> tuple[HeadSettings, dict[str, Any] | None]:
     """The head's learning rate, dropout, batch size, epoch budget and patience on cached features.
 
-    Automatic values (``config.auto_*``) come from :func:`~tlstudio.core.train.head_search.search_head`
+    Automatic values (``config.is_auto(...)``) come from :func:`~tlstudio.core.train.head_search.search_head`
     on the cached features, scored on validation; the others are the configuration's. Returns the
     settings and the search's record (None when nothing was searched).
     """
@@ -202,19 +202,19 @@ def choose_head_settings(
 
     x, y, _ = cached.arrays["train"]
     xv, yv, _ = cached.arrays["val"]
-    auto = config.auto_head_lr or config.auto_dropout
+    auto = config.is_auto("head_lr") or config.is_auto("dropout")
     batch = head_batch_size(len(x), config.batch_size) if auto else int(config.batch_size)
     settings = HeadSettings(
         head_lr=float(config.head_lr), dropout=float(config.dropout), batch_size=batch,
-        epochs=AUTO_HEAD_EPOCH_CAP if config.auto_epochs else int(config.head_epochs),
-        patience=max(AUTO_HEAD_PATIENCE, int(config.patience)) if config.auto_epochs else int(config.patience),
+        epochs=AUTO_HEAD_EPOCH_CAP if config.is_auto("epochs") else int(config.head_epochs),
+        patience=max(AUTO_HEAD_PATIENCE, int(config.patience)) if config.is_auto("epochs") else int(config.patience),
     )
     if not auto or len(x) == 0 or len(xv) == 0:
         return settings, None
     grid = search_grid(
         config.optimizer,
-        None if config.auto_head_lr else (float(config.head_lr),),
-        None if config.auto_dropout else (float(config.dropout),),
+        None if config.is_auto("head_lr") else (float(config.head_lr),),
+        None if config.is_auto("dropout") else (float(config.dropout),),
     )
     found = search_head(
         x, y, xv, yv, num_classes=num_classes, grid=grid, optimizer=config.optimizer,

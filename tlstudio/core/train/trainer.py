@@ -273,8 +273,8 @@ class _Trainer:
                 self.log(f"some base blocks are unfrozen: they are fine-tuned after the classifier has learned "
                          f"(up to {self.ft_epochs} epochs)")
         self.use_cache = bool(config.use_cache and self.augmenter is None and config.head_epochs > 0)
-        self.head_epochs = AUTO_HEAD_EPOCH_CAP if self.use_cache and config.auto_epochs else int(config.head_epochs)
-        auto = [n for n in ("fine_tune_lr", "threshold") if getattr(config, "auto_" + n)]
+        self.head_epochs = AUTO_HEAD_EPOCH_CAP if self.use_cache and config.is_auto("epochs") else int(config.head_epochs)
+        auto = [n for n in ("fine_tune_lr", "threshold") if config.is_auto(n)]
         self.settings = dict(self.ckpt.notes.get("settings") or {"head_lr": float(config.head_lr), "automatic": auto})
         phases = ([PHASE_CACHING] if self.use_cache else []) + ([PHASE_HEAD] if config.head_epochs > 0 else [])
         phases += ([PHASE_FINE_TUNE] if self.ft_epochs > 0 else []) + [PHASE_EVALUATING]
@@ -329,7 +329,7 @@ class _Trainer:
             self.frozen_summary = freezing.describe_freezing(self.model, fine_tune=True)
             if freezing.base_trainable_params(self.model) == 0:
                 self.log("fine-tuning with no trainable base layer: only the head keeps learning", "warning")
-            lr = self.settings["head_lr"] * FINE_TUNE_LR_FACTOR if config.auto_fine_tune_lr else config.fine_tune_lr
+            lr = self.settings["head_lr"] * FINE_TUNE_LR_FACTOR if config.is_auto("fine_tune_lr") else config.fine_tune_lr
             self.settings["fine_tune_lr"] = float(lr)
             self.best.patience, self.best.relative_delta = int(config.patience), 0.0
             self.fit_full(PHASE_FINE_TUNE, self.ft_epochs, lr, start, ft_state)
@@ -354,9 +354,9 @@ class _Trainer:
             self.cached, config, num_classes=len(self.data.classes), class_weights=self.sample_weight_per_class,
             cancel=self.cancel, log=self.log,
         )
-        self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if getattr(config, "auto_" + n)]}
+        self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if config.is_auto(n)]}
         self.ckpt.notes["settings"] = self.settings
-        self.best.patience, self.best.relative_delta = settings.patience, HEAD_RELATIVE_DELTA if config.auto_epochs else 0.0
+        self.best.patience, self.best.relative_delta = settings.patience, HEAD_RELATIVE_DELTA if config.is_auto("epochs") else 0.0
         set_dropout(self.head_layer, settings.dropout)
         head, interrupted = train_head_on_features(
             self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
@@ -464,7 +464,7 @@ class _Trainer:
         val = evaluation["splits"]["val"]
         for w in [*evaluation.get("warnings", []), *reliability_warnings(val, self.data.classes)]:
             self.log(w, "warning")
-        threshold = run_threshold(val, float(config.threshold) if not config.auto_threshold else None)
+        threshold = run_threshold(val, float(config.threshold) if not config.is_auto("threshold") else None)
         self.outcome = {
             "settings": self.settings, "search": self.search, "kept": self.kept,
             "head_only": self.ckpt.notes.get("head_only"), "threshold": threshold,
