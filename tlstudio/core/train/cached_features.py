@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from tlstudio.core.config import TrainConfig
-from tlstudio.core.data.pipeline import FileSet, make_dataset
+from tlstudio.core.data.pipeline import FileSet
 from tlstudio.core.errors import Cancelled
 from tlstudio.core.events import PHASE_CACHING, CacheProgress, Event, FileSkipped, PhaseStarted, RateLimit
+from tlstudio.core.train.image_prefetch import ImagePrefetch, decoded_batches
 
 #: Features computed but not yet written are flushed to the cache every so many images.
 CACHE_FLUSH = 2048
@@ -57,6 +58,29 @@ def cache_description(config: TrainConfig, feature_model: Any, size: int) -> dic
     }
 
 
+def start_prefetch(config: TrainConfig, files: dict[str, FileSet]) -> ImagePrefetch | None:
+    """Start decoding the images that no feature cache holds, in the order :func:`fill_cache` will
+    want them, before TensorFlow is even imported. None when all are cached (or the input size is
+    not known yet: the user's own model file tells it only once TensorFlow has read it)."""
+    from tlstudio.core.models.catalogue import input_size
+
+    if config.base_model_path:
+        return None
+    from tlstudio.core.train.feature_cache import cached_anywhere, file_key
+
+    keyed = []
+    for name in ("train", "val", "test"):
+        for abs_path in files[name].abs_paths:
+            try:
+                st = os.stat(abs_path)
+            except OSError:
+                continue
+            keyed.append((abs_path, file_key(abs_path, st.st_size, st.st_mtime_ns)))
+    known = cached_anywhere(k for _, k in keyed)
+    todo = [p for p, k in keyed if k not in known]
+    return ImagePrefetch(todo, input_size(config), config.resize_policy) if todo else None
+
+
 def fill_cache(
     files: dict[str, FileSet],
     splits: Sequence[str],
@@ -68,6 +92,7 @@ def fill_cache(
     emit: Callable[[Event], None],
     log: Callable[[str], None],
     cancel: threading.Event,
+    prefetch: ImagePrefetch | None = None,
 ) -> CachedSplits:
     """Features of every readable image of ``splits``, from the cache or computed (and then cached).
 
@@ -87,6 +112,8 @@ def fill_cache(
         Files that cannot be read are added here (and emitted as FileSkipped).
     emit, log, cancel
         Events, log lines and the cancel request of the run.
+    prefetch
+        Images already being decoded (:func:`start_prefetch`), taken in order.
 
     Returns
     -------
@@ -129,18 +156,6 @@ def fill_cache(
     misses = [e for e in entries if e[2] not in found]
     if misses:
         log(f"computing features of {len(misses)} image(s) with the frozen base ({hits} from the cache)")
-        subset = FileSet(
-            [files[s].abs_paths[i] for s, i, _ in misses],
-            [files[s].rel_paths[i] for s, i, _ in misses],
-            np.zeros(len(misses), dtype=np.int32),
-        )
-        ds = make_dataset(
-            subset,
-            image_size=size,
-            resize_policy=config.resize_policy,
-            batch_size=max(32, int(config.batch_size)),
-            skip_log=skip_log,
-        )
         spec = tf.TensorSpec((None, size, size, 3), tf.float32)
         fn = tf.function(lambda x: feature_model(x, training=False), input_signature=[spec])
         limit = RateLimit(PROGRESS_EVENTS_PER_SECOND)
@@ -148,21 +163,31 @@ def fill_cache(
         pending: list[np.ndarray] = []
         done = hits
         pos = 0
+        batches = decoded_batches(
+            [files[s].abs_paths[i] for s, i, _ in misses], max(32, int(config.batch_size)), size,
+            config.resize_policy, prefetch,
+        )
         try:
-            for images, _, w in ds:
+            for batch in batches:
                 if cancel.is_set():
                     raise Cancelled("training was cancelled while computing features")
-                feats = compute_features(fn, images)
-                ok = np.asarray(w) > 0
-                for j in range(len(ok)):
-                    key = misses[pos + j][2]
-                    if ok[j]:
-                        found[key] = feats[j]
+                ok = [image is not None for image, _ in batch]
+                for (s, i, _), (image, reason) in zip(misses[pos : pos + len(batch)], batch, strict=True):
+                    if image is None:
+                        skip_log.add(files[s].rel_paths[i], reason or "cannot be read")
+                images = [image for image, _ in batch if image is not None]
+                feats = compute_features(fn, np.stack(images).astype(np.float32)) if images else None
+                row = 0
+                for j, good in enumerate(ok):
+                    if good:
+                        key = misses[pos + j][2]
+                        found[key] = feats[row]  # type: ignore[index]
                         pending_keys.append(key)
-                        pending.append(feats[j])
-                pos += len(ok)
-                done += len(ok)
-                result.computed += int(ok.sum())
+                        pending.append(found[key])
+                        row += 1
+                pos += len(batch)
+                done += len(batch)
+                result.computed += len(images)
                 if limit(force=done >= total):
                     emit(CacheProgress(done=done, total=total, hits=hits))
                 drain_skips()
@@ -170,6 +195,7 @@ def fill_cache(
                     cache.store(pending_keys, np.stack(pending))
                     pending_keys, pending = [], []
         finally:
+            batches.close()
             if pending_keys:
                 cache.store(pending_keys, np.stack(pending))
     dim = int(feature_model.outputs[0].shape[-1])

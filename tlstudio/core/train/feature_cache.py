@@ -158,6 +158,18 @@ class FeatureCache:
             self._arrays.clear()
 
 
+def cached_anywhere(keys: Iterable[str], root: str | Path | None = None) -> set[str]:
+    """Those file ``keys`` that some feature extractor's cache holds (to skip decoding them early)."""
+    folder = Path(root) if root is not None else paths.cache_dir() / "features"
+    wanted, found = set(keys), set()
+    for meta in folder.glob("*/shard-*.json") if folder.is_dir() else []:
+        try:
+            found.update(wanted.intersection(json.loads(meta.read_text(encoding="utf-8"))["keys"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
 def clear_all(root: str | Path | None = None) -> None:
     """Delete the whole embedding cache (it only saves time)."""
     import shutil

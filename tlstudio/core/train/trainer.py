@@ -55,6 +55,7 @@ from tlstudio.core.events import (
     TrainFinished,
 )
 from tlstudio.core.train import freezing
+from tlstudio.core.train.cached_features import start_prefetch
 from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress, fine_tuning_did_better
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.result import TrainResult
@@ -126,6 +127,8 @@ def train(
         trainer.record_failure(TrainingError(message), tb=traceback.format_exc())
         raise TrainingError(message) from exc
     finally:
+        if trainer.prefetch is not None:
+            trainer.prefetch.stop()
         if trainer.device is not None:
             trainer.device.restore()
 
@@ -134,21 +137,14 @@ class _Trainer:
     def __init__(
         self, config: TrainConfig | None, run_dir: Path, emit: Emit, cancel: threading.Event, scan: Any, resume: bool
     ) -> None:
-        self.config = config
-        self.run_dir = run_dir
-        self.emit = emit
-        self.cancel = cancel
-        self.scan = scan
-        self.resume = resume
-        self.progress = RunProgress()
-        self.skip_log = SkipLog()
+        self.config, self.run_dir, self.emit, self.cancel, self.scan, self.resume = config, run_dir, emit, cancel, scan, resume
+        self.progress, self.skip_log = RunProgress(), SkipLog()
         self.warnings: list[str] = []
         self.cancelled = self.started_config = self.use_cache = False
-        self.device: Any = None
-        self.data: Any = None
         self.size: int | None = None
-        self.cached: Any = None  # CachedSplits
-        self.head_model: Any = None
+        # Device, RunData, CachedSplits, the standalone head, ImagePrefetch
+        self.device: Any = None
+        self.data = self.cached = self.head_model = self.prefetch = None  # type: Any
         self.frozen_summary = self.kept = ""  # kept: "head only" | "after fine-tuning"
         self.outcome: dict[str, Any] = {}  # what finish() adds to run.json
         self.settings: dict[str, Any] = {}  # the values trained with (chosen or given)
@@ -257,6 +253,8 @@ class _Trainer:
         from tlstudio.core.train.device import setup_device
 
         config = self.prepare()
+        if config.use_cache and not config.augment.enabled and config.head_epochs > 0 and not self.resume:
+            self.prefetch = start_prefetch(config, self.data.files)  # the second core decodes while TensorFlow loads
         state = self.ckpt.read() if self.resume else None
         if state:
             self.ckpt.restore_progress(state)
@@ -349,7 +347,10 @@ class _Trainer:
         self.cached = fill_cache(
             files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
             skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel,
+            prefetch=self.prefetch if self.prefetch is not None and self.prefetch.size == self.size else None,
         )
+        if self.prefetch is not None:
+            self.prefetch.stop()
         settings, self.search = choose_head_settings(
             self.cached, config, num_classes=len(self.data.classes), class_weights=self.sample_weight_per_class,
             cancel=self.cancel, log=self.log,
