@@ -27,6 +27,7 @@ def test_train_prints_one_json_line_and_a_saved_config_replays(image_folder, tmp
     assert result["status"] == "finished" and result["epochs_run"] == 2
     assert 0 <= result["val_accuracy"] <= 1 and 0 <= result["test_accuracy"] <= 1
     assert result["train_seconds"] > 0 and result["model_path"].endswith("model.keras")
+    assert result["settings"]["head_lr"] > 0 and 0 <= result["threshold"] <= 1 and result["kept"] == "head only"
     assert "train" in out.err  # progress and epochs go to stderr
 
     code = main(["train", "--config", str(tmp_path / "r1" / "config.json"), "--epochs", "1", "--out", str(tmp_path / "r2"), "--json"])
@@ -89,3 +90,39 @@ def test_resume_after_kill_9_loses_at_most_the_epoch_in_flight(image_folder, tmp
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert [h["run_epoch"] for h in history] == list(range(1, 41))
     assert (run / "model.keras").is_file()
+
+
+def _config(argv):
+    import argparse
+
+    from tlstudio.commands import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers())
+    return train_command.build_config(parser.parse_args(["train", *argv]))
+
+
+def test_flags_set_values_or_leave_them_automatic(image_folder):
+    data = str(image_folder({"a": 3, "b": 3}))
+    auto = _config([data])
+    assert all(auto.is_auto(n) for n in ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold"))
+    assert auto.fine_tune_epochs == 0
+    given = _config([data, "--lr", "0.005", "--dropout", "0.3", "--epochs", "12", "--threshold", "0.6",
+                     "--fine-tune-lr", "1e-4"])
+    assert (given.head_lr, given.dropout, given.head_epochs, given.threshold, given.fine_tune_lr) == (
+        0.005, 0.3, 12, 0.6, 1e-4)
+    assert not any(given.is_auto(n) for n in ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold"))
+    assert _config([data, "--lr", "auto"]).is_auto("head_lr")
+    # unfreezing means fine-tuning: --unfreeze-top alone turns a fine-tuning phase on
+    unfrozen = _config([data, "--unfreeze-top", "2"])
+    assert unfrozen.unfreeze_top == 2 and unfrozen.fine_tune_epochs == 10
+    assert _config([data, "--unfreeze-top", "2", "--fine-tune-epochs", "3"]).fine_tune_epochs == 3
+
+
+def test_the_settings_line_says_what_was_chosen():
+    from tlstudio.commands.train import describe_settings
+
+    line = describe_settings({"head_lr": 0.01, "dropout": 0.0, "fine_tune_lr": 1e-4,
+                              "automatic": ["head_lr", "threshold"]}, "head only", 0.65)
+    assert line == ("learning rate 0.01 (auto), dropout 0, fine-tuning learning rate 0.0001, kept: head only, "
+                    "'not sure' below 65% (auto)")

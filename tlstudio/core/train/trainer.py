@@ -16,7 +16,7 @@ The plan of a run:
 
 This module holds the phases only; their parts live beside it: ``run_data``, ``device``,
 ``freezing``, ``cached_features``, ``head_search``, ``head_fit``, ``checkpoints``, ``callbacks``.
-Every completed epoch is checkpointed so ``train(..., resume=True)`` continues a killed run.
+Completed epochs are checkpointed (a head on cached features every 2 s) for ``resume=True``.
 Cancelling (``cancel.set()``) stops within one batch, keeping the best weights so far.
 """
 
