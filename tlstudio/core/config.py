@@ -25,6 +25,8 @@ POOLINGS = ("avg", "max")
 AUTO_HEAD_EPOCH_CAP = 300
 #: Patience of that head phase: an epoch on cached features costs milliseconds.
 AUTO_HEAD_PATIENCE = 10
+#: ...and it stops when its validation loss has not improved by this share within the patience.
+AUTO_HEAD_RELATIVE_DELTA = 0.01
 #: Fine-tuning epochs when blocks are unfrozen but no fine-tuning budget was given.
 DEFAULT_FINE_TUNE_EPOCHS = 10
 #: Automatic fine-tuning learning rate: this share of the head's.

@@ -34,6 +34,7 @@ from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import (
     AUTO_HEAD_EPOCH_CAP,
+    AUTO_HEAD_RELATIVE_DELTA,
     DEFAULT_FINE_TUNE_EPOCHS,
     FINE_TUNE_LR_FACTOR,
     TrainConfig,
@@ -62,9 +63,6 @@ from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
 
 Emit = Callable[[Event], None]
-#: Trained to convergence, a head on cached features stops when its validation loss has not
-#: improved by this share within its patience.
-HEAD_RELATIVE_DELTA = 0.01
 #: The settings a run can choose itself (``TrainConfig.auto_<name>``).
 AUTO_NAMES = ("head_lr", "dropout", "epochs", "fine_tune_lr", "threshold")
 
@@ -274,6 +272,7 @@ class _Trainer:
         self.head_epochs = AUTO_HEAD_EPOCH_CAP if self.use_cache and config.is_auto("epochs") else int(config.head_epochs)
         auto = [n for n in ("fine_tune_lr", "threshold") if config.is_auto(n)]
         self.settings = dict(self.ckpt.notes.get("settings") or {"head_lr": float(config.head_lr), "automatic": auto})
+        self.search = self.ckpt.notes.get("search")
         phases = ([PHASE_CACHING] if self.use_cache else []) + ([PHASE_HEAD] if config.head_epochs > 0 else [])
         phases += ([PHASE_FINE_TUNE] if self.ft_epochs > 0 else []) + [PHASE_EVALUATING]
         files = self.data.files
@@ -356,8 +355,8 @@ class _Trainer:
             cancel=self.cancel, log=self.log,
         )
         self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if config.is_auto(n)]}
-        self.ckpt.notes["settings"] = self.settings
-        self.best.patience, self.best.relative_delta = settings.patience, HEAD_RELATIVE_DELTA if config.is_auto("epochs") else 0.0
+        self.ckpt.notes.update(settings=self.settings, search=self.search)  # for a resume
+        self.best.patience, self.best.relative_delta = settings.patience, AUTO_HEAD_RELATIVE_DELTA if config.is_auto("epochs") else 0.0
         set_dropout(self.head_layer, settings.dropout)
         head, interrupted = train_head_on_features(
             self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
