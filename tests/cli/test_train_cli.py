@@ -53,7 +53,9 @@ def test_user_errors_are_one_line(image_folder, tmp_path, capsys):
 def test_resume_after_kill_9_loses_at_most_the_epoch_in_flight(image_folder, tmp_path):
     data = image_folder({"a": 8, "b": 8})
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "tlstudio", "train", str(data), *TINY, "--epochs", "40", "--no-early-stopping"]
+    # Augmentation trains end to end (a head on cached features would finish before it could be killed).
+    args = [sys.executable, "-m", "tlstudio", "train", str(data), *TINY, "--epochs", "40", "--no-early-stopping",
+            "--augment"]
     proc = subprocess.Popen([*args, "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run / "checkpoints" / "state.json"
     deadline = time.monotonic() + 240
