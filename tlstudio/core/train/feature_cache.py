@@ -164,7 +164,7 @@ def cached_anywhere(keys: Iterable[str], root: str | Path | None = None) -> set[
     wanted, found = set(keys), set()
     for meta in folder.glob("*/shard-*.json") if folder.is_dir() else []:
         try:
-            found.update(wanted.intersection(json.loads(meta.read_text(encoding="utf-8"))["keys"]))
+            found.update(wanted.intersection(read_json(meta)["keys"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return found
