@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         self.sidebar.step_selected.connect(self._show_step)
         s = self.state
         for signal in (s.project_changed, s.dataset_changed, s.model_changed, s.runs_changed, s.train_config_changed,
-                       s.current_run_changed, s.opened_model_changed, s.training_changed):
+                       s.current_run_changed, s.opened_model_changed, s.tested_model_changed, s.training_changed):
             signal.connect(self._refresh_steps)
         s.tf_ready_changed.connect(self._on_tf_ready)
         s.dirty_changed.connect(self._update_title)

@@ -44,6 +44,8 @@ class AppState(QObject):
         True while a training run is in progress.
     opened_model : str | None
         A model file opened through File > Open model... (or dropped), to test on the Test page.
+    tested_model : str | None
+        The run folder or model file the Test page predicts with now (what its side-bar step names).
     """
 
     project_changed = Signal()
@@ -57,6 +59,7 @@ class AppState(QObject):
     training_changed = Signal(bool)
     status_message = Signal(str)
     opened_model_changed = Signal(str)
+    tested_model_changed = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +72,7 @@ class AppState(QObject):
         self.current_run: str | None = None
         self.training: bool = False
         self.opened_model: str | None = None
+        self.tested_model: str | None = None
 
     # --- project ---------------------------------------------------------------------------------
 
@@ -111,12 +115,14 @@ class AppState(QObject):
     # --- training configuration ------------------------------------------------------------------
 
     def train_config(self) -> TrainConfig:
-        """A copy of ``project.train`` with ``data_dir`` and ``layer_state`` filled in."""
+        """A copy of ``project.train`` with ``data_dir`` filled in.
+
+        ``layer_state`` is the person's own choice of trainable layers (set when they edit the layer tree),
+        never the tree shown after "Build model": looking at the layers does not change what trains.
+        """
         config = copy.deepcopy(self.project.train)
         if self.scan is not None and not config.data_dir:
             config.data_dir = str(self.scan.root)
-        if self.layer_tree is not None:
-            config.layer_state = copy.deepcopy(self.layer_tree.state())
         return config
 
     def update_train_config(self, **changes: Any) -> None:
@@ -174,6 +180,13 @@ class AppState(QObject):
         value = str(path) if path else None
         self.opened_model = value
         self.opened_model_changed.emit(value or "")
+
+    def set_tested_model(self, source: str | Path | None) -> None:
+        """The Test page's choice changed; emits ``tested_model_changed``."""
+        value = str(source) if source else None
+        if value != self.tested_model:
+            self.tested_model = value
+            self.tested_model_changed.emit(value or "")
 
     def message(self, text: str) -> None:
         """Show ``text`` in the main window's status bar."""

@@ -23,6 +23,12 @@ def run_has_model(run_dir: str | Path) -> bool:
     return (Path(run_dir) / MODEL_FILE).is_file()
 
 
+def display_name(state, source: str | Path) -> str:
+    """A run's name (else its folder's name), or a model file's name."""
+    run = state.find_run(source)
+    return run.name if run is not None and run.name else Path(source).name
+
+
 def describe_loaded_model(info, name: str) -> str:
     """One line about a loaded model (a predict worker's ``ModelInfo``): its classes and input size."""
     labels = list(info.labels)
