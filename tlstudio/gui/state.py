@@ -229,6 +229,19 @@ class AppState(QObject):
         self._set_dirty(True)
         self.runs_changed.emit()
 
+    def relocate_run(self, run_dir: str | Path, new_dir: str | Path) -> None:
+        """A run's folder was moved: point its record at ``new_dir`` (the current run follows)."""
+        run = self.find_run(run_dir)
+        if run is None:
+            return
+        was_current = self.current_run is not None and _norm(self.current_run) == _norm(run_dir)
+        run.run_dir = str(Path(new_dir))
+        self._set_dirty(True)
+        self.runs_changed.emit()
+        if was_current:
+            self.current_run = None
+            self.set_current_run(run.run_dir)
+
     def set_current_run(self, run_dir: str | Path | None) -> None:
         value = str(run_dir) if run_dir else None
         if value == self.current_run:
