@@ -81,7 +81,8 @@ class TrainPage(QWidget):
         scroll.setWidget(settings)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(280)
+        # Up and down only: the column is never narrower than its content, so no setting is cut off.
+        scroll.setMinimumWidth(settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
         right = QWidget(self)
         rlayout = QVBoxLayout(right)

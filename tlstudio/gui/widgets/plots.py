@@ -145,7 +145,7 @@ class TrainingPlots(QWidget):
         plot.setMenuEnabled(False)
         plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         plot.getPlotItem().setClipToView(True)
-        plot.setMinimumSize(220, 160)
+        plot.setMinimumSize(170, 160)
         return plot
 
     # --- feeding -------------------------------------------------------------------------------
