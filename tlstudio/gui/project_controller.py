@@ -131,10 +131,7 @@ class ProjectController(QObject):
 
     def sync(self) -> Project:
         """The project to write (the chosen trainable layers are already in it: the Model page records edits)."""
-        project = self.state.project
-        if self.state.project_path is None and project.name == "Untitled" and project.train.data_dir:
-            project.name = Path(project.train.data_dir).name
-        return project
+        return self.state.project
 
     def write(self, path: Path) -> bool:
         try:

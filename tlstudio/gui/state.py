@@ -60,6 +60,7 @@ class AppState(QObject):
     status_message = Signal(str)
     opened_model_changed = Signal(str)
     tested_model_changed = Signal(str)
+    title_changed = Signal()  # the project's name changed (it follows the dataset while unsaved)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -112,6 +113,12 @@ class AppState(QObject):
             return self.project_path.stem
         return self.project.name or "Untitled"
 
+    def _name_after_dataset(self) -> None:
+        # An unsaved project is called after the dataset chosen last (a saved one by its file name).
+        if self.project_path is None and self.project.train.data_dir:
+            self.project.name = Path(self.project.train.data_dir).name
+            self.title_changed.emit()
+
     # --- training configuration ------------------------------------------------------------------
 
     def train_config(self) -> TrainConfig:
@@ -148,6 +155,8 @@ class AppState(QObject):
             if getattr(train, name) != value:
                 setattr(train, name, copy.deepcopy(value))
                 changed = True
+                if name == "data_dir":
+                    self._name_after_dataset()
         if changed:
             self._set_dirty(True)
             self.train_config_changed.emit()
@@ -161,6 +170,7 @@ class AppState(QObject):
             root = str(Path(scan.root))
             if self.project.train.data_dir != root:
                 self.project.train.data_dir = root
+                self._name_after_dataset()
                 self._set_dirty(True)
                 self.train_config_changed.emit()
         self.dataset_changed.emit()

@@ -115,8 +115,8 @@ def test_rename_delete_and_delete_folder(qtbot, view, trained_runs, tmp_path, mo
     assert state.find_run(keep) is None and keep.is_dir()
 
 
-def test_a_run_whose_folder_is_gone_shows_as_missing_and_can_be_located(qtbot, view, trained_runs, tmp_path,
-                                                                          monkeypatch, dialogs):  # noqa: F811
+def test_a_run_whose_folder_is_gone_shows_as_missing_and_can_be_located(
+        qtbot, view, trained_runs, tmp_path, monkeypatch, dialogs):  # noqa: F811
     from PySide6.QtWidgets import QFileDialog
 
     state = view.state

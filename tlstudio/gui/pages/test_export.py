@@ -149,6 +149,7 @@ class TestPage(QWidget):
     def refresh_models(self) -> None:
         """Refill the model list (the project's runs, the opened model, other files), keeping the choice."""
         self.model_combo.refresh()
+        self.state.set_tested_model(self.model_source())
         self._update_model_status()
 
     def model_source(self) -> str | None:

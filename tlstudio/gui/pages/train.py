@@ -74,7 +74,6 @@ class TrainPage(QWidget):
         self._last_batch: ev.BatchEnded | None = None
         self._last_progress_paint = 0.0
         self._skipped = 0
-        self._reasons_shown: set[str] = set()
 
         self.settings = settings = TrainSettingsForm(state, self)
         scroll = QScrollArea(self)
@@ -105,7 +104,6 @@ class TrainPage(QWidget):
         self.open_folder_button.clicked.connect(self.open_run_folder)
         self.context_label = QLabel(right)
         self.context_label.setWordWrap(True)
-        self.context_label.setStyleSheet("color: #555;")
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
@@ -164,7 +162,6 @@ class TrainPage(QWidget):
 
     # --- context and buttons ---------------------------------------------------------------------
     def _update_context(self) -> None:
-        self.context_label.setText(training_plan.context_text(self.state))
         self.plan_label.setText(training_plan.plan_text(self.state.train_config()))
         self._update_buttons()
 
@@ -173,12 +170,9 @@ class TrainPage(QWidget):
         reason = training_plan.cannot_train_reason(self.state)
         self.train_button.setEnabled(not running and not self.state.training and reason is None)
         self.train_button.setToolTip(reason or "Start training with these settings (Ctrl+Enter)")
-        if reason and not running:
-            self.status_label.setText(reason)
-        elif self.status_label.text() in self._reasons_shown:
-            self.status_label.setText("Ready to train.")
-        if reason:
-            self._reasons_shown.add(reason)
+        # Why Train is off, where the person looks before pressing it.
+        self.context_label.setText(reason or training_plan.context_text(self.state))
+        self.context_label.setStyleSheet("color: #c0392b;" if reason else "color: palette(mid);")
         self.cancel_button.setEnabled(running and not (self._worker is not None and self._worker.cancel_event.is_set()))
         self.settings.reset_button.setEnabled(not running)
         self.open_folder_button.setEnabled(self.last_run_dir is not None)
