@@ -167,3 +167,10 @@ def test_cards_follow_the_chosen_model_and_the_side_bar_names_it(qtbot, page, tr
     from tlstudio.gui.step_status import step_statuses
 
     assert step_statuses(page.state)["test"] == ("ready", "run 1")
+    # Two quick switches: the answer of the model chosen in between never lands on the card.
+    page.set_model_source(latest)
+    page.set_model_source(first)
+    page.set_model_source(latest)
+    qtbot.waitUntil(lambda: card.prediction is not None, timeout=60000)
+    qtbot.wait(300)  # anything still queued from the other model arrives now
+    assert card.model_label.text() == "Model: run 2" and card.top_labels() == latest_answer

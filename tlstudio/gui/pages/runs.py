@@ -92,7 +92,7 @@ class RunSummary:
         if own_model:
             self.base = Path(self.base).name  # a file name, not a full path that pushes the columns away
         elif alpha not in (None, "", 1, 1.0):
-            self.base += f" α{alpha}"
+            self.base += f", width {alpha}"
         self.frozen = info.get("frozen_summary") or record.frozen_summary or ""
         self.epochs_list = [e for e in history.get("epochs") or [] if isinstance(e, dict)]
         self.epochs = info.get("epochs_run") or record.epochs_run or len(self.epochs_list)

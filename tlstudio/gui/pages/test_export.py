@@ -340,18 +340,22 @@ class TestPage(QWidget):
         return "Waiting for the model to load (the first prediction takes a few seconds)…"
 
     def _repredict_stale_cards(self) -> None:
-        """Cards answered by another model are asked again with the model chosen now."""
+        """Ask cards answered by another model again, under new ids (a late old answer is then dropped)."""
         model = self.model_source()
         stale = [i for i, m in self._card_model.items() if m != model]
         if model is None or not stale:
             return
-        for item_id in stale:
-            card = self.cards[item_id]
+        requests = []
+        for old_id in stale:
+            card = self.cards.pop(old_id)
+            del self._card_model[old_id]
+            self._gradcam_requested.discard(old_id)
+            card.item_id = self._new_id()
+            self.cards[card.item_id], self._card_model[card.item_id] = card, model
             card.set_model(self._display_name(model))
             card.set_waiting(self._waiting_text(model))
-            self._card_model[item_id] = model
-            self._gradcam_requested.discard(item_id)
-        self._ensure_worker().submit_images(model, [(i, self.cards[i].source) for i in stale], top_k=self.top_k.value())
+            requests.append((card.item_id, card.source))
+        self._ensure_worker().submit_images(model, requests, top_k=self.top_k.value())
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -402,14 +406,14 @@ class TestPage(QWidget):
     def _ensure_worker(self) -> PredictWorker:
         if self._worker is None or self._handle is None or not self._handle.is_running():
             worker = PredictWorker()
-            for name in ("model_loading", "model_ready", "model_failed", "image_done", "gradcam_done",
-                         "gradcam_failed", "folder_progress", "folder_done"):
-                getattr(worker, name).connect(getattr(self, f"_on_{name}"))
+            names = ("model_loading", "model_ready", "model_failed", "image_done", "gradcam_done", "gradcam_failed",
+                     "folder_progress", "folder_done")
             self._worker = worker
             self._loaded_model = None  # a new worker has nothing loaded yet
             self._preload_requested = None
-            self._handle = start_worker(worker, name="predict", owner=self,
-                                        connect={"failed": self._on_worker_failed})
+            # Through the handle, so that what a shut-down worker still had queued is dropped (detach).
+            self._handle = start_worker(worker, name="predict", owner=self, connect={
+                "failed": self._on_worker_failed, **{n: getattr(self, f"_on_{n}") for n in names}})
         return self._worker
 
     def is_busy(self) -> bool:
@@ -424,10 +428,6 @@ class TestPage(QWidget):
         if handle is not None:
             handle.detach()
         registry.shutdown(owner=self, msecs=msecs)
-
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)
 
     def _on_model_loading(self, source: str) -> None:
         self._loading = True

@@ -157,6 +157,7 @@ class PredictionCard(QFrame):
         self.model_label.setText(f"Model: {name}")
         self.prediction, self.error, self._overlay, self._gradcam_label = None, None, None, ""
         for bar in self.bars:
+            bar.hide()  # at once: deleteLater waits for the event loop
             bar.deleteLater()
         self.bars = []
         self.gradcam_box.blockSignals(True)
@@ -189,6 +190,7 @@ class PredictionCard(QFrame):
         if thumbnail is not None:
             self.set_thumbnail(thumbnail)
         for bar in self.bars:
+            bar.hide()  # at once: deleteLater waits for the event loop
             bar.deleteLater()
         self.bars = []
         if getattr(prediction, "error", None):
