@@ -83,3 +83,15 @@ def test_the_checker_finds_overlaps_and_cut_text(qtbot):
     host.show()
     problems = layout_check.problems(host)
     assert any("over" in p for p in problems) and any("needs" in p for p in problems)
+
+
+def test_an_error_banner_keeps_the_model_page_in_shape(qtbot, full_window, tmp_path):
+    full_window.resize(1024, 700)
+    page = full_window.go_to("model")
+    full_window.state.update_train_config(weights=str(tmp_path / "missing.h5"))
+    page.build_model()  # refused before any work: the weights file is not there
+    qtbot.waitUntil(lambda: page.error_banner.isVisible(), timeout=5000)
+    qtbot.wait(30)
+    assert "missing.h5" in " ".join(page.error_banner.messages)
+    assert layout_check.problems(full_window) == []
+    assert page.layers.totals.text() == ""  # no numbers of a model that is not there
