@@ -7,8 +7,10 @@ It opens the main window, presses "Try a sample", lets the Model page build the 
 trains through the Train page (its own worker), opens the Evaluate page with a confusion-matrix
 cell selected, predicts a few photos with Grad-CAM on the Test page, exports the model through the
 Export dialog, and shows the Runs view. Settings, runs and the Keras cache go to a temporary
-folder, so nothing of the user's is read or changed. ``--quick`` trains fewer epochs, runs one
-training instead of two and exports only the .keras file, unchecked (for the test suite).
+folder, so nothing of the user's is read or changed. Then it renders every page at the smallest window,
+1024x700 and 1920x1080 into ``OUT/sizes/`` and fails when a widget is drawn over another or a text is cut
+(:mod:`tlstudio.gui.layout_check`). ``--quick`` trains fewer epochs, runs one training instead of two,
+exports only the .keras file, unchecked, and skips the sizes (for the test suite).
 """
 
 from __future__ import annotations
@@ -223,6 +225,26 @@ class Tour:
         self.shot("09-audit", dialog)
         dialog.close()
 
+    def sizes(self) -> list[str]:
+        """Every page at the smallest window, 1024x700 and 1920x1080, into ``sizes/``; what looks broken."""
+        from tlstudio.gui import layout_check
+        from tlstudio.gui.main_window import PAGES
+
+        smallest = (self.window.minimumSize().width(), self.window.minimumSize().height())
+        folder = self.out / "sizes"
+        folder.mkdir(exist_ok=True)
+        problems = []
+        for width, height in dict.fromkeys([smallest, *layout_check.SIZES]):
+            self.window.resize(width, height)
+            for key in PAGES:
+                self.window.go_to(key)
+                self.settle(0.2)
+                problems += [f"{key} at {width}x{height}: {p}" for p in layout_check.problems(self.window)]
+                self.window.grab().save(str(folder / f"{key}-{width}x{height}.png"))
+        for p in problems:
+            print(f"layout: {p}", flush=True)
+        return problems
+
     def close(self) -> None:
         self.window.state.dirty = False  # nothing to ask about: the project lives in a temporary folder
         self.window.close()
@@ -257,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             tour.export(verify=not args.quick)
             tour.runs()
             tour.audit()
+            if not args.quick:
+                tour.errors += tour.sizes()
         finally:
             tour.close()
     missing = [name for name in SHOTS if not (out / f"{name}.png").is_file()]

@@ -265,3 +265,120 @@ def test_app_state_runs_and_config(qtbot, tmp_path):
     with qtbot.waitSignal(state.opened_model_changed):
         state.set_opened_model(tmp_path / "m.keras")
     assert state.opened_model == str(tmp_path / "m.keras")
+
+
+def test_menu_texts_show_their_ampersands(main_window):
+    from tlstudio.gui.main_window import menu_text
+
+    view = next(a.menu() for a in main_window.menuBar().actions() if a.text() == "&View")
+    texts = [a.text() for a in view.actions()]
+    assert "Test && Export" in texts  # shown as "Test & Export", not "Test _Export"
+    assert menu_text("R&D") == "R&&D"
+
+
+def test_help_opens_the_user_guide(main_window, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    main_window.guide_action.trigger()
+    assert opened and opened[0].toLocalFile().endswith("docs/user-guide.md")
+    from pathlib import Path
+
+    assert Path(opened[0].toLocalFile()).is_file()
+
+
+def test_dropping_a_folder_on_a_project_with_runs_asks_first(qtbot, main_window, dialogs, image_folder, tmp_path):
+    from tlstudio.core.project import RunRecord
+
+    first = image_folder({"a": 3, "b": 3}, root=tmp_path / "first")
+    second = image_folder({"c": 3, "d": 3}, root=tmp_path / "second")
+    main_window.open_dataset(first)
+    qtbot.waitUntil(lambda: main_window.state.scan is not None, timeout=15000)
+    main_window.state.add_run(RunRecord(run_dir=str(tmp_path / "run"), name="trained on first"))
+    dialogs.answers.append(QMessageBox.StandardButton.No)
+    event = drop(main_window, second)
+    assert accepted_as_copy(event)
+    assert dialogs.kinds() == ["question"] and "1 run" in dialogs.texts()[0]
+    assert main_window.state.project.train.data_dir == str(first.resolve())  # declined: nothing replaced
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    drop(main_window, second)
+    assert main_window.state.project.train.data_dir == str(second.resolve())
+
+
+def test_autosaved_work_of_a_saved_project_is_offered_at_start_up(qtbot, main_window, dialogs, tmp_path):
+    import os
+
+    from tlstudio.core.project import autosave_path
+    from tlstudio.gui.main_window import MainWindow
+
+    path = tmp_path / "saved.tlsproj"
+    assert main_window.projects.write(path)
+    main_window.state.update_train_config(dropout=0.45)
+    copy = main_window.autosave()
+    old = copy.stat().st_mtime - 60
+    os.utime(path, (old, old))  # the copy is newer than the file: unsaved work
+
+    declined = MainWindow()
+    qtbot.addWidget(declined)
+    dialogs.answers.append(QMessageBox.StandardButton.No)
+    main_window.autosave()
+    os.utime(path, (old, old))
+    assert declined.offer_recovery() is False
+    assert "deleted" in dialogs.texts("question")[-1] and "saved.tlsproj" in dialogs.texts("question")[-1]
+    assert not autosave_path(path).exists()
+    declined.close()
+
+    main_window.autosave()
+    os.utime(path, (old, old))
+    other = MainWindow()
+    qtbot.addWidget(other)
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    assert other.offer_recovery()
+    assert other.state.project_path == path and other.state.project.train.dropout == 0.45 and other.state.dirty
+    other.state.dirty = False
+    other.close()
+
+
+def test_project_name_follows_the_dataset_chosen_last(qtbot, main_window, image_folder, tmp_path):
+    for name in ("ants", "signs"):
+        root = image_folder({"a": 2, "b": 2}, root=tmp_path / name)
+        main_window.open_dataset(root)
+        qtbot.waitUntil(lambda r=root: main_window.state.scan is not None
+                        and main_window.state.scan.root == r.resolve(), timeout=15000)
+        assert main_window.state.project.name == name
+        assert main_window.windowTitle().startswith(name)
+
+
+def test_keyboard_starts_and_cancels_training(qtbot, main_window, image_folder, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    root = image_folder({"a": 3, "b": 3})
+    main_window.open_dataset(root)
+    qtbot.waitUntil(lambda: main_window.state.scan is not None, timeout=15000)
+    page = main_window.page("train")
+    started, cancelled = [], []
+    monkeypatch.setattr(page, "start_training", lambda: started.append(1) or main_window.state.set_training(True))
+    monkeypatch.setattr(page, "cancel", lambda: cancelled.append(1))
+    main_window.activateWindow()
+    qtbot.keyClick(main_window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert started == [1] and main_window.current_step() == "train"
+    qtbot.keyClick(main_window, Qt.Key.Key_Escape)
+    assert cancelled == [1]
+    main_window.state.set_training(False)
+    qtbot.keyClick(main_window, Qt.Key.Key_Escape)
+    assert cancelled == [1]  # Esc does nothing when nothing trains
+
+
+def test_the_focused_control_is_outlined(qtbot, main_window):
+    from PySide6.QtWidgets import QPushButton
+
+    button = main_window.welcome.findChildren(QPushButton)[0]
+    other = main_window.welcome.findChildren(QPushButton)[1]
+    other.setFocus()
+    qtbot.waitUntil(other.hasFocus)
+    plain = button.grab().toImage()
+    button.setFocus()
+    qtbot.waitUntil(button.hasFocus)
+    focused = button.grab().toImage()
+    assert plain != focused

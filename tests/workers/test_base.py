@@ -96,3 +96,32 @@ def test_detached_handlers_hear_nothing(qtbot):
     assert handle.wait(5000)
     qtbot.wait(100)
     assert seen == []
+
+
+def test_a_workers_own_signals_reach_the_gui_thread_until_detached(qtbot):
+    from PySide6.QtCore import Signal
+
+    from tlstudio.workers.base import Worker, start_worker
+
+    class Chatty(Worker):
+        said = Signal(str)
+
+        def __init__(self):
+            super().__init__()
+            self.gate = threading.Event()
+
+        def work(self):
+            self.said.emit("first")
+            self.gate.wait(5)
+            self.said.emit("after detach")
+            return None
+
+    heard = []
+    worker = Chatty()
+    handle = start_worker(worker, connect={"said": lambda text: heard.append((text, threading.current_thread().name))})
+    qtbot.waitUntil(lambda: bool(heard), timeout=5000)
+    handle.detach()
+    worker.gate.set()
+    assert handle.wait(5000)
+    qtbot.wait(100)
+    assert heard == [("first", threading.current_thread().name)]

@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QMenu, QWidget
 
 from tlstudio.gui.curation import DatasetEditor, add_curation_actions, editor_for
+from tlstudio.gui.widgets.drops import accept_copy
 from tlstudio.gui.widgets.gallery import PATH_ROLE, open_file_location
 
 
@@ -83,12 +84,12 @@ class _DropFilter(QObject):
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
             mime = event.mimeData()
             if self.tools.editor.root is not None and (mime.hasUrls() or mime.hasImage()):
-                event.acceptProposedAction()
+                accept_copy(event)  # Copy, never Move: the person's own pictures stay where they were
                 return True
         elif kind == QEvent.Type.Drop:
             if self.tools.editor.root is not None:
                 self.tools.add_from_mime(event.mimeData(), selected_class(self.page))
-                event.acceptProposedAction()
+                accept_copy(event)
                 return True
         return False
 

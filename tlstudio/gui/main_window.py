@@ -53,6 +53,13 @@ PAGES = {
 }
 
 
+FOCUS_STYLE = (
+    "QPushButton:focus, QToolButton:focus, QCheckBox:focus, QRadioButton:focus, QComboBox:focus,"
+    " QAbstractSpinBox:focus, QLineEdit:focus, QAbstractItemView:focus"
+    " { outline: none; border: 2px solid palette(highlight); border-radius: 3px; }"
+)
+
+
 def menu_text(text: str) -> str:
     """``text`` for a menu, with ``&`` doubled so that Qt shows it instead of making an accelerator."""
     return text.replace("&", "&&")
@@ -72,6 +79,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1200, 800)
         self.setMinimumSize(1024, 700)
+        # Where the keyboard is, at a glance: a clear outline around the focused control.
+        self.setStyleSheet(FOCUS_STYLE)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -109,11 +118,12 @@ class MainWindow(QMainWindow):
         self.sidebar.step_selected.connect(self._show_step)
         s = self.state
         for signal in (s.project_changed, s.dataset_changed, s.model_changed, s.runs_changed, s.train_config_changed,
-                       s.current_run_changed, s.opened_model_changed, s.training_changed):
+                       s.current_run_changed, s.opened_model_changed, s.tested_model_changed, s.training_changed):
             signal.connect(self._refresh_steps)
         s.tf_ready_changed.connect(self._on_tf_ready)
         s.dirty_changed.connect(self._update_title)
         s.project_changed.connect(self._update_title)
+        s.title_changed.connect(self._update_title)
         s.status_message.connect(lambda text: self.statusBar().showMessage(text, 10000))
 
         geometry = settings.get("window/geometry")
@@ -208,6 +218,15 @@ class MainWindow(QMainWindow):
         for i, (key, title) in enumerate(STEP_TITLES):
             view_menu.addAction(self._action(menu_text(title), lambda _c=False, k=key: self.go_to(k), f"Ctrl+{i + 1}"))
 
+        train_menu = bar.addMenu("&Training")
+        self.start_training_action = self._action("&Start Training", self.start_training, "Ctrl+Return",
+                                                  "Train a model with the settings of the Train page")
+        self.cancel_training_action = self._action("&Cancel Training", self.cancel_training, "Esc",
+                                                   "Stop after the current batch; the best weights are kept")
+        self.cancel_training_action.setEnabled(False)
+        train_menu.addActions([self.start_training_action, self.cancel_training_action])
+        self.state.training_changed.connect(self.cancel_training_action.setEnabled)
+
         help_menu = bar.addMenu("&Help")
         self.guide_action = self._action("&User Guide", self.open_user_guide, QKeySequence.StandardKey.HelpContents)
         self.about_action = self._action("&About tlstudio", self.show_about)
@@ -260,6 +279,14 @@ class MainWindow(QMainWindow):
         home = paths.data_home()
         home.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(home)))
+
+    def start_training(self) -> bool:
+        """Show the Train page and start a run there (it says why when it cannot)."""
+        return self.go_to("train").start_training()
+
+    def cancel_training(self) -> None:
+        if self.state.training:
+            self.page("train").cancel()
 
     # --- TensorFlow in the background ------------------------------------------------------------
     def _on_tf_ready(self, ready: bool) -> None:

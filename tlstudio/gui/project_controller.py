@@ -130,13 +130,8 @@ class ProjectController(QObject):
         return self.write(path)
 
     def sync(self) -> Project:
-        """Fill in what lives in the pages (the layer tree's frozen state) before writing."""
-        project = self.state.project
-        if self.state.layer_tree is not None:
-            project.train.layer_state = self.state.layer_tree.state()
-        if self.state.project_path is None and project.name == "Untitled" and project.train.data_dir:
-            project.name = Path(project.train.data_dir).name
-        return project
+        """The project to write (the chosen trainable layers are already in it: the Model page records edits)."""
+        return self.state.project
 
     def write(self, path: Path) -> bool:
         try:

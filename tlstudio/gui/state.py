@@ -44,6 +44,8 @@ class AppState(QObject):
         True while a training run is in progress.
     opened_model : str | None
         A model file opened through File > Open model... (or dropped), to test on the Test page.
+    tested_model : str | None
+        The run folder or model file the Test page predicts with now (what its side-bar step names).
     """
 
     project_changed = Signal()
@@ -57,6 +59,8 @@ class AppState(QObject):
     training_changed = Signal(bool)
     status_message = Signal(str)
     opened_model_changed = Signal(str)
+    tested_model_changed = Signal(str)
+    title_changed = Signal()  # the project's name changed (it follows the dataset while unsaved)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +73,7 @@ class AppState(QObject):
         self.current_run: str | None = None
         self.training: bool = False
         self.opened_model: str | None = None
+        self.tested_model: str | None = None
 
     # --- project ---------------------------------------------------------------------------------
 
@@ -108,15 +113,23 @@ class AppState(QObject):
             return self.project_path.stem
         return self.project.name or "Untitled"
 
+    def _name_after_dataset(self) -> None:
+        # An unsaved project is called after the dataset chosen last (a saved one by its file name).
+        if self.project_path is None and self.project.train.data_dir:
+            self.project.name = Path(self.project.train.data_dir).name
+            self.title_changed.emit()
+
     # --- training configuration ------------------------------------------------------------------
 
     def train_config(self) -> TrainConfig:
-        """A copy of ``project.train`` with ``data_dir`` and ``layer_state`` filled in."""
+        """A copy of ``project.train`` with ``data_dir`` filled in.
+
+        ``layer_state`` is the person's own choice of trainable layers (set when they edit the layer tree),
+        never the tree shown after "Build model": looking at the layers does not change what trains.
+        """
         config = copy.deepcopy(self.project.train)
         if self.scan is not None and not config.data_dir:
             config.data_dir = str(self.scan.root)
-        if self.layer_tree is not None:
-            config.layer_state = copy.deepcopy(self.layer_tree.state())
         return config
 
     def update_train_config(self, **changes: Any) -> None:
@@ -142,6 +155,8 @@ class AppState(QObject):
             if getattr(train, name) != value:
                 setattr(train, name, copy.deepcopy(value))
                 changed = True
+                if name == "data_dir":
+                    self._name_after_dataset()
         if changed:
             self._set_dirty(True)
             self.train_config_changed.emit()
@@ -155,6 +170,7 @@ class AppState(QObject):
             root = str(Path(scan.root))
             if self.project.train.data_dir != root:
                 self.project.train.data_dir = root
+                self._name_after_dataset()
                 self._set_dirty(True)
                 self.train_config_changed.emit()
         self.dataset_changed.emit()
@@ -174,6 +190,13 @@ class AppState(QObject):
         value = str(path) if path else None
         self.opened_model = value
         self.opened_model_changed.emit(value or "")
+
+    def set_tested_model(self, source: str | Path | None) -> None:
+        """The Test page's choice changed; emits ``tested_model_changed``."""
+        value = str(source) if source else None
+        if value != self.tested_model:
+            self.tested_model = value
+            self.tested_model_changed.emit(value or "")
 
     def message(self, text: str) -> None:
         """Show ``text`` in the main window's status bar."""
@@ -215,6 +238,19 @@ class AppState(QObject):
         run.name = name
         self._set_dirty(True)
         self.runs_changed.emit()
+
+    def relocate_run(self, run_dir: str | Path, new_dir: str | Path) -> None:
+        """A run's folder was moved: point its record at ``new_dir`` (the current run follows)."""
+        run = self.find_run(run_dir)
+        if run is None:
+            return
+        was_current = self.current_run is not None and _norm(self.current_run) == _norm(run_dir)
+        run.run_dir = str(Path(new_dir))
+        self._set_dirty(True)
+        self.runs_changed.emit()
+        if was_current:
+            self.current_run = None
+            self.set_current_run(run.run_dir)
 
     def set_current_run(self, run_dir: str | Path | None) -> None:
         value = str(run_dir) if run_dir else None

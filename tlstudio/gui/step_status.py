@@ -57,10 +57,10 @@ def step_statuses(state) -> dict[str, tuple[str, str]]:
     run = s.find_run(s.current_run) if s.current_run else None
     run_name = (run.name if run and run.name else Path(s.current_run).name) if s.current_run else ""
     out["evaluate"] = ("ready", run_name) if s.current_run else ("pending", "After training")
-    if s.opened_model:
-        out["test"] = ("ready", Path(s.opened_model).name)
-    elif s.current_run:
-        out["test"] = ("ready", run_name)
+    tested = s.tested_model or s.opened_model or s.current_run
+    if tested:
+        run = s.find_run(tested)
+        out["test"] = ("ready", run.name if run is not None and run.name else Path(tested).name)
     else:
         out["test"] = ("pending", "After training")
     out["runs"] = ("done" if runs else "pending", runs_text)

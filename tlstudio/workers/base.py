@@ -121,11 +121,9 @@ class _Relay(QObject):
             getattr(worker, name).connect(self._slot(name))
 
     def _slot(self, name: str) -> Callable[..., None]:
-        # One bound method per signal: PySide queues calls to methods of a QObject in another thread.
+        # A bound method of a QObject of the GUI thread for each signal: PySide queues those calls to it.
         method = getattr(self, f"_on_{name}", None)
-        if method is None:
-            raise KeyError(f"unknown worker signal {name!r}")
-        return method
+        return method if method is not None else _Forward(self, name).on
 
     def _call(self, name: str, *args: Any) -> None:
         if name in OUTCOMES:
@@ -148,6 +146,18 @@ class _Relay(QObject):
 
     def _on_cancelled(self) -> None:
         self._call("cancelled")
+
+
+class _Forward(QObject):
+    """Forwards one of a worker's own signals (e.g. ``image_done``) through its relay."""
+
+    def __init__(self, relay: _Relay, name: str) -> None:
+        super().__init__(relay)
+        self.relay = relay
+        self.name = name
+
+    def on(self, *args: Any) -> None:
+        self.relay._call(self.name, *args)
 
 
 class WorkerHandle:

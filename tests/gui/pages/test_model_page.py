@@ -160,8 +160,24 @@ def test_the_default_frozen_set_follows_the_fine_tuning_settings(qtbot, main_win
     state.update_train_config(fine_tune_epochs=2, unfreeze_top=1)
     assert [b for b in tree.block_names() if tree.node(tree.base.path + (b,)).trainable] == tree.block_names()[-1:]
     assert state.project.train.layer_state is None  # still the default, not a saved choice
-    assert state.train_config().layer_state == tree.state()
+    # Nothing stored: core unfreezes the same top block by default, so what trains is what is shown.
+    assert state.train_config().layer_state is None
     # Once chosen by hand, the choice stays.
     model_page.layers.unfreeze_all()
     state.update_train_config(fine_tune_epochs=0)
     assert tree.base.trainable is True
+
+
+def test_building_only_to_look_changes_nothing_that_trains(qtbot, main_window, model_page):
+    state = main_window.state
+    state.update_train_config(fine_tune_epochs=3, unfreeze_top=2)
+    build(qtbot, model_page)
+    assert state.layer_tree is not None
+    assert state.project.train.layer_state is None  # looking stored no choice
+    assert state.train_config().layer_state is None  # so fine-tuning unfreezes the top 2 blocks, as by default
+    train = main_window.go_to("train")
+    assert "top 2 blocks of the base" in train.plan_label.text()
+    # A choice made by hand is what trains, and the Train page says so.
+    model_page.layers.unfreeze_all()
+    assert state.train_config().layer_state is not None
+    assert "layers you ticked" in train.plan_label.text()

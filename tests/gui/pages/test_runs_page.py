@@ -47,7 +47,7 @@ def test_table_lists_every_run_with_its_figures(view, trained_runs):  # noqa: F8
         assert row["Epochs"] == str(info["epochs_run"]) == str(len(_history(run)))
         assert row["Val accuracy"] == f"{info['val_accuracy']:.1%}"  # the kept model's, not the best epoch's
         assert row["Status"] == "finished"
-        assert row["Frozen"] == info["frozen_summary"]
+        assert row["Trainable part"] == info["frozen_summary"]
         assert row["Time"].endswith(("s", "min"))
 
 
@@ -113,3 +113,62 @@ def test_rename_delete_and_delete_folder(qtbot, view, trained_runs, tmp_path, mo
     view.select_runs([keep])
     view.delete_selected()
     assert state.find_run(keep) is None and keep.is_dir()
+
+
+def test_a_run_whose_folder_is_gone_shows_as_missing_and_can_be_located(
+        qtbot, view, trained_runs, tmp_path, monkeypatch, dialogs):  # noqa: F811
+    from PySide6.QtWidgets import QFileDialog
+
+    state = view.state
+    moved = tmp_path / "moved-run"
+    shutil.copytree(trained_runs.runs[0], moved)
+    gone = tmp_path / "gone-run"
+    state.add_run(record_for(moved, name="wanderer"))
+    state.find_run(moved).run_dir = str(gone)  # as if the folder had been moved away since
+    shutil.copytree(moved, tmp_path / "unused")  # (any other folder on disk is left alone)
+    view.refresh()
+    row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "wanderer")
+    assert view.table.item(row, 2).text() == "folder missing"
+    assert "cannot be found" in view.table.item(row, 0).toolTip()
+    view.select_runs([gone])
+    assert view.locate_button.isVisibleTo(view) and view.delete_button.isEnabled()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(moved)))
+    assert view.locate_selected()
+    assert state.find_run(moved) is not None and state.find_run(gone) is None
+    row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "wanderer")
+    assert view.table.item(row, 2).text() == "finished"
+
+
+def test_delete_key_removes_the_selected_run(qtbot, view, trained_runs, monkeypatch):  # noqa: F811
+    from PySide6.QtCore import Qt
+
+    from tlstudio.gui.pages import runs as runs_view
+
+    asked = []
+    monkeypatch.setattr(runs_view, "ask_delete", lambda parent, names: asked.append(names) or "remove")
+    view.select_runs([trained_runs.runs[0]])
+    view.table.setFocus()
+    qtbot.waitUntil(view.table.hasFocus)
+    qtbot.keyClick(view.table, Qt.Key.Key_Delete)
+    assert asked == [["run 1"]] and view.state.find_run(trained_runs.runs[0]) is None
+
+
+def test_name_accuracy_and_status_stay_in_view_at_1400_px(qtbot, view, tmp_path, trained_runs):  # noqa: F811
+    state = view.state
+    run = tmp_path / "own-model-run"
+    shutil.copytree(trained_runs.runs[1], run)
+    own_model = str(tmp_path / "a" / "very" / "long" / "path" / "to" / "my_own_model_file_with_a_long_name.keras")
+    info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    info.update(base=own_model, base_model_path=own_model, alpha=0.25, frozen_summary="blocks 1-13 frozen, " * 6)
+    (run / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    state.project.runs.append(record_for(run, name="on my own model"))
+    view.resize(1400 - 190, 700)  # the page's share of a 1400 px window
+    view.refresh()
+    qtbot.wait(50)
+    table = view.table
+    visible = table.viewport().width()
+    for name in ("Name", "Val accuracy", "Status"):
+        col = view.COLUMNS.index(name)
+        assert table.columnViewportPosition(col) + table.columnWidth(col) <= visible, name
+    bases = [table.item(r, view.COLUMNS.index("Base")).text() for r in range(table.rowCount())]
+    assert "my_own_model_file_with_a_long_name.keras" in bases  # a file name, without a MobileNet width

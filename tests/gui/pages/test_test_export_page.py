@@ -145,3 +145,32 @@ def test_export_button_opens_the_dialog_for_the_chosen_model(qtbot, page, traine
     dialog = page.open_export_dialog()
     assert dialog.source() == page.model_source() == str(trained_runs.runs[-1])
     dialog.close()
+
+
+def test_cards_follow_the_chosen_model_and_the_side_bar_names_it(qtbot, page, trained_runs):  # noqa: F811
+    first, latest = (str(r) for r in trained_runs.runs)
+    assert page.model_source() == latest and page.state.tested_model == latest
+    _drop(page, trained_runs.loose / "green_new.png")
+    card = page.card_list()[0]
+    qtbot.waitUntil(lambda: card.prediction is not None, timeout=60000)
+    assert card.model_label.text() == "Model: run 2"
+    latest_answer = card.top_labels()
+
+    page.set_model_source(first)  # another model: the card is asked again, never left showing run 2's answer
+    assert page.state.tested_model == first
+    assert card.model_label.text() == "Model: run 1"
+    qtbot.waitUntil(lambda: card.prediction is not None, timeout=60000)
+    want = reference_predictor(first).predict([str(trained_runs.loose / "green_new.png")], top_k=3)[0]
+    assert [n for n, _p in card.top_labels()] == [n for n, _p in want.top]
+    assert card.top_labels() != latest_answer or first == latest
+
+    from tlstudio.gui.step_status import step_statuses
+
+    assert step_statuses(page.state)["test"] == ("ready", "run 1")
+    # Two quick switches: the answer of the model chosen in between never lands on the card.
+    page.set_model_source(latest)
+    page.set_model_source(first)
+    page.set_model_source(latest)
+    qtbot.waitUntil(lambda: card.prediction is not None, timeout=60000)
+    qtbot.wait(300)  # anything still queued from the other model arrives now
+    assert card.model_label.text() == "Model: run 2" and card.top_labels() == latest_answer

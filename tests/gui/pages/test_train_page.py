@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Qt
+from support.trained_runs import record_for, trained_runs  # noqa: F401
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data.scan import scan_dataset
@@ -197,3 +198,72 @@ def test_closing_the_window_during_training_asks_then_cancels_and_waits(qtbot, m
     main_window.close()
     assert not main_window.isVisible()
     assert not page.is_training() and not state.training  # cancelled, waited for, and told the state
+
+
+def test_one_class_cannot_train_and_the_page_says_why(qtbot, image_folder):
+    state = AppState()
+    state.set_scan(scan_dataset(image_folder({"cats": 5}, size=(32, 32))))
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    assert not page.train_button.isEnabled()
+    assert "only one class (cats)" in page.train_button.toolTip()
+    assert "at least two classes" in page.context_label.text()
+    assert page.start_training() is False and not state.training
+
+
+def test_typing_a_decimal_keeps_what_was_typed_and_commits_on_enter(qtbot, page_with_data):
+    state, page = page_with_data
+    state.update_train_config(augment={"enabled": True, "zoom": 0.10})
+    field = page.settings.aug_zoom
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    field.selectAll()
+    qtbot.keyClicks(field, "0.25")
+    assert field.text() == "0.25"  # no keystroke was saved and written back as 0.00 while typing
+    assert state.project.train.augment.zoom == 0.10
+    state.update_train_config(head_epochs=4)  # a refresh while the field has focus leaves it alone
+    assert field.text() == "0.25"
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert state.project.train.augment.zoom == 0.25
+
+
+def test_the_wheel_scrolls_the_form_not_an_unfocused_field(qtbot, page_with_data):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    state, page = page_with_data
+    box = page.settings.batch_size
+    page.train_button.setFocus()
+    pos = QPointF(box.rect().center())
+    event = QWheelEvent(pos, QPointF(box.mapToGlobal(pos.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(box, event)
+    assert box.value() == 4 and state.project.train.batch_size == 4
+
+
+def test_the_page_says_what_trains_in_each_phase_before_start(qtbot, page_with_data):
+    state, page = page_with_data
+    assert "No fine-tuning" in page.plan_label.text()
+    state.update_train_config(fine_tune_epochs=5, unfreeze_top=2)
+    assert "top 2 blocks of the base" in page.plan_label.text() and "5 epochs" in page.plan_label.text()
+    state.update_train_config(layer_state={"trainable": {}})
+    assert "layers you ticked on the Model page" in page.plan_label.text()
+
+
+def test_reopening_a_project_shows_the_last_runs_curves(qtbot, trained_runs, tmp_path):  # noqa: F811
+    import json
+
+    from tlstudio.core.project import Project
+
+    state = AppState()
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    assert page.progress.format() == "Not started"
+    project = Project(name="reopened")
+    project.runs = [record_for(run, name=f"run {i + 1}") for i, run in enumerate(trained_runs.runs)]
+    state.set_project(project, tmp_path / "p.tlsproj")
+    epochs = json.loads((trained_runs.runs[-1] / "history.json").read_text())["epochs"]
+    assert page.plots.epoch_count() == len(epochs) > 0
+    assert page.progress.format() == "Last run: finished" and "run 2" in page.status_label.text()
+    assert page.open_folder_button.isEnabled()

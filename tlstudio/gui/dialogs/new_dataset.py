@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.data import curate
 from tlstudio.core.errors import TlstudioError
+from tlstudio.gui import file_dialogs
 from tlstudio.gui.widgets.common import MessageBanner, hint
 
 DEFAULT_CLASSES = ("Class 1", "Class 2")
@@ -86,7 +86,7 @@ class NewDatasetDialog(QDialog):
             self.classes.takeItem(row)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Where to create the dataset", self.location_edit.text())
+        folder = file_dialogs.open_folder(self, "Where to create the dataset", self.location_edit.text())
         if folder:
             self.location_edit.setText(folder)
 

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -37,6 +35,7 @@ from tlstudio.gui.widgets.common import (
     hint,
     icon,
 )
+from tlstudio.gui.widgets.fields import combo_box, set_quietly, spin_box
 from tlstudio.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 from tlstudio.workers.base import WorkerHandle, create_worker, registry
 
@@ -102,16 +101,13 @@ class DatasetPage(QWidget):
 
         self.split_box = QGroupBox("Split for validation and testing")
         form = QFormLayout(self.split_box)
-        self.val_spin = QSpinBox()
-        self.val_spin.setRange(5, 50)
+        self.val_spin = spin_box(5, 50)
         self.val_spin.setSuffix(" %")
         self.val_spin.setToolTip("Share of each class kept aside to check the model during training")
-        self.test_spin = QSpinBox()
-        self.test_spin.setRange(0, 40)
+        self.test_spin = spin_box(0, 40)
         self.test_spin.setSuffix(" %")
         self.test_spin.setToolTip("Share of each class kept aside for a final, untouched test (0 = none)")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin = spin_box(0, 2**31 - 1)
         self.seed_spin.setToolTip("The same seed always gives the same split")
         form.addRow("Validation", self.val_spin)
         form.addRow("Test", self.test_spin)
@@ -134,11 +130,10 @@ class DatasetPage(QWidget):
         iv.setContentsMargins(4, 4, 4, 4)
         filter_row = QHBoxLayout()
         filter_row.addWidget(QLabel("Show"))
-        self.class_combo = QComboBox()
-        self.class_combo.setMinimumContentsLength(14)
+        self.class_combo = combo_box()
         self.class_combo.currentIndexChanged.connect(self._filter_images)
         filter_row.addWidget(self.class_combo)
-        self.split_combo = QComboBox()
+        self.split_combo = combo_box()
         self.split_combo.currentIndexChanged.connect(self._filter_images)
         filter_row.addWidget(self.split_combo)
         self.image_count = hint("")
@@ -440,10 +435,10 @@ class DatasetPage(QWidget):
     def _load_split_settings(self) -> None:
         split = self.state.project.train.split
         self._filling = True
-        try:
-            self.val_spin.setValue(round(split.val_fraction * 100))
-            self.test_spin.setValue(round(split.test_fraction * 100))
-            self.seed_spin.setValue(int(split.seed))
+        try:  # a field being edited keeps what the person types
+            set_quietly(self.val_spin, round(split.val_fraction * 100))
+            set_quietly(self.test_spin, round(split.test_fraction * 100))
+            set_quietly(self.seed_spin, int(split.seed))
         finally:
             self._filling = False
         self._update_split_note()

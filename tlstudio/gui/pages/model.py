@@ -11,15 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -35,6 +32,7 @@ from tlstudio.gui.widgets.common import (
     heading,
     hint,
 )
+from tlstudio.gui.widgets.fields import combo_box, decimal_box, set_quietly, spin_box
 from tlstudio.gui.widgets.layer_panel import LayerPanel
 from tlstudio.gui.widgets.weights_box import WeightsBox
 from tlstudio.workers import model_worker
@@ -97,6 +95,7 @@ class ModelPage(QWidget):
         outer.addWidget(self.info_banner)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter, 1)
         splitter.addWidget(self._make_settings_panel())
         self.layers = LayerPanel()
@@ -134,13 +133,14 @@ class ModelPage(QWidget):
         self.base_description = hint("")
         bv.addWidget(self.base_description)
         form = QFormLayout()
-        self.alpha_combo = QComboBox()
-        self.alpha_combo.setToolTip("Width multiplier: smaller is faster and smaller, larger is more accurate")
+        self.alpha_combo = combo_box()
+        self.alpha_combo.setToolTip("The width multiplier (alpha) of MobileNet: smaller is faster and smaller, "
+                                    "larger is more accurate")
         self.alpha_combo.currentIndexChanged.connect(self._alpha_changed)
-        self.alpha_label = QLabel("Width (alpha)")
+        self.alpha_label = QLabel("Width")
+        self.alpha_label.setToolTip(self.alpha_combo.toolTip())
         form.addRow(self.alpha_label, self.alpha_combo)
-        self.size_spin = QSpinBox()
-        self.size_spin.setRange(32, 1024)
+        self.size_spin = spin_box(32, 1024)
         self.size_spin.setSingleStep(32)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Images are resized to this square size; smaller is faster, larger sees more detail")
@@ -152,21 +152,18 @@ class ModelPage(QWidget):
         self.weights_box = WeightsBox(self.state)
         v.addWidget(self.weights_box)
 
-        head_box = QGroupBox("Classifier head")
+        head_box = QGroupBox("New classifier")
+        head_box.setToolTip("The classifier head: the layers added on top of the base model, trained on your classes")
         hf = QFormLayout(head_box)
-        self.pooling_combo = QComboBox()
+        self.pooling_combo = combo_box()
         self.pooling_combo.addItem("Average", "avg")
         self.pooling_combo.addItem("Maximum", "max")
         self.pooling_combo.setToolTip("How the base's feature map becomes one feature vector")
         self.pooling_combo.currentIndexChanged.connect(self._head_changed)
-        self.dropout_spin = QDoubleSpinBox()
-        self.dropout_spin.setRange(0.0, 0.9)
-        self.dropout_spin.setSingleStep(0.05)
-        self.dropout_spin.setDecimals(2)
+        self.dropout_spin = decimal_box(0.0, 0.9, 0.05)
         self.dropout_spin.setToolTip("Share of features dropped at random while training; fights overfitting")
         self.dropout_spin.valueChanged.connect(self._head_changed)
-        self.hidden_spin = QSpinBox()
-        self.hidden_spin.setRange(0, 4096)
+        self.hidden_spin = spin_box(0, 4096)
         self.hidden_spin.setSingleStep(64)
         self.hidden_spin.setSpecialValueText("none")
         self.hidden_spin.setToolTip("An extra dense layer before the output (none = a linear classifier)")
@@ -180,6 +177,9 @@ class ModelPage(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The column scrolls up and down only: never narrower than its content, so no text is cut.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         return scroll
 
     # --- settings <-> project --------------------------------------------------------------------
@@ -196,7 +196,8 @@ class ModelPage(QWidget):
                 spec = base_models.get_spec("MobileNet")
             self.catalogue.select_base(spec.name)
             self.catalogue.setEnabled(not own)
-            self.base_description.setText(spec.description)
+            # Plain words on screen: the catalogue's "alpha" is the width chosen below.
+            self.base_description.setText(spec.description.replace("alpha", "width"))
             self.alpha_combo.clear()
             for a in spec.alphas:
                 self.alpha_combo.addItem(f"{a:g}", a)
@@ -207,12 +208,13 @@ class ModelPage(QWidget):
             self.alpha_combo.setVisible(has_alpha)
             self.alpha_label.setVisible(has_alpha)
             self.size_spin.setMinimum(spec.min_size)
-            self.size_spin.setValue(int(cfg.input_size or spec.default_size))
+            set_quietly(self.size_spin, int(cfg.input_size or spec.default_size))
             self.size_spin.setEnabled(not own)
-            self.pooling_combo.setCurrentIndex(max(0, self.pooling_combo.findData(cfg.pooling)))
-            self.dropout_spin.setValue(float(cfg.dropout))
-            self.hidden_spin.setValue(int(cfg.hidden_units))
-            self.layers.top_spin.setValue(int(cfg.unfreeze_top))
+            # A field being edited keeps what the person types (set_quietly leaves focused fields alone).
+            set_quietly(self.pooling_combo, cfg.pooling)
+            set_quietly(self.dropout_spin, float(cfg.dropout))
+            set_quietly(self.hidden_spin, int(cfg.hidden_units))
+            set_quietly(self.layers.top_spin, int(cfg.unfreeze_top))
         finally:
             self._loading = False
         self.weights_box.load()
@@ -458,7 +460,7 @@ class ModelPage(QWidget):
                 spec = base_models.get_spec(cfg.base)
                 alpha = base_models.resolve_alpha(spec, cfg.alpha) if spec.alphas else None
                 size = base_models.input_size(cfg)
-                text = f"{spec.name}" + (f" \u03b1 {alpha:g}" if alpha is not None else "") + f", {size} px"
+                text = f"{spec.name}" + (f", width {alpha:g}" if alpha is not None else "") + f", {size} px"
             except Exception as exc:
                 text = str(exc)
         text += f", {self._num_classes()} classes"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core import run_folder
 from tlstudio.core.humanize import format_seconds
 from tlstudio.core.json_file import read_json
+from tlstudio.gui import file_dialogs
 
 RUN_COLOURS = [
     (31, 119, 180),
@@ -86,8 +87,12 @@ class RunSummary:
         self.name = record.name or self.run_dir.name
         self.base = info.get("base") or record.base or ""
         alpha = info.get("alpha")
-        if alpha not in (None, "", 1, 1.0):
-            self.base += f" α{alpha}"
+        own_model = bool(info.get("base_model_path")) or any(c in self.base for c in "/\\") or \
+            self.base.endswith((".keras", ".h5", ".hdf5"))
+        if own_model:
+            self.base = Path(self.base).name  # a file name, not a full path that pushes the columns away
+        elif alpha not in (None, "", 1, 1.0):
+            self.base += f", width {alpha}"
         self.frozen = info.get("frozen_summary") or record.frozen_summary or ""
         self.epochs_list = [e for e in history.get("epochs") or [] if isinstance(e, dict)]
         self.epochs = info.get("epochs_run") or record.epochs_run or len(self.epochs_list)
@@ -123,7 +128,8 @@ class RunsView(QWidget):
 
     export_requested = Signal(str)  # a run folder the user wants to export
 
-    COLUMNS = ("Name", "Base", "Frozen", "Epochs", "Val accuracy", "Test acc", "Time", "Status", "Created")
+    # Name, accuracy and status first: they stay in view at any width; the wide Base and Frozen columns last.
+    COLUMNS = ("Name", "Val accuracy", "Status", "Test acc", "Epochs", "Time", "Created", "Base", "Trainable part")
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -145,7 +151,11 @@ class RunsView(QWidget):
         self.open_button.clicked.connect(self.open_selected_folder)
         self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(self.export_selected)
-        for b in (self.rename_button, self.delete_button, self.open_button, self.export_button):
+        self.locate_button = QPushButton("Locate folder…")
+        self.locate_button.setToolTip("The run's folder was moved or deleted: point to where it is now")
+        self.locate_button.clicked.connect(self.locate_selected)
+        self.delete_button.setToolTip("Remove the selected runs from the project (Delete)")
+        for b in (self.rename_button, self.delete_button, self.locate_button, self.open_button, self.export_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
 
@@ -159,7 +169,11 @@ class RunsView(QWidget):
         self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSortIndicator(len(self.COLUMNS) - 1, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().setSortIndicator(self.COLUMNS.index("Created"), Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().setMaximumSectionSize(320)
+        delete = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        delete.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        delete.activated.connect(self.delete_selected)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
         self.table.doubleClicked.connect(lambda _index: self.rename_selected())
         splitter.addWidget(self.table)
@@ -240,26 +254,30 @@ class RunsView(QWidget):
         key = str(s.run_dir)
         values = [
             (s.name, s.name.lower()),
+            ("" if s.val_acc is None else f"{s.val_acc:.1%}", s.val_acc),
+            (s.status, s.status),
+            ("" if s.test_acc is None else f"{s.test_acc:.1%}", s.test_acc),
+            (str(s.epochs or ""), float(s.epochs or 0)),
+            (format_seconds(s.seconds), float(s.seconds or 0)),
+            (s.created.replace("T", " ")[:16], s.created),
             (s.base, s.base.lower()),
             (s.frozen, s.frozen.lower()),
-            (str(s.epochs or ""), float(s.epochs or 0)),
-            ("" if s.val_acc is None else f"{s.val_acc:.1%}", s.val_acc),
-            ("" if s.test_acc is None else f"{s.test_acc:.1%}", s.test_acc),
-            (format_seconds(s.seconds), float(s.seconds or 0)),
-            (s.status, s.status),
-            (s.created.replace("T", " ")[:16], s.created),
         ]
         for col, (text, sort_value) in enumerate(values):
             item = _SortableItem(text)
             item.setData(SORT_ROLE, sort_value)
             item.setData(RUN_ROLE, key)
             item.setToolTip(str(s.run_dir) if col == 0 else text)
-            if col in (3, 4, 5, 6):
+            if col in (1, 3, 4, 5):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if col == 0:
                 item.setForeground(QBrush(QColor(*self._colour_of[key])))
-            if col == 7 and s.status not in ("finished", ""):
+            if col == 2 and s.status not in ("finished", ""):
                 item.setForeground(QBrush(QColor("#c0392b")))
+            if not s.exists:  # a run whose folder is gone: greyed, and said so
+                item.setToolTip(f"The folder {s.run_dir} cannot be found: locate it, or remove the run.")
+                if col != 2:
+                    item.setForeground(QBrush(QColor("#888888")))
             self.table.setItem(row, col, item)
 
     def _select(self, run_dirs: set[str]) -> None:
@@ -305,6 +323,8 @@ class RunsView(QWidget):
         runs = self.selected_runs()
         self.rename_button.setEnabled(len(runs) == 1)
         self.delete_button.setEnabled(bool(runs))
+        missing = len(runs) == 1 and not self.summaries[runs[0]].exists
+        self.locate_button.setVisible(missing)
         self.open_button.setEnabled(len(runs) == 1)
         self.export_button.setEnabled(len(runs) == 1 and run_folder.has_model(runs[0]))
 
@@ -400,6 +420,20 @@ class RunsView(QWidget):
             QMessageBox.warning(
                 self, "Delete runs", "Some folders could not be deleted:\n" + "\n".join(failed)
             )
+
+    def locate_selected(self) -> bool:
+        """Ask where a missing run's folder is now; True when the run points there afterwards."""
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return False
+        folder = file_dialogs.open_folder(self, f"Where is the folder of {self.summaries[runs[0]].name}?")
+        if not folder:
+            return False
+        if not any((Path(folder) / name).is_file() for name in (run_folder.RUN_FILE, run_folder.MODEL_FILE)):
+            QMessageBox.warning(self, "Locate folder", f"{folder} does not look like a run folder (no {run_folder.RUN_FILE}).")
+            return False
+        self.state.relocate_run(runs[0], folder)
+        return True
 
     def open_selected_folder(self) -> None:
         runs = self.selected_runs()

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -27,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from tlstudio.gui import file_dialogs
 from tlstudio.gui.widgets.drops import accept_copy, local_paths
+from tlstudio.gui.widgets.fields import spin_box
 from tlstudio.gui.widgets.folder_results import FolderResults, FolderTabs
-from tlstudio.gui.widgets.model_source import ModelSourceBox, describe_loaded_model
+from tlstudio.gui.widgets.model_source import ModelSourceBox, describe_loaded_model, display_name
 from tlstudio.gui.widgets.prediction_card import FlowLayout, PredictionCard, qimage_to_array
 from tlstudio.workers.base import registry, start_worker
 from tlstudio.workers.predict_worker import PredictWorker
@@ -79,27 +79,21 @@ class TestPage(QWidget):
         layout.addLayout(top)
 
         actions = QHBoxLayout()
-        self.open_files_button = QPushButton("Open images…")
-        self.open_files_button.clicked.connect(self.open_files_dialog)
-        actions.addWidget(self.open_files_button)
-        self.open_folder_button = QPushButton("Open folder…")
-        self.open_folder_button.clicked.connect(self.open_folder_dialog)
-        actions.addWidget(self.open_folder_button)
-        self.paste_button = QPushButton("Paste")
-        self.paste_button.setToolTip("Test an image from the clipboard (Ctrl+V)")
-        self.paste_button.clicked.connect(self.paste)
-        actions.addWidget(self.paste_button)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(self.clear)
-        actions.addWidget(self.clear_button)
+        for text, slot, tip in (("Open images…", self.open_files_dialog, "Test image files"),
+                                ("Open folder…", self.open_folder_dialog, "Test every image of a folder, as a table"),
+                                ("Paste", self.paste, "Test an image from the clipboard (Ctrl+V)"),
+                                ("Clear", self.clear, "Remove every card and table")):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(QLabel("Show the top"))
-        self.top_k = QSpinBox()
-        self.top_k.setRange(1, 10)
+        self.top_k = spin_box(1, 10)
         self.top_k.setValue(3)
         actions.addWidget(self.top_k)
-        self.gradcam_all = QCheckBox("Show Grad-CAM")
-        self.gradcam_all.setToolTip("Overlay on every card the regions that drove the top prediction")
+        self.gradcam_all = QCheckBox("Show what the model looked at")
+        self.gradcam_all.setToolTip("Grad-CAM: overlay on every card the regions that drove the top prediction")
         self.gradcam_all.toggled.connect(self._on_gradcam_all)
         actions.addWidget(self.gradcam_all)
         layout.addLayout(actions)
@@ -155,6 +149,7 @@ class TestPage(QWidget):
     def refresh_models(self) -> None:
         """Refill the model list (the project's runs, the opened model, other files), keeping the choice."""
         self.model_combo.refresh()
+        self.state.set_tested_model(self.model_source())
         self._update_model_status()
 
     def model_source(self) -> str | None:
@@ -181,19 +176,14 @@ class TestPage(QWidget):
         source = self.model_source()
         if source is None:
             self._set_status("No model to test yet: train a run, or choose Other model file….")
-        elif source == self._loaded_model and not self._loading:
-            self._set_status(self._ready_text)
-        elif self._loading:
-            pass  # "Loading…" stays until the worker says it is ready
-        else:
-            self._set_status("The model is loaded on the first prediction (this takes a few seconds).")
+        elif not self._loading:  # while loading, "Loading…" stays until the worker says it is ready
+            self._set_status(self._ready_text if source == self._loaded_model else
+                             "The model is loaded on the first prediction (this takes a few seconds).")
 
     def preload(self) -> None:
         """Start loading the chosen model in the background, so the first prediction does not wait for it."""
         source = self.model_source()
-        if source is None or source == self._loaded_model or source == self._preload_requested:
-            return
-        if not Path(source).exists():
+        if source in (None, self._loaded_model, self._preload_requested) or not Path(source).exists():
             return
         worker = self._ensure_worker()
         self._preload_requested = source
@@ -204,15 +194,14 @@ class TestPage(QWidget):
         self.preload()
 
     def _model_choice_changed(self, *_args) -> None:
+        self.state.set_tested_model(self.model_source())
         self._update_model_status()
+        self._repredict_stale_cards()
         if self.isVisible():
             self.preload()
 
     def _display_name(self, source: str) -> str:
-        run = self.state.find_run(source)
-        if run is not None and run.name:
-            return run.name
-        return Path(source).name
+        return display_name(self.state, source)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.model_status.setText(text)
@@ -300,6 +289,7 @@ class TestPage(QWidget):
             card = PredictionCard(item_id, title, source)
             card.gradcam_toggled.connect(self._on_card_gradcam)
             card.close_requested.connect(self.remove_card)
+            card.set_model(self._display_name(model))
             card.set_waiting(self._waiting_text(model))
             if not isinstance(source, str):
                 from PIL import Image
@@ -348,6 +338,24 @@ class TestPage(QWidget):
         if model == self._loaded_model and not self._loading:
             return "Predicting…"
         return "Waiting for the model to load (the first prediction takes a few seconds)…"
+
+    def _repredict_stale_cards(self) -> None:
+        """Ask cards answered by another model again, under new ids (a late old answer is then dropped)."""
+        model = self.model_source()
+        stale = [i for i, m in self._card_model.items() if m != model]
+        if model is None or not stale:
+            return
+        requests = []
+        for old_id in stale:
+            card = self.cards.pop(old_id)
+            del self._card_model[old_id]
+            self._gradcam_requested.discard(old_id)
+            card.item_id = self._new_id()
+            self.cards[card.item_id], self._card_model[card.item_id] = card, model
+            card.set_model(self._display_name(model))
+            card.set_waiting(self._waiting_text(model))
+            requests.append((card.item_id, card.source))
+        self._ensure_worker().submit_images(model, requests, top_k=self.top_k.value())
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -398,14 +406,14 @@ class TestPage(QWidget):
     def _ensure_worker(self) -> PredictWorker:
         if self._worker is None or self._handle is None or not self._handle.is_running():
             worker = PredictWorker()
-            for name in ("model_loading", "model_ready", "model_failed", "image_done", "gradcam_done",
-                         "gradcam_failed", "folder_progress", "folder_done"):
-                getattr(worker, name).connect(getattr(self, f"_on_{name}"))
+            names = ("model_loading", "model_ready", "model_failed", "image_done", "gradcam_done", "gradcam_failed",
+                     "folder_progress", "folder_done")
             self._worker = worker
             self._loaded_model = None  # a new worker has nothing loaded yet
             self._preload_requested = None
-            self._handle = start_worker(worker, name="predict", owner=self,
-                                        connect={"failed": self._on_worker_failed})
+            # Through the handle, so that what a shut-down worker still had queued is dropped (detach).
+            self._handle = start_worker(worker, name="predict", owner=self, connect={
+                "failed": self._on_worker_failed, **{n: getattr(self, f"_on_{n}") for n in names}})
         return self._worker
 
     def is_busy(self) -> bool:
@@ -421,16 +429,10 @@ class TestPage(QWidget):
             handle.detach()
         registry.shutdown(owner=self, msecs=msecs)
 
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)
-
     def _on_model_loading(self, source: str) -> None:
         self._loading = True
         self._loaded_model = None
-        self._set_status(
-            f"Loading the model {self._display_name(source)}… the first prediction waits for it."
-        )
+        self._set_status(f"Loading the model {self._display_name(source)}… the first prediction waits for it.")
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == source:
                 card.set_waiting("Waiting for the model to load…")

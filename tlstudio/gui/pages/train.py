@@ -8,17 +8,15 @@ stays responsive; batch points are drawn at most ten times a second by the plot 
 from __future__ import annotations
 
 import html
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -30,9 +28,12 @@ from PySide6.QtWidgets import (
 from tlstudio.core import events as ev
 from tlstudio.core import run_folder
 from tlstudio.core.config import ConfigError
-from tlstudio.core.humanize import format_seconds as _fmt_seconds
+from tlstudio.core.humanize import format_seconds
 from tlstudio.core.project import RunRecord
+from tlstudio.gui import training_plan
+from tlstudio.gui.text import percent
 from tlstudio.gui.widgets.plots import TrainingPlots
+from tlstudio.gui.widgets.run_log import RunLog
 from tlstudio.gui.widgets.train_settings import TrainSettingsForm
 from tlstudio.workers.base import WorkerHandle, registry, start_worker
 from tlstudio.workers.train_worker import TrainWorker
@@ -43,10 +44,6 @@ PHASE_TITLES = {
     ev.PHASE_FINE_TUNE: "Fine-tuning",
     ev.PHASE_EVALUATING: "Evaluating",
 }
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
 def _read_summary(run_dir: Path) -> run_folder.Summary:
@@ -83,7 +80,8 @@ class TrainPage(QWidget):
         scroll.setWidget(settings)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(settings.sizeHint().width() + 24)
+        # Up and down only: the column is never narrower than its content, so no setting is cut off.
+        scroll.setMinimumWidth(settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
         right = QWidget(self)
         rlayout = QVBoxLayout(right)
@@ -95,8 +93,9 @@ class TrainPage(QWidget):
         self.train_button.setFont(font)
         self.train_button.setMinimumWidth(110)
         self.train_button.clicked.connect(self.start_training)
+        self.train_button.setToolTip("Start training with these settings (Ctrl+Enter)")
         self.cancel_button = QPushButton("Cancel", right)
-        self.cancel_button.setToolTip("Stop after the current batch; the best weights so far are kept")
+        self.cancel_button.setToolTip("Stop after the current batch; the best weights so far are kept (Esc)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         self.open_folder_button = QPushButton("Open run folder", right)
@@ -105,7 +104,6 @@ class TrainPage(QWidget):
         self.open_folder_button.clicked.connect(self.open_run_folder)
         self.context_label = QLabel(right)
         self.context_label.setWordWrap(True)
-        self.context_label.setStyleSheet("color: #555;")
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
@@ -117,17 +115,18 @@ class TrainPage(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not started")
+        self.plan_label = QLabel(right)
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setToolTip("What learns in each phase of the next run. The classifier is the new layer on "
+                                   "top of the base model (the 'head'); fine-tuning also adjusts base layers.")
         self.status_label = QLabel("Ready to train.", right)
+        self.status_label.setWordWrap(True)
         self.result_label = QLabel(right)
         self.result_label.setWordWrap(True)
         self.result_label.hide()
 
         self.plots = TrainingPlots(right)
-        self.log = QPlainTextEdit(right)
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
-        self.log.setFont(QFont("monospace", 9))
-        self.log.setPlaceholderText("Events of the run (phases, epochs, skipped files, warnings) appear here.")
+        self.log = RunLog(right)
         lower = QSplitter(Qt.Orientation.Vertical, right)
         lower.addWidget(self.plots)
         lower.addWidget(self.log)
@@ -135,57 +134,80 @@ class TrainPage(QWidget):
         lower.setStretchFactor(1, 1)
 
         rlayout.addLayout(buttons)
+        rlayout.addWidget(self.plan_label)
         rlayout.addWidget(self.progress)
         rlayout.addWidget(self.status_label)
         rlayout.addWidget(self.result_label)
         rlayout.addWidget(lower, 1)
 
+        # A splitter, not a box layout: at the smallest window the two columns share the width instead
+        # of being drawn over one another.
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([settings.sizeHint().width() + 24, 700])
         layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
-        layout.addWidget(right, 1)
+        layout.addWidget(splitter)
 
         state.train_config_changed.connect(self._update_context)
         state.project_changed.connect(self._update_context)
         state.dataset_changed.connect(self._update_context)
         state.model_changed.connect(self._update_context)
         state.training_changed.connect(self._update_buttons)
+        state.project_changed.connect(self.show_last_run)
         self._update_context()
+        self.show_last_run()
 
     # --- context and buttons ---------------------------------------------------------------------
     def _update_context(self) -> None:
-        c = self.state.project.train
-        scan = self.state.scan
-        parts = []
-        if scan is not None:
-            try:
-                usable = len(scan.usable())
-                parts.append(f"{usable} images in {len(scan.classes)} classes")
-            except Exception:  # a scan object from an older format: say nothing rather than fail
-                pass
-        elif c.data_dir:
-            parts.append(f"data: {Path(c.data_dir).name}")
-        else:
-            parts.append("no dataset chosen yet (Dataset page)")
-        base = c.base_model_path and Path(c.base_model_path).name or c.base
-        if c.alpha is not None and not c.base_model_path:
-            base += f" α {c.alpha:g}"
-        parts.append(f"base {base}")
-        epochs = c.head_epochs + c.fine_tune_epochs
-        parts.append(f"up to {epochs} epoch{'s' if epochs != 1 else ''}")
-        self.context_label.setText(" · ".join(parts))
+        self.plan_label.setText(training_plan.plan_text(self.state.train_config()))
         self._update_buttons()
-
-    def _has_data(self) -> bool:
-        return self.state.scan is not None or bool(self.state.project.train.data_dir)
 
     def _update_buttons(self, *_args) -> None:
         running = self.is_training()
-        self.train_button.setEnabled(not running and not self.state.training and self._has_data())
-        self.train_button.setToolTip("Start training with these settings" if self._has_data()
-                                     else "Choose a dataset on the Dataset page first")
+        reason = training_plan.cannot_train_reason(self.state)
+        self.train_button.setEnabled(not running and not self.state.training and reason is None)
+        self.train_button.setToolTip(reason or "Start training with these settings (Ctrl+Enter)")
+        # Why Train is off, where the person looks before pressing it.
+        self.context_label.setText(reason or training_plan.context_text(self.state))
+        self.context_label.setStyleSheet("color: #c0392b;" if reason else "color: palette(mid);")
         self.cancel_button.setEnabled(running and not (self._worker is not None and self._worker.cancel_event.is_set()))
         self.settings.reset_button.setEnabled(not running)
         self.open_folder_button.setEnabled(self.last_run_dir is not None)
+
+    def show_last_run(self) -> None:
+        """After a project is opened: the curves and result of its last run, instead of "Not started"."""
+        if self.is_training():
+            return
+        runs = self.state.project.runs
+        self.plots.clear()
+        self.last_run_dir = None
+        self.result_label.hide()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        if not runs:
+            self._update_buttons()
+            return
+        from tlstudio.core.run_folder import load_run
+
+        record = runs[-1]
+        try:
+            info = load_run(record.run_dir)
+        except Exception as exc:  # a missing or broken run folder: say so instead of drawing nothing
+            self.status_label.setText(f"The last run ({record.name or Path(record.run_dir).name}) cannot be read: "
+                                      f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            self._update_buttons()
+            return
+        self.plots.show_history(info.history.get("epochs", []))
+        self.last_run_dir = Path(record.run_dir)
+        self.progress.setValue(1)
+        self.progress.setFormat("Last run: " + (record.status or "finished"))
+        self.status_label.setText(f"Last run: {record.name or self.last_run_dir.name}, validation accuracy "
+                                  f"{percent(record.val_accuracy)}.")
+        self._update_buttons()
 
     # --- training --------------------------------------------------------------------------------
     def is_training(self) -> bool:
@@ -197,20 +219,16 @@ class TrainPage(QWidget):
         if self.is_training() or self.state.training:
             return False
         config = self.state.train_config()
-        if not config.data_dir:
-            self._error("Choose a dataset on the Dataset page first.")
+        reason = training_plan.cannot_train_reason(self.state)
+        if reason:
+            self._error(reason)
             return False
         try:
             config.validate()
-        except ConfigError as exc:
-            self._error(str(exc))
+            self.run_dir = Path(self.state.new_run_dir())
+        except (ConfigError, OSError) as exc:
+            self._error(str(exc) if isinstance(exc, ConfigError) else f"Cannot create a folder for the run: {exc}")
             return False
-        try:
-            run_dir = self.state.new_run_dir()
-        except OSError as exc:
-            self._error(f"Cannot create a folder for the run: {exc}")
-            return False
-        self.run_dir = Path(run_dir)
         self.last_result = self.last_finished = self.last_error = None
         self._run_info = self._phase = self._last_batch = None
         self._epochs_done = 0
@@ -225,14 +243,9 @@ class TrainPage(QWidget):
         self._log(f"Run folder: {self.run_dir}")
 
         worker = TrainWorker(config, self.run_dir, scan=self.state.scan)
-        worker.run_started.connect(self._on_run_started)
-        worker.phase_started.connect(self._on_phase_started)
-        worker.cache_progress.connect(self._on_cache_progress)
-        worker.batch_ended.connect(self._on_batch_ended)
-        worker.epoch_ended.connect(self._on_epoch_ended)
-        worker.file_skipped.connect(self._on_file_skipped)
-        worker.log_message.connect(self._on_log_message)
-        worker.event.connect(self._on_event)
+        for name in ("run_started", "phase_started", "cache_progress", "batch_ended", "epoch_ended", "file_skipped",
+                     "log_message", "event"):
+            getattr(worker, name).connect(getattr(self, f"_on_{name}"))
         self._worker = worker
         self._handle = start_worker(worker, name="training", owner=self, connect={
             "finished": self._on_result, "failed": self._on_worker_failed, "cancelled": self._on_worker_cancelled})
@@ -317,7 +330,7 @@ class TrainPage(QWidget):
             computed = event.done - event.hits
             elapsed = now - self._phase_t0
             if 0 < computed and event.done < event.total and elapsed > 0.5:
-                eta = f" · about {_fmt_seconds(elapsed / computed * (event.total - event.done))} left"
+                eta = f" · about {format_seconds(elapsed / computed * (event.total - event.done))} left"
             self.status_label.setText(f"Caching features: {event.done} / {event.total} images{hits}{eta}")
 
     def _on_batch_ended(self, event: ev.BatchEnded) -> None:
@@ -339,10 +352,10 @@ class TrainPage(QWidget):
             self.progress.setValue(min(done_in_phase, epochs * steps))
         title = PHASE_TITLES.get(event.phase, event.phase)
         text = (f"{title} · epoch {event.epoch + 1}/{epochs or '?'} · batch {event.batch + 1}/{steps}"
-                f" · loss {event.loss:.3f} · accuracy {_pct(event.accuracy)}")
+                f" · loss {event.loss:.3f} · accuracy {percent(event.accuracy)}")
         eta = self.eta_seconds(event, now)
         if eta is not None:
-            text += f" · about {_fmt_seconds(eta)} left"
+            text += f" · about {format_seconds(eta)} left"
         self.status_label.setText(text)
 
     def eta_seconds(self, event: ev.BatchEnded, now: float | None = None) -> float | None:
@@ -369,9 +382,9 @@ class TrainPage(QWidget):
         title = PHASE_TITLES.get(event.phase, event.phase)
         val = ""
         if event.val_loss is not None:
-            val = f", validation loss {event.val_loss:.3f}, validation accuracy {_pct(event.val_accuracy)}"
+            val = f", validation loss {event.val_loss:.3f}, validation accuracy {percent(event.val_accuracy)}"
         self._log(f"Epoch {event.epoch + 1}/{event.epochs} ({title}): loss {event.loss:.3f}, "
-                  f"accuracy {_pct(event.accuracy)}{val} ({event.seconds:.1f} s)")
+                  f"accuracy {percent(event.accuracy)}{val} ({event.seconds:.1f} s)")
         if self._last_batch is not None:
             self._paint_progress(self._last_batch, time.monotonic())
 
@@ -390,9 +403,9 @@ class TrainPage(QWidget):
         for w in event.warnings:
             self._log(w, "warning")
         verb = "Finished" if event.status == "finished" else "Cancelled; the best weights so far were kept"
-        self._log(f"{verb}: {event.epochs_run} epochs in {_fmt_seconds(event.train_seconds)}, "
-                  f"validation accuracy {_pct(event.val_accuracy)}"
-                  + (f", test accuracy {_pct(event.test_accuracy)}" if event.test_accuracy is not None else ""))
+        self._log(f"{verb}: {event.epochs_run} epochs in {format_seconds(event.train_seconds)}, "
+                  f"validation accuracy {percent(event.val_accuracy)}"
+                  + (f", test accuracy {percent(event.test_accuracy)}" if event.test_accuracy is not None else ""))
 
     def _on_event(self, event: ev.Event) -> None:
         # The end-of-run events carry the warnings for the log; the outcome itself comes once, from the worker.
@@ -422,10 +435,10 @@ class TrainPage(QWidget):
         )
         self.state.add_run(record)
         text = (f"<b>{'Finished' if result.status == 'finished' else 'Cancelled (best weights kept)'}</b>: "
-                f"validation accuracy <b>{_pct(result.val_accuracy)}</b>")
+                f"validation accuracy <b>{percent(result.val_accuracy)}</b>")
         if result.test_accuracy is not None:
-            text += f", test accuracy <b>{_pct(result.test_accuracy)}</b>"
-        text += (f" after {result.epochs_run} epochs in {_fmt_seconds(result.train_seconds)}. "
+            text += f", test accuracy <b>{percent(result.test_accuracy)}</b>"
+        text += (f" after {result.epochs_run} epochs in {format_seconds(result.train_seconds)}. "
                  "See the Evaluate page for details.")
         self.result_label.setText(text)
         self.result_label.show()
@@ -466,9 +479,7 @@ class TrainPage(QWidget):
 
     # --- log -------------------------------------------------------------------------------------
     def _log(self, text: str, level: str = "info") -> None:
-        stamp = time.strftime("%H:%M:%S")
-        prefix = {"warning": "⚠ ", "error": "✖ "}.get(level, "")
-        self.log.appendPlainText(f"{stamp}  {prefix}{text}")
+        self.log.log(text, level)
 
     def _error(self, message: str) -> None:
         self._log(message, "error")

@@ -69,9 +69,9 @@ class AugmentPreview(QWidget):
         if self._handle is not None:
             self._handle.detach()
             self._handle.cancel()
+        self.shown = 0  # what is on screen is the previous request's until this one arrives
         if not paths:
             self.clear()
-            self.shown = 0
             return
         self._show_variants = augment.enabled
         self._handle = create_worker(

@@ -17,7 +17,6 @@ from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QMenu,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core.data import webcam
 from tlstudio.core.data.scan import IMAGE_EXTENSIONS
 from tlstudio.core.errors import TlstudioError
+from tlstudio.gui import file_dialogs
 from tlstudio.gui.curation import DatasetEditor, ask_new_class
 from tlstudio.gui.widgets.common import hint
 
@@ -110,7 +110,7 @@ class DatasetTools(QWidget):
     def add_files(self, files: list[str] | None = None, class_name: str | None = None) -> dict | None:
         if files is None:
             patterns = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
-            files, _ = QFileDialog.getOpenFileNames(self, "Add pictures", "", f"Images ({patterns})")
+            files = file_dialogs.open_files(self, "Add pictures", f"Images ({patterns})")
         if not files:
             return None
         class_name = class_name or self._target_class()

@@ -57,6 +57,10 @@ def decimal_box(low: float, high: float, step: float, decimals: int = 2, parent:
 
 def combo_box(parent: QWidget | None = None) -> QComboBox:
     combo = QComboBox(parent)
+    # Sized to a short text, not to its longest item (the list itself opens as wide as needed), so a
+    # form column fits at the smallest window.
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(14)
     guard_wheel(combo)
     return combo
 

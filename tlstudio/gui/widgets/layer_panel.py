@@ -49,7 +49,8 @@ class LayerPanel(QWidget):
                                   "from pre-training are kept even when they are trainable.")
         v.addWidget(self.tree_hint)
 
-        presets = QHBoxLayout()
+        # Two short rows rather than one long one, so the panel fits beside the settings at 1024 px.
+        presets, presets2 = QHBoxLayout(), QHBoxLayout()
         self.freeze_button = QPushButton("Freeze base")
         self.freeze_button.setToolTip("Train the classifier only: fastest, and best for small datasets")
         self.freeze_button.clicked.connect(self.freeze_base)
@@ -63,10 +64,14 @@ class LayerPanel(QWidget):
         self.from_button.clicked.connect(self.unfreeze_from_selected)
         self.all_button = QPushButton("Unfreeze all")
         self.all_button.clicked.connect(self.unfreeze_all)
-        for w in (self.freeze_button, self.top_button, self.top_spin, self.from_button, self.all_button):
+        for w in (self.freeze_button, self.all_button, self.from_button):
             presets.addWidget(w)
+        for w in (self.top_button, self.top_spin):
+            presets2.addWidget(w)
         presets.addStretch(1)
+        presets2.addStretch(1)
         v.addLayout(presets)
+        v.addLayout(presets2)
 
         self.tree_model = LayerTreeModel(None, self)
         self.tree_model.trainable_changed.connect(self._edited)

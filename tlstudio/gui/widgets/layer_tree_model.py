@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QApplication
 from tlstudio.gui.widgets.common import icon
 
 COLUMNS = ("Name", "Type", "Output shape", "Parameters", "Trainable")
+#: Keras class names shown in plain words (the tooltip keeps the Keras name).
+PLAIN_TYPES = {"Functional": "Model", "Sequential": "Layers in a row"}
 COL_NAME, COL_TYPE, COL_SHAPE, COL_PARAMS, COL_TRAINABLE = range(len(COLUMNS))
 
 NodeRole = Qt.ItemDataRole.UserRole + 1
@@ -150,7 +152,7 @@ class LayerTreeModel(QAbstractItemModel):
             if col == COL_NAME:
                 return node.name
             if col == COL_TYPE:
-                return node.layer_type
+                return PLAIN_TYPES.get(node.layer_type, node.layer_type)
             if col == COL_SHAPE:
                 return pretty_shape(node.output_shape)
             if col == COL_PARAMS:

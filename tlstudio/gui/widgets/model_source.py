@@ -13,14 +13,20 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from tlstudio.core.run_folder import MODEL_FILE
+from tlstudio.core import run_folder
 from tlstudio.gui import file_dialogs
 
 OTHER_MODEL = "__other__"
 
 
 def run_has_model(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / MODEL_FILE).is_file()
+    return run_folder.has_model(run_dir)
+
+
+def display_name(state, source: str | Path) -> str:
+    """A run's name (else its folder's name), or a model file's name."""
+    run = state.find_run(source)
+    return run.name if run is not None and run.name else Path(source).name
 
 
 def describe_loaded_model(info, name: str) -> str:

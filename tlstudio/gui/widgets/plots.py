@@ -145,7 +145,7 @@ class TrainingPlots(QWidget):
         plot.setMenuEnabled(False)
         plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         plot.getPlotItem().setClipToView(True)
-        plot.setMinimumSize(220, 160)
+        plot.setMinimumSize(170, 160)
         return plot
 
     # --- feeding -------------------------------------------------------------------------------
@@ -258,6 +258,23 @@ class TrainingPlots(QWidget):
         self.batch_acc_curve.setData(x, self._batch_acc.view())
         self._fit_loss_range()
         self.redraw_count += 1
+
+    def show_history(self, epochs: list[dict]) -> None:
+        """Draw a finished run's epochs (``history.json``'s ``"epochs"``), e.g. after reopening a project."""
+        from tlstudio.core.events import EpochEnded
+
+        self.clear()
+        for i, e in enumerate(epochs):
+            try:
+                event = EpochEnded(phase=str(e.get("phase", "")), epoch=int(e.get("epoch", i)),
+                                   epochs=int(e.get("epochs", 0) or 0), run_epoch=int(e.get("run_epoch", i + 1)),
+                                   loss=float(e["loss"]), accuracy=float(e["accuracy"]),
+                                   val_loss=e.get("val_loss"), val_accuracy=e.get("val_accuracy"),
+                                   seconds=float(e.get("seconds", 0.0) or 0.0))
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged record: draw the others
+            self.on_epoch_ended(event)
+        self.flush()
 
     # --- reading back (tests, screenshots) --------------------------------------------------
     def epoch_count(self) -> int:

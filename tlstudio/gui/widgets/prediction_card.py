@@ -145,6 +145,30 @@ class PredictionCard(QFrame):
         self.bars_box.setSpacing(2)
         layout.addLayout(self.bars_box)
         self.bars: list[ProbabilityBar] = []
+        self.model_label = QLabel()  # which model answered: a card never shows another model's answer unmarked
+        self.model_label.setStyleSheet("color: palette(mid);")
+        self.model_label.setWordWrap(True)
+        layout.addWidget(self.model_label)
+        self.model_name = ""
+
+    def set_model(self, name: str) -> None:
+        """Forget any answer and wait for the model called ``name`` (the page asks it again)."""
+        self.model_name = name
+        self.model_label.setText(f"Model: {name}")
+        self.prediction, self.error, self._overlay, self._gradcam_label = None, None, None, ""
+        for bar in self.bars:
+            bar.hide()  # at once: deleteLater waits for the event loop
+            bar.deleteLater()
+        self.bars = []
+        self.gradcam_box.blockSignals(True)
+        self.gradcam_box.setChecked(False)
+        self.gradcam_box.blockSignals(False)
+        self.gradcam_box.setText("Grad-CAM")
+        self.gradcam_box.setEnabled(False)
+        self.status_label.setStyleSheet("color: palette(mid);")
+        self.status_label.show()
+        self.status_label.setText("Waiting…")
+        self._show_image()
 
     # --- filled in by the page ----------------------------------------------------------------------
 
@@ -166,6 +190,7 @@ class PredictionCard(QFrame):
         if thumbnail is not None:
             self.set_thumbnail(thumbnail)
         for bar in self.bars:
+            bar.hide()  # at once: deleteLater waits for the event loop
             bar.deleteLater()
         self.bars = []
         if getattr(prediction, "error", None):

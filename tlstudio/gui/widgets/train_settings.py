@@ -165,7 +165,8 @@ class TrainSettingsForm(QWidget):
             aform.addRow(lab, spin)
             setattr(self, f"aug_{name}", spin)
 
-        self.preview_caption = hint("")
+        self.preview_caption = hint("")  # kept short: a wrapped line in a form row may not get its height
+        self.preview_caption.setToolTip("Left: a training image; right: random variations, as training would see them")
         self.preview = AugmentPreview(self.augment_group)
         self.preview_button = QPushButton("New random variations", self.augment_group)
         self.preview_button.clicked.connect(self._new_preview_seed)
@@ -255,9 +256,9 @@ class TrainSettingsForm(QWidget):
         paths = preview_paths(self.state.scan)
         self.preview_button.setEnabled(train.augment.enabled and bool(paths))
         if not paths:
-            self.preview_caption.setText("Choose a dataset to preview the variations here.")
+            self.preview_caption.setText("Choose a dataset to see variations here.")
         elif not train.augment.enabled:
-            self.preview_caption.setText("Switch this on to preview how training images would vary.")
+            self.preview_caption.setText("Switch this on to see the variations.")
         else:
-            self.preview_caption.setText("Left: the image; right: random variations training would use.")
+            self.preview_caption.setText("Left: the image. Right: random variations.")
         self.preview.refresh(paths, train.augment, train.resize_policy, self._preview_seed)
