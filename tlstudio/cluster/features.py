@@ -20,6 +20,7 @@ so the mount point may differ).
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -181,7 +182,7 @@ class RayFeatureEngine:
         import ray
         import ray.data
 
-        if len(items) == 0:
+        if len(items) == 0 or cancel.is_set():
             return
         actors, gpus = self.pool_size()
         if log is not None and len(items) < SMALL_JOB:
@@ -209,11 +210,22 @@ class RayFeatureEngine:
             num_cpus=self.cpus_per_actor,
             num_gpus=gpus,
         )
-        stream = ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+        # Batches are pulled in a thread, so a cancel is seen at once even while the first
+        # batch is still minutes away (actors starting TensorFlow on a busy cluster).
+        batches: queue.Queue[Any] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        pump = threading.Thread(target=_pump, args=(ds, batches, stop), name="tlstudio-ray-features", daemon=True)
+        pump.start()
         try:
-            for out in stream:
-                if cancel.is_set():
-                    return
+            while not cancel.is_set():
+                try:
+                    out = batches.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if out is _DONE:
+                    break
+                if isinstance(out, BaseException):
+                    raise out
                 ok = np.asarray(out["ok"], bool)
                 keys = [str(k) for k in np.asarray(out["key"])[ok]]
                 skipped = [
@@ -221,7 +233,34 @@ class RayFeatureEngine:
                 ]
                 yield keys, np.asarray(out["features"], np.float32)[ok], skipped
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # stops Ray Data's executor and its actors
+            stop.set()  # the pump closes the stream, which stops Ray Data's executor and actors
             del model_ref
+
+
+_DONE = object()
+
+
+def _pump(ds: Any, batches: queue.Queue[Any], stop: threading.Event) -> None:
+    """Move Ray Data's output batches into ``batches`` until done or ``stop`` is set."""
+    stream = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
+    try:
+        for out in stream:
+            while not stop.is_set():
+                try:
+                    batches.put(out, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        batches.put(_DONE)
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+        if not stop.is_set():
+            batches.put(exc)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - Ray may already be shut down
+                pass
