@@ -71,8 +71,8 @@ def child(folder: Path, rows: int, mode: str, batch_size: int) -> dict[str, floa
     import keras
 
     from tlstudio.core.train import streaming
-    from tlstudio.core.train.callbacks import fit_small_model
     from tlstudio.core.train.feature_cache import FeatureCache
+    from tlstudio.core.train.head_fit import fit_small_model
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cache = FeatureCache(f"bench{rows}".ljust(40, "0"), root=folder)
@@ -106,7 +106,8 @@ def child(folder: Path, rows: int, mode: str, batch_size: int) -> dict[str, floa
             Last.loss = float((logs or {}).get("loss", float("nan")))
 
     t0 = time.perf_counter()
-    fit_small_model(head, ds, epochs=1, initial_epoch=0, callback=Last(),
+    steps = -(-rows // batch_size)
+    fit_small_model(head, ds, epochs=1, initial_epoch=0, steps=steps, callbacks=[Last()],
                     loss=keras.losses.CategoricalCrossentropy())
     epoch = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

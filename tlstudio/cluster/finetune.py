@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,7 @@ class RayFineTuner:
         self.session = session
         self.workers = workers
         self.cpus_per_worker = float(cpus_per_worker)
-        self.digests: dict[int, str] = {}
+        self.digests: dict[int, list[tuple[str, str]]] = {}  # per rank: (weight path, digest)
 
     def scaling(self) -> tuple[int, bool]:
         import ray
@@ -252,6 +253,7 @@ class RayFineTuner:
         num_classes: int,
         epochs: int,
         initial_epoch: int,
+        steps: int,
         batch_size: int,
         lr: float,
         optimizer: str,
@@ -259,17 +261,19 @@ class RayFineTuner:
         seed: int,
         image_size: int,
         resize_policy: str,
-        callback: Any,
+        callbacks: Sequence[Any],
         cancel: threading.Event,
         skip_log: Any = None,
     ) -> None:
-        """Train ``model`` on the cluster, driving ``callback`` as ``model.fit`` would.
+        """Train ``model`` on the cluster, driving ``callbacks`` as ``model.fit`` would.
 
-        ``train`` is ``(dataset-relative paths, labels, sample weights)``, ``val`` ``(paths, labels)``.
+        ``train`` is ``(dataset-relative paths, labels, sample weights)``, ``val`` ``(paths, labels)``;
+        ``steps`` is the number of batches per epoch given to the callbacks' ``set_params``.
         At the end ``model`` holds the trained weights (also when stopped early or cancelled).
-        ``callback`` (the run's Keras bridge) gets ``on_epoch_end`` with the weights of that epoch
-        already in ``model``, so checkpoints and best-weights tracking work as locally.
+        The callbacks (the run's events and cancel callbacks) get ``on_epoch_end`` with the weights
+        of that epoch already in ``model``, so checkpoints and best-weights tracking work as locally.
         """
+        import keras
         import ray
         from ray.train import RunConfig, ScalingConfig
         from ray.train.tensorflow import TensorflowTrainer
@@ -309,7 +313,7 @@ class RayFineTuner:
                 outcome["error"] = exc
 
         thread = threading.Thread(target=run, name="tlstudio-ray-fine-tune", daemon=True)
-        callback.set_model(model)
+        callback = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=int(epochs), steps=int(steps), verbose=0)
         model.stop_training = False
         callback.on_train_begin()
         thread.start()

@@ -132,7 +132,7 @@ def test_a_head_learns_from_streamed_features(tmp_path):
     head.compile(optimizer=keras.optimizers.Adam(0.05), loss="categorical_crossentropy")
     before = streaming.validation_scores(head, val_rows)
     recorder = _Recorder(validate=lambda: streaming.validation_scores(head, val_rows))
-    streaming.train_head_streaming(head, train_rows, epochs=4, batch_size=32, callback=recorder, buffer_rows=128)
+    streaming.train_head_streaming(head, train_rows, epochs=4, batch_size=32, callbacks=[recorder], buffer_rows=128)
     loss, acc = streaming.validation_scores(head, val_rows)
     assert len(recorder.epochs) == 4 and recorder.batches == 4 * 15
     assert recorder.epochs[-1]["loss"] < recorder.epochs[0]["loss"]
@@ -149,5 +149,5 @@ def test_stop_training_ends_streaming_within_a_batch(tmp_path):
     head = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
     head.compile(optimizer="adam", loss="categorical_crossentropy")
     recorder = _Recorder(stop_after=3)  # what the run's bridge does when cancel is set
-    streaming.train_head_streaming(head, rows, epochs=5, batch_size=10, callback=recorder)
+    streaming.train_head_streaming(head, rows, epochs=5, batch_size=10, callbacks=[recorder])
     assert recorder.batches == 3 and len(recorder.epochs) == 1

@@ -16,7 +16,7 @@ stacking). Here the rows stay in the cache's shards (float16 ``.npy`` files, see
 Memory is therefore bounded by about ``buffer_rows`` rows plus one shard, whatever the size of
 the training set, and the shuffle mixes rows from many shards at once (a shard holds the images
 of one cache flush, which need not be mixed by class). The batches feed the same light training
-step as the in-memory head (:func:`tlstudio.core.train.callbacks.fit_small_model`), so events,
+step as the in-memory head (:func:`tlstudio.core.train.head_fit.fit_small_model`), so events,
 cancel, early stopping and checkpoints behave the same.
 """
 
@@ -287,7 +287,7 @@ def train_head_streaming(
     *,
     epochs: int,
     batch_size: int,
-    callback: Any,
+    callbacks: Sequence[Any],
     label_smoothing: float = 0.0,
     seed: int = 0,
     initial_epoch: int = 0,
@@ -305,10 +305,11 @@ def train_head_streaming(
         Epoch budget, and where to start (resuming).
     batch_size
         Rows per step.
-    callback
-        The bridge of :func:`tlstudio.core.train.callbacks.make_bridge` (events, cancel, early
-        stopping, checkpoints); give it ``validate=lambda: validation_scores(head, val_rows)``
-        so validation streams as well.
+    callbacks
+        Keras callbacks, as for the in-memory head: the run's
+        :class:`~tlstudio.core.train.callbacks.TrainingEvents` (give it
+        ``validate=lambda: validation_scores(head, val_rows)`` so validation streams as well)
+        and :class:`~tlstudio.core.train.callbacks.CancelOnRequest`.
     label_smoothing
         Of the cross-entropy loss.
     seed
@@ -318,7 +319,7 @@ def train_head_streaming(
     """
     import keras
 
-    from tlstudio.core.train.callbacks import fit_small_model
+    from tlstudio.core.train.head_fit import fit_small_model
 
     k = int(head.outputs[0].shape[-1])
     ds = streaming_dataset(
@@ -329,7 +330,8 @@ def train_head_streaming(
         ds,
         epochs=int(epochs),
         initial_epoch=int(initial_epoch),
-        callback=callback,
+        steps=steps_per_epoch(train_rows, batch_size),
+        callbacks=list(callbacks),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(label_smoothing)),
     )
 
