@@ -172,7 +172,8 @@ class FeatureCache:
         """
         with self._lock:
             index = self._load_index()
-            return {k: (self.folder / f"{index[k][0]}.npy", index[k][1]) for k in keys if k in index}
+            paths = {shard: self.folder / f"{shard}.npy" for shard in {where[0] for where in index.values()}}
+            return {k: (paths[index[k][0]], index[k][1]) for k in keys if k in index}
 
     # -- writing -----------------------------------------------------------------------------
     def store(self, keys: Sequence[str], features: np.ndarray) -> None:

@@ -91,13 +91,10 @@ def shard_rows(
         raise ValueError(f"{n} feature rows but {len(labels_arr)} labels and {len(weights_arr)} weights")
     if n == 0:
         raise ValueError("no feature rows to train on")
-    ids: dict[Path, int] = {}
-    shard_of = np.empty(n, np.int32)
-    row = np.empty(n, np.int64)
-    for i, (path, r) in enumerate(locations):
-        shard_of[i] = ids.setdefault(Path(path), len(ids))
-        row[i] = int(r)
-    shards = tuple(ids)
+    ids: dict[Any, int] = {}
+    shard_of = np.fromiter((ids.setdefault(path, len(ids)) for path, _ in locations), np.int32, n)
+    row = np.fromiter((r for _, r in locations), np.int64, n)
+    shards = tuple(Path(p) for p in ids)
     first = np.load(shards[0], mmap_mode="r", allow_pickle=False)
     dim = int(first.shape[1])
     del first
@@ -172,39 +169,40 @@ def iterate_batches(
     groups = _by_shard(rows)
     shard_order = rng.permutation(len(groups)) if shuffle else np.arange(len(groups))
     eye = np.eye(num_classes, dtype=np.float32)
+    # Plan the windows: consecutive shards (in this epoch's order) until about buffer_rows rows.
+    windows: list[list[int]] = [[]]
+    held = 0
+    for s in shard_order:
+        if len(groups[int(s)]) == 0:
+            continue
+        if held >= buffer_rows:
+            windows.append([])
+            held = 0
+        windows[-1].append(int(s))
+        held += len(groups[int(s)])
     carry_x = np.zeros((0, rows.dim), np.float32)
     carry_i = np.zeros(0, np.int64)
-    window_x: list[np.ndarray] = []
-    window_i: list[np.ndarray] = []
-    held = 0
-
-    def cut(x: np.ndarray, idx: np.ndarray, last: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        nonlocal carry_x, carry_i
-        if shuffle:
-            perm = rng.permutation(len(idx))
-            x, idx = x[perm], idx[perm]
-        full = len(idx) if last else (len(idx) // batch_size) * batch_size
+    for w, shards in enumerate(windows):
+        last = w == len(windows) - 1
+        count = len(carry_i) + sum(len(groups[s]) for s in shards)
+        # One buffer per window, filled in place: the window's rows are held once, not copied.
+        x = np.empty((count, rows.dim), np.float32)
+        idx = np.empty(count, np.int64)
+        x[: len(carry_i)], idx[: len(carry_i)] = carry_x, carry_i
+        pos = len(carry_i)
+        for s in shards:
+            g = groups[s]
+            x[pos : pos + len(g)] = _read_rows(rows.shards[s], rows.row[g])
+            idx[pos : pos + len(g)] = g
+            pos += len(g)
+        order = rng.permutation(count) if shuffle else np.arange(count)
+        full = count if last else (count // batch_size) * batch_size
         for start in range(0, full, batch_size):
-            sel = idx[start : start + batch_size]
-            yield x[start : start + batch_size], eye[rows.labels[sel]], rows.weights[sel]
-        carry_x, carry_i = x[full:], idx[full:]
-
-    for s in shard_order:
-        idx = groups[int(s)]
-        if len(idx) == 0:
-            continue
-        window_x.append(_read_rows(rows.shards[int(s)], rows.row[idx]))
-        window_i.append(idx)
-        held += len(idx)
-        if held >= buffer_rows:
-            x = np.concatenate([carry_x, *window_x])
-            i = np.concatenate([carry_i, *window_i])
-            window_x, window_i, held = [], [], 0
-            yield from cut(x, i, last=False)
-            del x, i
-    x = np.concatenate([carry_x, *window_x])
-    i = np.concatenate([carry_i, *window_i])
-    yield from cut(x, i, last=True)
+            pick = order[start : start + batch_size]
+            sel = idx[pick]
+            yield x[pick], eye[rows.labels[sel]], rows.weights[sel]
+        carry_x, carry_i = x[order[full:]], idx[order[full:]]
+        del x, idx
 
 
 def steps_per_epoch(rows: ShardRows, batch_size: int) -> int:
