@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 from tlstudio.core import events as ev  # noqa: E402
 from tlstudio.core.config import TrainConfig  # noqa: E402
 from tlstudio.core.train import cached_features  # noqa: E402
+from tlstudio.core.train.engines import Engines  # noqa: E402
 from tlstudio.core.train.trainer import train  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def cluster():
     from tlstudio.cluster.session import processes_under
 
     with cluster_training("local:2") as extra:
-        session = extra["fine_tuner"].session
+        session = extra["engines"].fine_tuner.session
         temp_dir = session.temp_dir
         assert session.resources()["CPU"] == 2
         assert len(processes_under(temp_dir)) >= 2  # raylet and GCS at least, started from our folder
@@ -88,7 +89,7 @@ def test_features_from_the_cluster_equal_local_ones_and_a_later_local_run_comput
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "shared"))
     events: list = []
     calls_before = count_base_calls["images"]
-    spread = train(tiny_config(data), tmp_path / "ray", emit=events.append, features_engine=cluster["features_engine"])
+    spread = train(tiny_config(data), tmp_path / "ray", emit=events.append, engines=Engines(features=cluster["engines"].features))
     assert (spread.cache_computed, spread.cache_hits) == (27, 0)
     assert count_base_calls["images"] == calls_before  # the driver ran the base on nothing
     got = _shards(tmp_path / "shared")
@@ -120,7 +121,7 @@ def test_fine_tuning_on_two_workers_keeps_the_replicas_identical(cluster, image_
     config = tiny_config(data, fine_tune_epochs=1, unfreeze_top=2, early_stopping=False)
     result = train(config, tmp_path / "run", emit=events.append, **cluster)
     assert result.status == "finished"
-    tuner = cluster["fine_tuner"]
+    tuner = cluster["engines"].fine_tuner
     assert sorted(tuner.digests) == [0, 1]
     replica0, replica1 = (dict(tuner.digests[r]) for r in (0, 1))
     assert replica0 == replica1, [name for name in replica0 if replica0[name] != replica1.get(name)]
@@ -167,7 +168,7 @@ def test_cancel_while_the_cluster_computes_features(cluster, image_folder, tmp_p
 
     with pytest.raises(Cancelled):
         train(tiny_config(data, batch_size=32), tmp_path / "run", emit=emit, cancel=cancel,
-              features_engine=cluster["features_engine"])
+              engines=Engines(features=cluster["engines"].features))
     assert time.monotonic() - when["cancel"] < 10
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "cancelled"
     kept = _shards(tmp_path / "home")

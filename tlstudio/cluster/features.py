@@ -58,11 +58,13 @@ def _prepare_worker_tensorflow() -> None:
     os.environ.pop("TF_USE_LEGACY_KERAS", None)
     import tensorflow as tf
 
+    cpus = 0
     try:
         import ray
 
-        cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
-    except Exception:  # noqa: BLE001 - outside Ray (tests of the actor itself)
+        if ray.is_initialized():  # asking the runtime context otherwise starts a Ray instance
+            cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
+    except Exception:  # noqa: BLE001 - outside a Ray worker
         cpus = 0
     if cpus > 0:
         try:

@@ -13,9 +13,9 @@ from tlstudio.cluster import require_ray
 def cluster_training(address: str) -> Iterator[dict[str, Any]]:
     """Open the cluster at ``address`` for one run; yields the keyword arguments for ``train()``.
 
-    ``train(config, run_dir, **kwargs)`` then computes missing features on the cluster
-    (``features_engine``) and fine-tunes there (``fine_tuner``); everything else, the cache
-    and the run folder included, stays in this process. A local cluster (``local:N``) is
+    ``train(config, run_dir, **kwargs)`` then computes missing features on the cluster and
+    fine-tunes there (``engines``: :class:`~tlstudio.core.train.engines.Engines`); everything
+    else, the cache and the run folder included, stays in this process. A local cluster (``local:N``) is
     stopped when the block ends, whatever happened inside it.
 
     Raises
@@ -30,6 +30,7 @@ def cluster_training(address: str) -> Iterator[dict[str, Any]]:
     require_ray()
     from tlstudio.cluster.features import RayFeatureEngine
     from tlstudio.cluster.finetune import RayFineTuner
+    from tlstudio.core.train.engines import Engines
 
     with ClusterSession(parsed) as session:
-        yield {"features_engine": RayFeatureEngine(), "fine_tuner": RayFineTuner(session)}
+        yield {"engines": Engines(features=RayFeatureEngine(), fine_tuner=RayFineTuner(session))}

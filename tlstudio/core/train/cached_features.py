@@ -90,7 +90,7 @@ def fill_cache(
         Events, log lines and the cancel request of the run.
     engine
         None to run the base here, or a :class:`~tlstudio.core.train.feature_cache.FeatureEngine`
-        that computes the misses elsewhere (:mod:`tlstudio.core.train.engine_features`).
+        that computes the misses elsewhere (:mod:`tlstudio.core.train.engines`).
 
     Returns
     -------
@@ -132,7 +132,7 @@ def fill_cache(
     emit(CacheProgress(done=hits, total=total, hits=hits))
     misses = [e for e in entries if e[2] not in found]
     if misses and engine is not None:
-        from tlstudio.core.train.engine_features import fill_from_engine
+        from tlstudio.core.train.engines import fill_from_engine
 
         s0, i0, _ = misses[0]  # the dataset folder: an absolute path less its relative part
         root = files[s0].abs_paths[i0][: -len(files[s0].rel_paths[i0])] or "."

@@ -53,6 +53,7 @@ from tlstudio.core.events import (
 )
 from tlstudio.core.train import freezing
 from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress
+from tlstudio.core.train.engines import Engines, features_record, fit_elsewhere
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
 
@@ -101,8 +102,7 @@ def train(
     cancel: threading.Event | None = None,
     scan: Any = None,
     resume: bool = False,
-    features_engine: Any = None,
-    fine_tuner: Any = None,
+    engines: Engines | None = None,
 ) -> TrainResult:
     """Train a classifier and write its run folder.
 
@@ -126,13 +126,8 @@ def train(
         The :class:`~tlstudio.core.data.scan.DatasetScan` of ``config.data_dir`` when already made.
     resume
         Continue the interrupted run in ``run_dir`` from its last completed epoch.
-    features_engine
-        Where the frozen base's features are computed when the cache lacks them: None for this
-        process, or a :class:`~tlstudio.core.train.feature_cache.FeatureEngine` (``tlstudio.cluster``
-        has one for Ray). The cache, the run folder and the events stay with this process either way.
-    fine_tuner
-        None to fine-tune here, or an object whose ``fit`` trains the classifier elsewhere while
-        driving this run's Keras callbacks (``tlstudio.cluster.finetune.RayFineTuner``).
+    engines
+        Where missing features are computed and fine-tuning runs (None: here; ``tlstudio.cluster`` makes Ray ones).
 
     Returns
     -------
@@ -145,7 +140,7 @@ def train(
         (:class:`~tlstudio.core.errors.Cancelled`), or a failure during training.
     """
     trainer = _Trainer(config, Path(run_dir), emit or _ignore, cancel or threading.Event(), scan, resume)
-    trainer.features_engine, trainer.fine_tuner = features_engine, fine_tuner
+    trainer.engines = engines or trainer.engines
     try:
         return trainer.run()
     except TlstudioError as exc:
@@ -162,6 +157,7 @@ def train(
 
 
 class _Trainer:
+    engines = Engines()  # where features and fine-tuning are computed: here unless train() is given others
     def __init__(
         self, config: TrainConfig | None, run_dir: Path, emit: Emit, cancel: threading.Event, scan: Any, resume: bool
     ) -> None:
@@ -183,8 +179,6 @@ class _Trainer:
         self.cached: Any = None
         self.head_model: Any = None
         self.frozen_summary = ""
-        self.features_engine: Any = None  # None: features computed in this process
-        self.fine_tuner: Any = None  # None: fine-tuning in this process
         self._section_start: float | None = None
         self.best = BestTracker(patience=3)
         self.ckpt = Checkpointer(run_dir, self.progress, self.best, self.skip_log, self.seconds_so_far)
@@ -246,12 +240,7 @@ class _Trainer:
             "num_val": len(files["val"]) if files else 0,
             "num_test": len(files["test"]) if files else 0,
             "frozen_summary": self.frozen_summary,
-            # Where the base's features came from: computed here or on a cluster, or read from the cache.
-            "features": {
-                "engine": getattr(self.features_engine, "name", "local") if self.features_engine else "local",
-                "computed": self.cached.computed if self.cached is not None else 0,
-                "from_cache": self.cached.hits if self.cached is not None else 0,
-            },
+            "features": features_record(self.engines, self.cached),
         }
 
     # -- preparation -------------------------------------------------------------------------
@@ -393,7 +382,7 @@ class _Trainer:
         assert self.size is not None
         self.cached = fill_cache(
             files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
-            skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel, engine=self.features_engine,
+            skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel, engine=self.engines.features,
         )
         head, interrupted = train_head_on_features(
             self.cached, config, num_classes=len(self.data.classes), device=self.device,
@@ -429,32 +418,17 @@ class _Trainer:
             steps=steps, epochs=int(epochs),
         )
         stopper = CancelOnRequest(self.cancel)
+        fit = self.model.fit if phase != PHASE_FINE_TUNE or self.engines.fine_tuner is None else fit_elsewhere(
+            self.engines.fine_tuner, self.model, self.data, config, size=self.size, lr=lr, steps=steps,
+            sample_weights=self.sample_weight_per_class, cancel=self.cancel, skip_log=self.skip_log)
         try:
-            if phase == PHASE_FINE_TUNE and self.fine_tuner is not None:
-                self.fine_tune_elsewhere(config, epochs, lr, start, steps, [events, stopper])
-            else:
-                self.model.fit(
-                    train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start,
-                    callbacks=[events, stopper], shuffle=False, verbose=0,
-                )
+            fit(
+                train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start, callbacks=[events, stopper],
+                shuffle=False, verbose=0,
+            )
         finally:
             self.stop_clock()
         self.cancelled = self.cancelled or stopper.interrupted
-
-    def fine_tune_elsewhere(
-        self, config: TrainConfig, epochs: int, lr: float, start: int, steps: int, callbacks: list[Any]
-    ) -> None:
-        """Fine-tune on ``self.fine_tuner`` (a cluster); events, checkpoints and the model stay here."""
-        tr, va = self.data.files["train"], self.data.files["val"]
-        assert self.size is not None
-        self.fine_tuner.fit(
-            self.model, root=str(self.data.root),
-            train=(tr.rel_paths, tr.labels, self.sample_weight_per_class[tr.labels]), val=(va.rel_paths, va.labels),
-            num_classes=len(self.data.classes), epochs=int(epochs), initial_epoch=start, steps=steps,
-            batch_size=int(config.batch_size), lr=float(lr), optimizer=config.optimizer,
-            label_smoothing=float(config.label_smoothing), seed=int(config.seed) + 1, image_size=self.size,
-            resize_policy=config.resize_policy, callbacks=callbacks, cancel=self.cancel, skip_log=self.skip_log,
-        )
 
     def end_head_phase(self, config: TrainConfig) -> None:
         """Put the best head (or whole model) of phase 1 into the classifier and checkpoint that."""

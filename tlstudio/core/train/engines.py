@@ -1,22 +1,67 @@
-"""Filling the embedding cache from a features engine: the base runs elsewhere, this process keeps the cache.
+"""Work a run hands to engines elsewhere (a Ray cluster): computing features and fine-tuning.
 
-A features engine (:class:`~tlstudio.core.train.feature_cache.FeatureEngine`; ``tlstudio.cluster``
-has one for Ray) computes the features of the images a run misses and yields them batch by batch.
-This process stores them in the cache's own shards, as a local fill does, and emits the same
-cache progress, so a later run, local or not, finds them there. Core never imports the engine's
-machinery: the caller hands the engine in.
+A run takes one :class:`Engines`: its ``features`` engine (a
+:class:`~tlstudio.core.train.feature_cache.FeatureEngine`) computes the features the cache misses,
+and its ``fine_tuner`` trains the classifier while driving the run's own Keras callbacks. This
+process keeps everything else: the cache (it stores what the engine yields, in the cache's own
+shards, so a later run, local or not, finds them), the events and the run folder. Core never
+imports the engines' machinery (``tlstudio.cluster`` builds them; core never imports Ray).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tlstudio.core.errors import Cancelled
 from tlstudio.core.events import CacheProgress, Event, FileSkipped, RateLimit
+
+
+@dataclass(frozen=True)
+class Engines:
+    """Where a run's heavy work goes; None in a field means this process."""
+
+    features: Any = None  # FeatureEngine: name + extract(...)
+    fine_tuner: Any = None  # name + fit(model, ..., callbacks=..., cancel=...)
+
+
+def features_record(engines: Engines | None, cached: Any) -> dict[str, Any]:
+    """``run.json``'s ``"features"``: which engine computed how many features, how many were cached."""
+    engine = engines.features if engines is not None else None
+    return {
+        "engine": str(getattr(engine, "name", "local")) if engine is not None else "local",
+        "computed": int(cached.computed) if cached is not None else 0,
+        "from_cache": int(cached.hits) if cached is not None else 0,
+    }
+
+
+def fit_elsewhere(
+    fine_tuner: Any, model: Any, data: Any, config: Any, *, size: int, lr: float, steps: int,
+    sample_weights: np.ndarray, cancel: threading.Event, skip_log: Any,
+) -> Callable[..., None]:
+    """A stand-in for ``model.fit`` that fine-tunes ``model`` on ``fine_tuner`` with the run's files.
+
+    It takes ``fit``'s arguments; the tf.data datasets are ignored (the fine-tuner's workers
+    read the files themselves). ``model`` holds the trained weights when it returns.
+    """
+    tr, va = data.files["train"], data.files["val"]
+
+    def fit(_train: Any, *, epochs: int, initial_epoch: int, callbacks: list[Any], **_ignored: Any) -> None:
+        fine_tuner.fit(
+            model, root=str(data.root), train=(tr.rel_paths, tr.labels, sample_weights[tr.labels]),
+            val=(va.rel_paths, va.labels), num_classes=len(data.classes), epochs=int(epochs),
+            initial_epoch=int(initial_epoch), steps=int(steps), batch_size=int(config.batch_size), lr=float(lr),
+            optimizer=config.optimizer, label_smoothing=float(config.label_smoothing), seed=int(config.seed) + 1,
+            image_size=int(size), resize_policy=config.resize_policy, callbacks=callbacks, cancel=cancel,
+            skip_log=skip_log,
+        )
+
+    return fit
+
 
 #: Features received but not yet written are flushed to the cache every so many images.
 CACHE_FLUSH = 2048
