@@ -2,8 +2,8 @@
 
 ``ADDRESS`` is what ``tlstudio train --cluster`` takes:
 
-- ``local:N`` starts a private Ray cluster of N worker CPUs on 127.0.0.1, with no dashboard and
-  its own temporary folder, and stops it (raylet, GCS, workers) when the session ends: for trying
+- ``local:N`` starts a private Ray cluster of N worker CPUs on this machine, with no dashboard
+  and its own temporary folder, and stops it (raylet, GCS, workers) when the session ends: for trying
   the cluster path on one machine and for tests.
 - ``auto`` joins the cluster this machine belongs to (``ray start`` was run here).
 - ``ray://host:10001`` connects through Ray Client to a remote head node; any other address
@@ -135,7 +135,9 @@ class ClusterSession:
                     num_gpus=0,
                     include_dashboard=False,
                     _temp_dir=self.temp_dir,
-                    _node_ip_address="127.0.0.1",
+                    # No _node_ip_address="127.0.0.1": Ray 2.x turns a loopback address into the
+                    # machine's own (services.resolve_ip_for_localhost). The cluster is still
+                    # private: token authentication is on by default, and it lives for one run.
                     runtime_env=renv,
                     object_store_memory=LOCAL_OBJECT_STORE,
                     log_to_driver=False,
