@@ -39,15 +39,16 @@ def features_record(engines: Engines | None, cached: Any) -> dict[str, Any]:
     }
 
 
-def fit_elsewhere(
-    fine_tuner: Any, model: Any, data: Any, config: Any, *, size: int, lr: float, steps: int,
-    sample_weights: np.ndarray, cancel: threading.Event, skip_log: Any,
-) -> Callable[..., None]:
-    """A stand-in for ``model.fit`` that fine-tunes ``model`` on ``fine_tuner`` with the run's files.
+def fit_elsewhere(fine_tuner: Any, run: Any, config: Any, *, lr: float, steps: int) -> Callable[..., None]:
+    """A stand-in for ``model.fit`` that fine-tunes the run's model on ``fine_tuner``.
 
-    It takes ``fit``'s arguments; the tf.data datasets are ignored (the fine-tuner's workers
-    read the files themselves). ``model`` holds the trained weights when it returns.
+    ``run`` is the trainer: its ``model``, ``data`` (files, classes, root), ``size``,
+    ``sample_weight_per_class``, ``cancel`` and ``skip_log`` are used. The stand-in takes
+    ``fit``'s arguments; the tf.data datasets are ignored (the fine-tuner's workers read the files
+    themselves). The model holds the trained weights when it returns.
     """
+    model, data, cancel, skip_log = run.model, run.data, run.cancel, run.skip_log
+    size, sample_weights = run.size, run.sample_weight_per_class
     tr, va = data.files["train"], data.files["val"]
 
     def fit(_train: Any, *, epochs: int, initial_epoch: int, callbacks: list[Any], **_ignored: Any) -> None:

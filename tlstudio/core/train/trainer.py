@@ -418,9 +418,8 @@ class _Trainer:
             steps=steps, epochs=int(epochs),
         )
         stopper = CancelOnRequest(self.cancel)
-        fit = self.model.fit if phase != PHASE_FINE_TUNE or self.engines.fine_tuner is None else fit_elsewhere(
-            self.engines.fine_tuner, self.model, self.data, config, size=self.size, lr=lr, steps=steps,
-            sample_weights=self.sample_weight_per_class, cancel=self.cancel, skip_log=self.skip_log)
+        tuner = self.engines.fine_tuner if phase == PHASE_FINE_TUNE else None  # a cluster's, or None: here
+        fit = fit_elsewhere(tuner, self, config, lr=lr, steps=steps) if tuner is not None else self.model.fit
         try:
             fit(
                 train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start, callbacks=[events, stopper],
