@@ -5,6 +5,7 @@ Examples::
     tlstudio train photos/ --base MobileNet --alpha 0.25 --epochs 10 --out runs/first
     tlstudio train --config runs/first/config.json --out runs/again
     tlstudio train --resume runs/first
+    tlstudio train photos/ --cluster local:4 --out runs/spread   # needs "tlstudio[cluster]"
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--out", metavar="RUN_DIR", help="the run folder to write")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help='compute features and fine-tune on Ray: local:N (a throw-away local cluster), auto, or '
+        'ray://HOST:10001 (needs pip install "tlstudio[cluster]")',
+    )
     p.set_defaults(func=run)
 
 
@@ -335,9 +342,18 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGINT, on_sigint)
+    from contextlib import ExitStack
+
     try:
-        with native_logs_silenced(), _Display() as display:
-            result = train(config, run_dir, emit=display, cancel=cancel, resume=bool(args.resume))
+        with ExitStack() as stack:
+            stack.enter_context(native_logs_silenced())
+            extra: dict[str, Any] = {}
+            if getattr(args, "cluster", None):
+                from tlstudio.cluster.launch import cluster_training
+
+                extra = stack.enter_context(cluster_training(args.cluster))
+            display = stack.enter_context(_Display())
+            result = train(config, run_dir, emit=display, cancel=cancel, resume=bool(args.resume), **extra)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from tlstudio.core.train.feature_cache import FeatureCache, file_key, model_key, weights_digest
 
@@ -27,11 +28,43 @@ def test_a_changed_file_gets_a_new_key_and_only_it(tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     a.write_bytes(b"one")
     b.write_bytes(b"two")
-    keys = {p: file_key(p, p.stat().st_size, p.stat().st_mtime_ns) for p in (a, b)}
+    keys = {p: file_key(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (a, b)}
     a.write_bytes(b"one, changed")
     os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
-    assert file_key(a, a.stat().st_size, a.stat().st_mtime_ns) != keys[a]
-    assert file_key(b, b.stat().st_size, b.stat().st_mtime_ns) == keys[b]
+    assert file_key(a.name, a.stat().st_size, a.stat().st_mtime_ns) != keys[a]
+    assert file_key(b.name, b.stat().st_size, b.stat().st_mtime_ns) == keys[b]
+
+
+def test_file_keys_do_not_depend_on_where_the_dataset_is_mounted(tmp_path):
+    """Two mounts of one dataset (cluster nodes, a laptop and a server) share cache entries."""
+    import shutil
+
+    here = tmp_path / "mnt" / "photos" / "cats"
+    here.mkdir(parents=True)
+    (here / "a.png").write_bytes(b"pixels")
+    there = tmp_path / "elsewhere" / "data"
+    shutil.copytree(tmp_path / "mnt" / "photos", there, copy_function=shutil.copy2)  # copy2 keeps mtime
+    keys = []
+    for root in (tmp_path / "mnt" / "photos", there):
+        st = (root / "cats" / "a.png").stat()
+        keys.append(file_key(os.path.relpath(root / "cats" / "a.png", root), st.st_size, st.st_mtime_ns))
+    assert keys[0] == keys[1]
+    assert file_key("./cats/a.png", 6, st.st_mtime_ns) == keys[0]
+    assert file_key("dogs/a.png", 6, st.st_mtime_ns) != keys[0]  # another file of the same size and time
+    with pytest.raises(ValueError, match="relative"):
+        file_key(str(here / "a.png"), 6, st.st_mtime_ns)
+
+
+def test_locate_names_the_shard_and_row_of_each_key(tmp_path):
+    cache = FeatureCache("l" * 40, root=tmp_path)
+    cache.store(["a", "b"], np.array([[1, 2], [3, 4]]))
+    cache.store(["c"], np.array([[5, 6]]))
+    where = FeatureCache("l" * 40, root=tmp_path).locate(["c", "b", "nope"])
+    assert set(where) == {"c", "b"}
+    path, row = where["b"]
+    np.testing.assert_array_equal(np.load(path)[row], [3, 4])
+    path, row = where["c"]
+    np.testing.assert_array_equal(np.load(path)[row], [5, 6])
 
 
 def test_an_unfinished_shard_is_ignored(tmp_path):

@@ -159,7 +159,7 @@ def _file_keys(root: Path, rel_paths: Sequence[str], skipped: dict[str, str]) ->
             skipped[rel] = "file not found"
             keys.append(None)
             continue
-        keys.append(file_key(root / rel, st.st_size, st.st_mtime_ns))
+        keys.append(file_key(rel, st.st_size, st.st_mtime_ns))  # shared with training runs: relative keys
     return keys
 
 

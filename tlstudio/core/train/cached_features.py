@@ -90,9 +90,10 @@ def fill_cache(
     size: int,
     skip_log: Any,
     emit: Callable[[Event], None],
-    log: Callable[[str], None],
+    log: Callable[..., None],
     cancel: threading.Event,
     prefetch: ImagePrefetch | None = None,
+    engine: Any = None,
 ) -> CachedSplits:
     """Features of every readable image of ``splits``, from the cache or computed (and then cached).
 
@@ -114,6 +115,9 @@ def fill_cache(
         Events, log lines and the cancel request of the run.
     prefetch
         Images already being decoded (:func:`start_prefetch`), taken in order.
+    engine
+        None to run the base here, or a :class:`~tlstudio.core.train.feature_cache.FeatureEngine`
+        that computes the misses elsewhere (:mod:`tlstudio.core.train.engines`).
 
     Returns
     -------
@@ -145,7 +149,7 @@ def fill_cache(
             except OSError:
                 skip_log.add(rel, "file not found")
                 continue
-            entries.append((name, i, file_key(abs_path, st.st_size, st.st_mtime_ns)))
+            entries.append((name, i, file_key(rel, st.st_size, st.st_mtime_ns)))
     total = len(entries)
     emit(PhaseStarted(phase=PHASE_CACHING, epochs=0, steps_per_epoch=total))
     drain_skips()
@@ -154,6 +158,17 @@ def fill_cache(
     hits = result.hits
     emit(CacheProgress(done=hits, total=total, hits=hits))
     misses = [e for e in entries if e[2] not in found]
+    if misses and engine is not None:
+        from tlstudio.core.train.engines import fill_from_engine
+
+        s0, i0, _ = misses[0]  # the dataset folder: an absolute path less its relative part
+        root = files[s0].abs_paths[i0][: -len(files[s0].rel_paths[i0])] or "."
+        result.computed = fill_from_engine(
+            engine, cache, [(files[s].rel_paths[i], k) for s, i, k in misses], found, feature_model=feature_model,
+            root=root, size=size, resize_policy=config.resize_policy, batch_size=max(32, int(config.batch_size)), total=total,
+            hits=hits, skip_log=skip_log, emit=emit, log=log, cancel=cancel, events_per_second=PROGRESS_EVENTS_PER_SECOND,
+        )
+        misses = []
     if misses:
         log(f"computing features of {len(misses)} image(s) with the frozen base ({hits} from the cache)")
         spec = tf.TensorSpec((None, size, size, 3), tf.float32)

@@ -13,8 +13,10 @@ Layout under :func:`tlstudio.core.paths.cache_dir`::
 The **model key** is a digest of everything that changes the features: base name, width, input
 size, resize policy, pooling and the base's actual weight values (so "imagenet", a weights file,
 the user's own model and a seeded random initialisation are all told apart). The **file key**
-is a digest of the file's absolute path, size and modification time: a changed file gets a new
-key, so its old entry is simply never found again, and only that file is recomputed.
+is a digest of the file's path *relative to the dataset folder*, its size and modification time:
+a changed file gets a new key, so its old entry is simply never found again, and only that file
+is recomputed. Leaving the mount point out lets machines that mount the same dataset at
+different places (cluster nodes, a laptop and a server) share one cache on shared storage.
 
 A shard's index is written after its data, each atomically, so a run killed while writing
 leaves either a complete shard or none.
@@ -27,9 +29,9 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,7 +39,7 @@ from tlstudio.core import paths
 from tlstudio.core.atomic import write_json
 from tlstudio.core.json_file import read_json
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: file keys from dataset-relative paths
 
 
 def model_key(description: Mapping[str, Any]) -> str:
@@ -56,10 +58,47 @@ def weights_digest(arrays: Iterable[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def file_key(abs_path: str | os.PathLike[str], size: int, mtime_ns: int) -> str:
-    """The identity of one image file: absolute path, size and modification time."""
-    text = f"{os.path.abspath(os.fspath(abs_path))}\0{int(size)}\0{int(mtime_ns)}"
+def file_key(rel_path: str | os.PathLike[str], size: int, mtime_ns: int) -> str:
+    """The identity of one image file: its path relative to the dataset folder, size and modification time.
+
+    The path is taken with "/" separators and without a leading "./", so the same file has the
+    same key wherever the dataset is mounted and on any operating system.
+    """
+    rel = os.fspath(rel_path).replace(os.sep, "/")
+    while rel.startswith("./"):
+        rel = rel[2:]
+    if os.path.isabs(rel) or rel.startswith("/"):
+        raise ValueError(f"file_key wants a path relative to the dataset folder, not {rel!r}")
+    text = f"{rel}\0{int(size)}\0{int(mtime_ns)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class FeatureEngine(Protocol):
+    """Computes features somewhere else than in this process (``tlstudio.cluster`` does it on Ray).
+
+    The process that trains keeps the cache and the run folder: it stores what ``extract`` yields.
+    """
+
+    name: str  # recorded in run.json: "features": {"engine": name, ...}
+
+    def extract(
+        self,
+        feature_model: Any,
+        root: str,
+        items: Sequence[tuple[str, str]],
+        *,
+        image_size: int,
+        resize_policy: str,
+        batch_size: int,
+        cancel: threading.Event,
+        log: Callable[[str, str], None] | None = None,
+    ) -> Iterator[tuple[list[str], np.ndarray, list[tuple[str, str]]]]:
+        """Features of ``items`` (``(dataset-relative path, file key)``), batch by batch.
+
+        Yields ``(file keys, float32 features (n, D), [(path, reason) of undecodable files])``,
+        in any order, and stops soon after ``cancel`` is set; closing the iterator stops the work.
+        """
+        ...
 
 
 class FeatureCache:
@@ -124,6 +163,17 @@ class FeatureCache:
                 except (OSError, ValueError, IndexError):
                     index.pop(k, None)
             return found
+
+    def locate(self, keys: Sequence[str]) -> dict[str, tuple[Path, int]]:
+        """Where the features of those ``keys`` that are known live: ``(shard .npy path, row)``.
+
+        For readers that stream rows from the memory-mapped shards instead of copying them
+        (:mod:`tlstudio.core.train.streaming`).
+        """
+        with self._lock:
+            index = self._load_index()
+            paths = {shard: self.folder / f"{shard}.npy" for shard in {where[0] for where in index.values()}}
+            return {k: (paths[index[k][0]], index[k][1]) for k in keys if k in index}
 
     # -- writing -----------------------------------------------------------------------------
     def store(self, keys: Sequence[str], features: np.ndarray) -> None:

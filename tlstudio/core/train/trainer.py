@@ -58,6 +58,7 @@ from tlstudio.core.events import (
 from tlstudio.core.train import freezing
 from tlstudio.core.train.cached_features import start_prefetch
 from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress, fine_tuning_did_better
+from tlstudio.core.train.engines import Engines, features_record, fit_elsewhere
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
@@ -79,6 +80,7 @@ def train(
     cancel: threading.Event | None = None,
     scan: Any = None,
     resume: bool = False,
+    engines: Engines | None = None,
 ) -> TrainResult:
     """Train a classifier and write its run folder.
 
@@ -102,6 +104,8 @@ def train(
         The :class:`~tlstudio.core.data.scan.DatasetScan` of ``config.data_dir`` when already made.
     resume
         Continue the interrupted run in ``run_dir`` from its last completed epoch.
+    engines
+        Where missing features are computed and fine-tuning runs (None: here; ``tlstudio.cluster`` makes Ray ones).
 
     Returns
     -------
@@ -114,6 +118,7 @@ def train(
         (:class:`~tlstudio.core.errors.Cancelled`), or a failure during training.
     """
     trainer = _Trainer(config, Path(run_dir), emit or _ignore, cancel or threading.Event(), scan, resume)
+    trainer.engines = engines or trainer.engines
     try:
         return trainer.run()
     except TlstudioError as exc:
@@ -132,6 +137,7 @@ def train(
 
 
 class _Trainer:
+    engines = Engines()  # where features and fine-tuning are computed: here unless train() is given others
     def __init__(
         self, config: TrainConfig | None, run_dir: Path, emit: Emit, cancel: threading.Event, scan: Any, resume: bool
     ) -> None:
@@ -197,6 +203,7 @@ class _Trainer:
             "num_test": len(files["test"]) if files else 0,
             "frozen_summary": self.frozen_summary,
             **self.outcome,
+            "features": features_record(self.engines, self.cached),
         }
 
     # -- preparation -------------------------------------------------------------------------
@@ -345,7 +352,7 @@ class _Trainer:
         assert self.size is not None
         self.cached = fill_cache(
             files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
-            skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel,
+            skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel, engine=self.engines.features,
             prefetch=self.prefetch if self.prefetch is not None and self.prefetch.size == self.size else None,
         )
         if self.prefetch is not None:
@@ -391,8 +398,10 @@ class _Trainer:
             steps=steps, epochs=int(epochs),
         )
         stopper = CancelOnRequest(self.cancel)
+        tuner = self.engines.fine_tuner if phase == PHASE_FINE_TUNE else None  # a cluster's, or None: here
+        fit = fit_elsewhere(tuner, self, config, lr=lr, steps=steps) if tuner is not None else self.model.fit
         try:
-            self.model.fit(
+            fit(
                 train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start, callbacks=[events, stopper],
                 shuffle=False, verbose=0,
             )
