@@ -273,6 +273,13 @@ class StepProgress:
 
 
 @dataclass(frozen=True)
+class FormatStarted:
+    """An :class:`Export` request starts one of its formats."""
+
+    fmt: str
+
+
+@dataclass(frozen=True)
 class ImagePredicted:
     """One image of a :class:`PredictImages` request is done."""
 
