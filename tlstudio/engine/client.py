@@ -201,6 +201,7 @@ class EngineClient:
             if self._supervisor is not None and self._supervisor.is_alive():
                 return
             self._stopping.clear()
+            self._set_state(STATE_STARTING)  # at once, so the caller can show it
             self._supervisor = threading.Thread(target=self._supervise, name="engine-client", daemon=True)
             self._supervisor.start()
 

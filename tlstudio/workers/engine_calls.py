@@ -93,6 +93,12 @@ def request(req: p.Request, *, progress: Callable[[int, int], None] | None = Non
     Cancelled
         When ``cancel`` was set and the engine stopped the request.
     """
+    return engine().call(req, on_event=forwarder(progress, message, on_event), cancel=cancel)
+
+
+def forwarder(progress: Callable[[int, int], None] | None, message: Callable[[str], None] | None,
+              on_event: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """The ``on_event`` of a request: StepProgress to ``progress`` and ``message``, the rest to ``on_event``."""
     said: list[str] = []
 
     def forward(event: Any) -> None:
@@ -105,4 +111,4 @@ def request(req: p.Request, *, progress: Callable[[int, int], None] | None = Non
         elif on_event is not None:
             on_event(event)
 
-    return engine().call(req, on_event=forward, cancel=cancel)
+    return forward
