@@ -216,6 +216,8 @@ def png_bytes(image: Any) -> bytes:
 
 def gradcam(request: p.GradCamRequest, ctx: CallContext) -> p.GradCamResult:
     """Grad-CAM of one image; the overlay comes back as PNG bytes, the heatmap as an array."""
+    import numpy as np
+
     from tlstudio.core.deploy.gradcam import overlay_heatmap
 
     predictor = ctx.models.get(request.model)
@@ -235,8 +237,9 @@ def gradcam(request: p.GradCamRequest, ctx: CallContext) -> p.GradCamResult:
         label=str(cam.label),
         probability=float(cam.probability),
         heatmap=cam.heatmap,
-        overlay_png=png_bytes(overlay),
+        overlay_png=png_bytes(overlay) if request.overlay_format == "png" else None,
         layer=str(cam.layer),
+        overlay_rgb=np.asarray(overlay.convert("RGB")) if request.overlay_format == "rgb" else None,
     )
 
 

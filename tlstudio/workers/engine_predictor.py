@@ -6,7 +6,6 @@ It has what the prediction worker uses (``labels``, ``input_size``, ``resize_pol
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +72,7 @@ class EnginePredictor:
     def gradcam(self, image: Any, class_index: int | None = None) -> GradCamView:
         from PIL import Image
 
-        result = request(p.GradCamRequest(self.source, _plain(image), class_index, overlay_size=OVERLAY_SIZE))
-        overlay = Image.open(io.BytesIO(result.overlay_png))
-        overlay.load()
-        return GradCamView(overlay.convert("RGB"), result.heatmap, result.class_index, result.label,
-                           result.probability)
+        result = request(p.GradCamRequest(self.source, _plain(image), class_index, overlay_size=OVERLAY_SIZE,
+                                          overlay_format="rgb"))
+        return GradCamView(Image.fromarray(result.overlay_rgb, "RGB"), result.heatmap, result.class_index,
+                           result.label, result.probability)
