@@ -99,10 +99,8 @@ class TrainPage(QWidget):
         self.cancel_button.setToolTip("Stop after the current batch; the best weights so far are kept")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.resume_button = QPushButton("Resume", right)
-        self.resume_button.setToolTip("Continue the interrupted run from its last saved epoch")
-        self.resume_button.hide()
-        self.resume_button.clicked.connect(self.resume_training)
+        self.resume_button = QPushButton("Resume", right, visible=False, clicked=self.resume_training,
+                                         toolTip="Continue the interrupted run from its last saved epoch")
         self.interrupted_run: Path | None = None  # a run the engine's death interrupted
         self.open_folder_button = QPushButton("Open run folder", right)
         self.open_folder_button.setToolTip("Show the folder of the last run (model, labels, history, evaluation)")
@@ -220,13 +218,11 @@ class TrainPage(QWidget):
 
     def resume_training(self) -> bool:
         """Continue the run the engine's death interrupted, from its last checkpoint (one click)."""
-        if self.interrupted_run is None or self.is_training() or self.state.training:
-            return False
-        return self._start(None, self.interrupted_run, resume=True)
+        unable = self.interrupted_run is None or self.is_training() or self.state.training
+        return False if unable else self._start(None, self.interrupted_run, resume=True)
 
     def _start(self, config: Any, run_dir: Path, resume: bool = False) -> bool:
-        self.run_dir = run_dir
-        self.interrupted_run = None
+        self.run_dir, self.interrupted_run = run_dir, None
         self.resume_button.hide()
         self.last_result = self.last_finished = self.last_error = None
         self._run_info = self._phase = self._last_batch = None
@@ -242,7 +238,7 @@ class TrainPage(QWidget):
         self._log(f"{'Resuming' if resume else 'Run folder:'} {self.run_dir}")
 
         worker = TrainWorker(config, self.run_dir, scan=self.state.scan, resume=resume)
-        worker.interrupted.connect(self._on_interrupted)
+        worker.interrupted.connect(lambda run: setattr(self, "interrupted_run", Path(run)))
         worker.run_started.connect(self._on_run_started)
         worker.phase_started.connect(self._on_phase_started)
         worker.cache_progress.connect(self._on_cache_progress)
@@ -449,12 +445,8 @@ class TrainPage(QWidget):
         self.result_label.show()
         self._on_worker_done()
 
-    def _on_interrupted(self, run_dir: str) -> None:
-        self.interrupted_run = Path(run_dir)
-
     def _on_worker_failed(self, message: str) -> None:
-        if self.interrupted_run is not None:
-            self.resume_button.show()
+        self.resume_button.setVisible(self.interrupted_run is not None)
         self.last_error = message
         self._error(f"Training failed: {message}")
         self.result_label.setText(f"<b>Training failed:</b> {html.escape(message)}")
