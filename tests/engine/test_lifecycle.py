@@ -142,3 +142,22 @@ def test_the_engine_ends_itself_when_the_window_process_dies(tmp_path):
     finally:
         if window.poll() is None:
             window.kill()
+
+
+def test_a_process_that_exits_without_stopping_its_engine_still_ends_it(tmp_path):
+    # multiprocessing's exit handler waits for non-daemonic children: the client must stop the engine first.
+    script = tmp_path / "forgetful.py"
+    script.write_text(textwrap.dedent("""
+        from tlstudio.engine.client import EngineClient
+        from tlstudio.engine import protocol as p
+        if __name__ == "__main__":
+            c = EngineClient(warm_up=False)
+            c.start()
+            c.wait_ready(60)
+            print(c.call(p.Ping()).pid, flush=True)
+    """))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    engine_pid = int(proc.stdout.split()[0])
+    assert wait_until(lambda: not is_running(engine_pid), timeout=10)

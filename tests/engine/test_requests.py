@@ -89,6 +89,10 @@ def test_gradcam_comes_back_as_png_bytes_and_an_array(engine, runs):
     overlay = Image.open(io.BytesIO(result.overlay_png))
     assert overlay.format == "PNG" and overlay.mode == "RGB"
     assert max(overlay.size) == 40  # drawn on the original image (40x36), never enlarged past it
+    as_array = engine.call(p.GradCamRequest(str(run), str(runs.loose / "red_new.png"), overlay_size=120,
+                                            overlay_format="rgb"), timeout=120)
+    assert as_array.overlay_png is None and as_array.overlay_rgb.dtype == np.uint8
+    assert np.array_equal(as_array.overlay_rgb, np.asarray(overlay.convert("RGB")))
 
 
 def test_predict_folder_writes_the_csv_and_reports_progress(engine, runs, tmp_path, recorder):
@@ -129,7 +133,9 @@ def test_export_and_verify(engine, runs, tmp_path, recorder):
     assert outcome.ok, outcome.error
     assert (tmp_path / "out" / "model.keras").is_file()
     assert outcome.verification["ok"] and outcome.verification["top1_agreement"] == 1.0
-    assert events.of(p.StepProgress)[-1].done == 1000
+    last = events.of(p.StepProgress)[-1]
+    assert last.done == last.total > 0
+    assert events.of(p.FormatStarted) == [p.FormatStarted("keras")]
 
 
 # ------------------------------------------------------------------------------------------ cancel

@@ -128,10 +128,20 @@ def test_a_broken_model_file_gives_a_message(qtbot, main_window, dialogs, tmp_pa
     assert main_window.state.opened_model is None
 
 
-def test_background_tensorflow_loading_flips_tf_ready(qtbot, main_window):
+def test_the_engine_starts_in_the_background_flips_tf_ready_and_stops_with_the_window(qtbot, main_window):
+    from tlstudio.engine.processes import is_running
+    from tlstudio.workers.engine_calls import current_engine, stop_engine
+
+    stop_engine()  # one that earlier tests started on demand
+    assert main_window.tf_label.text() == "Engine not started"
     main_window.start_background_loading()
-    qtbot.waitUntil(lambda: main_window.state.tf_ready, timeout=120000)
-    assert main_window.tf_label.text() == "TensorFlow ready"
+    assert main_window.tf_label.text().startswith("Engine starting")
+    qtbot.waitUntil(lambda: main_window.state.tf_ready, timeout=180000)
+    assert main_window.tf_label.text() in ("Engine ready", "Engine busy")
+    pid = current_engine().pid
+    assert is_running(pid)
+    main_window.shutdown()
+    assert not is_running(pid)
 
 
 def test_try_a_sample_opens_the_shipped_dataset(qtbot, main_window):

@@ -20,6 +20,7 @@ import atexit
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 import time
@@ -186,7 +187,11 @@ class EngineClient:
         self._deaths: list[float] = []
         self._supervisor: threading.Thread | None = None
         self._warm_call: PendingCall | None = None
+        # Stop the engine when this process exits without stop(): as a multiprocessing finalizer too,
+        # because multiprocessing's own exit handler waits for every non-daemonic child, the engine
+        # included, and runs these finalizers before that wait (plain atexit may come too late).
         atexit.register(_stop_at_exit, weakref.ref(self))
+        multiprocessing.util.Finalize(None, _stop_at_exit, args=(weakref.ref(self),), exitpriority=100)
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -196,6 +201,7 @@ class EngineClient:
             if self._supervisor is not None and self._supervisor.is_alive():
                 return
             self._stopping.clear()
+            self._set_state(STATE_STARTING)  # at once, so the caller can show it
             self._supervisor = threading.Thread(target=self._supervise, name="engine-client", daemon=True)
             self._supervisor.start()
 

@@ -216,6 +216,8 @@ def png_bytes(image: Any) -> bytes:
 
 def gradcam(request: p.GradCamRequest, ctx: CallContext) -> p.GradCamResult:
     """Grad-CAM of one image; the overlay comes back as PNG bytes, the heatmap as an array."""
+    import numpy as np
+
     from tlstudio.core.deploy.gradcam import overlay_heatmap
 
     predictor = ctx.models.get(request.model)
@@ -235,8 +237,9 @@ def gradcam(request: p.GradCamRequest, ctx: CallContext) -> p.GradCamResult:
         label=str(cam.label),
         probability=float(cam.probability),
         heatmap=cam.heatmap,
-        overlay_png=png_bytes(overlay),
+        overlay_png=png_bytes(overlay) if request.overlay_format == "png" else None,
         layer=str(cam.layer),
+        overlay_rgb=np.asarray(overlay.convert("RGB")) if request.overlay_format == "rgb" else None,
     )
 
 
@@ -274,53 +277,31 @@ def predict_folder(request: p.PredictFolder, ctx: CallContext) -> p.FolderResult
 # -------------------------------------------------------------------------------------- export
 
 
-EXPORT_SCALE = 1000
-
-
 def export(request: p.Export, ctx: CallContext) -> p.ExportSummary:
-    """Export to each format in turn; a format that fails is recorded and the others go ahead."""
-    from tlstudio.core.deploy import export as core_export
+    """Export to each format with core's one export loop; a format that fails is recorded, the others go on."""
+    from tlstudio.core.deploy.export import export_models
 
-    destination = Path(request.destination)
-    try:
-        destination.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TlstudioError(f"cannot create the folder {destination}: {exc.strerror or exc}") from None
-    n = max(1, len(request.formats))
-    ctx.emit(p.StepProgress(0, EXPORT_SCALE, "Loading the model..."))
-    predictor = ctx.models.get(request.source)  # loaded once for every format
-    outcomes: list[p.FormatOutcome] = []
-    for i, fmt in enumerate(request.formats):
-        ctx.check_cancel()
-        label = f"{fmt} ({i + 1} of {len(request.formats)})"
+    ctx.emit(p.StepProgress(0, 0, "Loading the model..."))
+    predictor = ctx.models.get(request.source)  # loaded once for every format, and kept for the next export
+    last = [0, 0]
 
-        def progress(done: int, total: int, _i: int = i, _label: str = label) -> None:
-            frac = min(1.0, max(0.0, done / total)) if total else 0.0
-            ctx.emit(p.StepProgress(round((_i + frac) / n * EXPORT_SCALE), EXPORT_SCALE, f"Exporting {_label}"))
+    def progress(done: int, total: int) -> None:
+        last[:] = [int(done), int(total)]
+        ctx.emit(p.StepProgress(int(done), int(total)))
 
-        def status(text: str, _i: int = i, _label: str = label) -> None:
-            ctx.emit(p.StepProgress(round(_i / n * EXPORT_SCALE), EXPORT_SCALE, f"{_label}: {text}"))
+    def status(text: str) -> None:
+        ctx.emit(p.StepProgress(last[0], last[1], text))
 
-        out_path = destination / core_export.DEFAULT_NAMES.get(fmt, f"model.{fmt}")
-        try:
-            result = core_export.export_model(
-                predictor, fmt, out_path, verify=request.verify, progress=progress, cancel=ctx.cancel,
-                images=request.images, status=status,
-            )
-        except Cancelled:
-            raise
-        except TlstudioError as exc:
-            missing = isinstance(exc, core_export.MissingDependency)
-            outcomes.append(p.FormatOutcome(fmt, error=str(exc), missing_dependency=missing))
-        except Exception as exc:  # a converter's internal error: report it for this format, go on
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            outcomes.append(p.FormatOutcome(fmt, error=f"{type(exc).__name__}: {first}"))
-        else:
-            files = tuple((str(path), int(size)) for path, size in result.files)
-            verification = dict(result.verification) if result.verification else None
-            outcomes.append(p.FormatOutcome(fmt, files, verification, notes=tuple(map(str, result.notes))))
-        ctx.emit(p.StepProgress(round((i + 1) / n * EXPORT_SCALE), EXPORT_SCALE, f"{fmt} done"))
-    return p.ExportSummary(str(destination), tuple(outcomes))
+    results = export_models(predictor, request.formats, request.destination, verify=request.verify,
+                            progress=progress, cancel=ctx.cancel, images=request.images, status=status,
+                            on_format=lambda fmt: ctx.emit(p.FormatStarted(fmt)))
+    outcomes = tuple(
+        p.FormatOutcome(r.format, tuple((str(path), int(size)) for path, size in r.files),
+                        dict(r.verification) if r.verification else None, r.error, bool(r.missing_dependency),
+                        tuple(str(n) for n in r.notes))
+        for r in results
+    )
+    return p.ExportSummary(str(request.destination), outcomes)
 
 
 #: Which function answers which request (training is the server's own).

@@ -141,6 +141,7 @@ class GradCamRequest(Request):
     image: Any  # path or uint8 array
     class_index: int | None = None
     overlay_size: int | None = 320
+    overlay_format: str = "png"  # "png": PNG bytes (compact, for any client); "rgb": a uint8 array
 
 
 @dataclass(frozen=True)
@@ -228,8 +229,9 @@ class GradCamResult:
     label: str
     probability: float
     heatmap: Any  # float32 (H, W) in [0, 1], the model input's size
-    overlay_png: bytes  # the heat over the image, PNG-encoded
+    overlay_png: bytes | None  # the heat over the image, PNG-encoded (overlay_format "png")
     layer: str = ""
+    overlay_rgb: Any = None  # the same as a uint8 (H, W, 3) array (overlay_format "rgb")
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,13 @@ class StepProgress:
     done: int
     total: int
     text: str = ""
+
+
+@dataclass(frozen=True)
+class FormatStarted:
+    """An :class:`Export` request starts one of its formats."""
+
+    fmt: str
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -74,7 +74,8 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, QWidget] = {}
         self._holders: dict[str, QWidget] = {}
         self._closing = False
-        self._tf_loading = False
+        self._engine_status = None  # set when this window starts the engine
+        self.engine_state = "stopped"
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.resize(1200, 800)
@@ -288,38 +289,60 @@ class MainWindow(QMainWindow):
         if self.state.training:
             self.page("train").cancel()
 
-    # --- TensorFlow in the background ------------------------------------------------------------
+    # --- the engine: the process that owns TensorFlow ----------------------------------------------
+    ENGINE_STATES = {  # engine state -> (icon, status bar text)
+        "starting": ("busy", "Engine starting (loading TensorFlow)..."),
+        "ready": ("ready", "Engine ready"),
+        "busy": ("busy", "Engine busy"),
+        "restarting": ("busy", "Engine restarting..."),
+        "failed": ("error", "Engine stopped"),
+        "stopped": ("pending", "Engine not running"),
+    }
+
     def _on_tf_ready(self, ready: bool) -> None:
-        name, text = ("ready", "TensorFlow ready") if ready else \
-            ("busy", "Loading TensorFlow...") if self._tf_loading else ("pending", "TensorFlow not loaded")
-        self.tf_icon.setPixmap(icon(name).pixmap(14, 14))
-        self.tf_label.setText(text)
+        if self._engine_status is None:
+            self.tf_icon.setPixmap(icon("pending").pixmap(14, 14))
+            self.tf_label.setText("Engine not started")
         self._refresh_steps()
 
     def start_background_loading(self) -> None:
-        """Import TensorFlow on a worker thread; ``state.tf_ready`` flips when it is done."""
-        from tlstudio.workers.base import create_worker
-        from tlstudio.workers.tf_loader import load_tensorflow, tensorflow_loaded
+        """Start the engine process off the GUI thread; it loads TensorFlow, and ``state.tf_ready`` flips
+        when it is ready. The window's own process never imports TensorFlow."""
+        from tlstudio.workers import engine_calls
 
-        if self.state.tf_ready or self._tf_loading:
+        if self._engine_status is not None:
             return
-        if tensorflow_loaded():
-            self.state.set_tf_ready(True)
+        self._engine_status = engine_calls.EngineStatus(self)
+        self._engine_status.state_changed.connect(self._on_engine_state)
+        engine_calls.add_state_listener(self._engine_status.post)
+        client = engine_calls.start_engine()
+        self._on_engine_state(client.state, client.detail)
+
+    def _on_engine_state(self, state: str, detail: str) -> None:
+        name, text = self.ENGINE_STATES.get(state, ("pending", state))
+        self.tf_icon.setPixmap(icon(name).pixmap(14, 14))
+        self.tf_label.setText(text)
+        self.tf_label.setToolTip(detail)
+        self.engine_state = state
+        self.state.set_tf_ready(state in ("ready", "busy"))
+        if state in ("restarting", "failed") and detail:
+            self._engine_stopped(detail)
+
+    def _engine_stopped(self, detail: str) -> None:
+        """Say so in plain words; the project, the finished runs and the other pages are untouched."""
+        self.state.message(detail)
+        box = QMessageBox(QMessageBox.Icon.Warning, "The engine stopped", detail, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("engine-stopped")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not modal to the work in progress: the fresh engine starts meanwhile
+
+    def _stop_engine(self) -> None:
+        from tlstudio.workers import engine_calls
+
+        if self._engine_status is None:
             return
-        self._tf_loading = True
-        create_worker(load_tensorflow, _name="tf-loader", _owner=self,
-                      _connect={"finished": self._tf_loaded, "failed": self._tf_failed})
-        self._on_tf_ready(False)
-
-    def _tf_loaded(self, text: str) -> None:
-        self.state.set_tf_ready(True)
-        self.state.message(str(text))
-
-    def _tf_failed(self, text: str) -> None:
-        self.tf_icon.setPixmap(icon("error").pixmap(14, 14))
-        self.tf_label.setText("TensorFlow failed to load")
-        self.tf_label.setToolTip(text)
-        QMessageBox.critical(self, "TensorFlow", f"TensorFlow could not be loaded: {text}")
+        engine_calls.remove_state_listener(self._engine_status.post)
+        engine_calls.stop_engine()
 
     # --- dataset, projects, models ---------------------------------------------------------------
     def choose_dataset_folder(self) -> None:
@@ -382,7 +405,7 @@ class MainWindow(QMainWindow):
         create_worker(open_model_file, str(path), _name="open-model", _owner=self, _connect={
             "finished": self._model_opened, "message": self.state.message,
             "failed": lambda text: QMessageBox.critical(self, "Cannot open the model", text)})
-        waiting = "" if self.state.tf_ready else " (waiting for TensorFlow to load)"
+        waiting = "" if self.state.tf_ready else " (waiting for the engine to start)"
         self.state.message(f"Opening {Path(path).name}...{waiting}")
 
     def ask_model_action(self, info) -> str:
@@ -459,6 +482,7 @@ class MainWindow(QMainWindow):
         self.projects.timer.stop()
         self.shutdown_pages()
         registry.shutdown()
+        self._stop_engine()  # and every process it started
 
     def closeEvent(self, event) -> None:  # noqa: N802
         if not self._closing:

@@ -1,6 +1,6 @@
 """Exports a model to several formats off the GUI thread, through core's one export loop.
 
-:func:`tlstudio.core.deploy.export.export_models` does the work, as it does for the CLI: a format that
+:func:`tlstudio.core.deploy.export.export_models` does the work in the engine process, as it does for the CLI: a format that
 fails (a missing optional package, a converter that refuses the model) is reported with its one-line
 reason and the others still go ahead; Cancel stops between steps and nothing is written.
 """
@@ -63,16 +63,19 @@ class ExportWorker(Worker):
         self.verify = verify
 
     def work(self) -> ExportSummary:
-        from tlstudio.core.deploy.export import export_models
+        # The export runs in the engine process, through core's one export loop (export_models).
+        from tlstudio.engine import protocol as p
+        from tlstudio.workers.engine_calls import request
 
         n = len(self.formats)
         position = {fmt: i for i, fmt in enumerate(self.formats)}
         current = {"fmt": ""}
 
-        def on_format(fmt: str) -> None:
-            current["fmt"] = fmt
-            self.format_started.emit(fmt)
-            self.message.emit(f"Exporting {fmt} ({position.get(fmt, 0) + 1} of {n})…")
+        def on_event(event) -> None:
+            if isinstance(event, p.FormatStarted):
+                current["fmt"] = event.fmt
+                self.format_started.emit(event.fmt)
+                self.message.emit(f"Exporting {event.fmt} ({position.get(event.fmt, 0) + 1} of {n})…")
 
         def status(text: str) -> None:
             fmt = current["fmt"]
@@ -82,20 +85,12 @@ class ExportWorker(Worker):
             self.report(round(PROGRESS_SCALE * done / total) if total else 0, PROGRESS_SCALE)
 
         self.report(0, PROGRESS_SCALE)
-        results = export_models(
-            self.source, self.formats, self.destination, verify=self.verify, progress=progress,
-            cancel=self.cancel_event, status=status, on_format=on_format,
-        )
+        summary = request(p.Export(self.source, tuple(self.formats), str(self.destination), verify=self.verify),
+                          progress=progress, cancel=self.cancel_event, message=status, on_event=on_event)
         outcomes = []
-        for result in results:
-            outcome = FormatOutcome(
-                result.format,
-                tuple((str(p), int(size)) for p, size in result.files),
-                dict(result.verification) if result.verification else None,
-                error=result.error,
-                missing_dependency=result.missing_dependency,
-                notes=tuple(result.notes),
-            )
+        for result in summary.outcomes:
+            outcome = FormatOutcome(result.fmt, result.files, result.verification, error=result.error,
+                                    missing_dependency=result.missing_dependency, notes=result.notes)
             outcomes.append(outcome)
             self.format_done.emit(outcome)
         return ExportSummary(str(self.destination), tuple(outcomes))

@@ -277,9 +277,10 @@ class PredictWorker(Worker):
 
 
 def _default_factory():
-    from tlstudio.core.deploy.predict import Predictor
+    # The model is loaded in the engine process; this process only holds a stand-in.
+    from tlstudio.workers.engine_predictor import EnginePredictor
 
-    return Predictor.from_path
+    return EnginePredictor.load
 
 
 def _predict_one(predictor, image, top_k: int):
@@ -321,6 +322,8 @@ def _sharp_overlay(predictor, image, cam):
     Only for the "stretch" resize policy, where the heatmap maps onto the whole original image; with
     "crop" or "pad" the model saw a different framing, so the model-input overlay is shown as it is.
     """
+    if getattr(predictor, "overlay_is_sharp", False):  # the engine drew it on the original image already
+        return cam.overlay
     if getattr(predictor, "resize_policy", "stretch") != "stretch":
         return cam.overlay
     try:

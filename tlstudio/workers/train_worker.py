@@ -1,6 +1,5 @@
-"""The training worker: runs core ``train()`` in a child process (via
-:func:`tlstudio.core.train.launcher.train_in_subprocess`, so TensorFlow never holds this process's
-GIL) from a QThread, and forwards each core event as a Qt signal.
+"""The training worker: asks the engine to run core ``train()`` (in the engine's training child process,
+so TensorFlow never loads in the window's process) from a QThread, and forwards each core event as a Qt signal.
 
 Each signal carries the frozen event dataclass itself (``BatchEnded``, ``EpochEnded``...), so the
 GUI reads the same fields the CLI prints. ``event`` is emitted for every event as well, for a log.
@@ -41,6 +40,9 @@ class TrainWorker(Worker):
     finished / failed / cancelled
         Exactly one, as for every worker: ``finished`` carries the
         :class:`~tlstudio.core.train.trainer.TrainResult`, also for a cancelled run that kept weights.
+    interrupted : str
+        Just before ``failed`` when the engine process died during the run: the run folder, which can
+        be resumed from its last checkpoint (``TrainWorker(None, run_dir, resume=True)``).
     """
 
     run_started = Signal(object)
@@ -51,6 +53,7 @@ class TrainWorker(Worker):
     file_skipped = Signal(object)
     log_message = Signal(object)
     event = Signal(object)
+    interrupted = Signal(str)
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
         super().__init__()
@@ -79,11 +82,17 @@ class TrainWorker(Worker):
             self.progress.emit(event.done, event.total)
 
     def work(self) -> Any:
-        from tlstudio.core.train.launcher import train_in_subprocess
+        from tlstudio.engine import protocol as p
+        from tlstudio.engine.client import EngineDied
+        from tlstudio.workers.engine_calls import request
 
         # A Cancelled raised by core (stopped before any weights were worth keeping) reaches
         # Worker.run and becomes the ``cancelled`` signal.
-        result = train_in_subprocess(self.config, self.run_dir, emit=self.emit_event, cancel=self.cancel_event,
-                                     scan=self.scan, resume=self.resume)
+        try:
+            result = request(p.Train(self.config, str(self.run_dir), self.scan, self.resume),
+                             cancel=self.cancel_event, on_event=self.emit_event)
+        except EngineDied:
+            self.interrupted.emit(str(self.run_dir))
+            raise
         self.result = result
         return result

@@ -32,6 +32,22 @@ def _dialog(qtbot, state, run_dir=None):
     return dialog
 
 
+def _engine_in_this_process(monkeypatch):
+    """Answer the worker's requests with the engine's own handlers in this process (no pipe), so that
+    core can be patched here: isolates the dialog from the converters."""
+    from tlstudio.engine import handlers
+    from tlstudio.workers import engine_calls
+
+    models = handlers.ModelCache()
+
+    def request(req, *, progress=None, cancel=None, message=None, on_event=None):
+        ctx = handlers.CallContext(engine_calls.forwarder(progress, message, on_event),
+                                   cancel or threading.Event(), models)
+        return handlers.HANDLERS[type(req)](req, ctx)
+
+    monkeypatch.setattr(engine_calls, "request", request)
+
+
 def _finish(qtbot, dialog):
     qtbot.waitUntil(lambda: dialog.finished_state() is not None and not dialog.is_running(), timeout=120000)
     dialog.shutdown()
@@ -89,6 +105,7 @@ def test_missing_package_is_explained_and_other_formats_still_export(qtbot, stat
         return []
 
     monkeypatch.setattr(core_export, "write_format", fake_write)
+    _engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     assert dialog.source() == str(trained_runs.runs[-1]), "the current (latest) run is exported by default"
     dialog.set_destination(tmp_path / "out")
@@ -122,6 +139,7 @@ def test_cancel_stops_the_export(qtbot, state, tmp_path, monkeypatch):
         raise Cancelled("Export cancelled.")
 
     monkeypatch.setattr(core_export, "write_format", slow_write)
+    _engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.set_formats(["keras", "tflite"])
@@ -147,6 +165,7 @@ def test_closing_during_an_export_cancels_it_then_closes(qtbot, state, tmp_path,
         raise Cancelled("Export cancelled.")
 
     monkeypatch.setattr(core_export, "write_format", slow_write)
+    _engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.start_export()

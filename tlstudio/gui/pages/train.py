@@ -98,6 +98,9 @@ class TrainPage(QWidget):
         self.cancel_button.setToolTip("Stop after the current batch; the best weights so far are kept (Esc)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume", right, visible=False, clicked=self.resume_training,
+                                         toolTip="Continue the interrupted run from its last saved epoch")
+        self.interrupted_run: Path | None = None  # a run the engine's death interrupted
         self.open_folder_button = QPushButton("Open run folder", right)
         self.open_folder_button.setToolTip("Show the folder of the last run (model, labels, history, evaluation)")
         self.open_folder_button.setEnabled(False)
@@ -107,6 +110,7 @@ class TrainPage(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.context_label, 1)
         buttons.addWidget(self.open_folder_button)
 
@@ -225,10 +229,20 @@ class TrainPage(QWidget):
             return False
         try:
             config.validate()
-            self.run_dir = Path(self.state.new_run_dir())
+            run_dir = Path(self.state.new_run_dir())
         except (ConfigError, OSError) as exc:
             self._error(str(exc) if isinstance(exc, ConfigError) else f"Cannot create a folder for the run: {exc}")
             return False
+        return self._start(config, run_dir)
+
+    def resume_training(self) -> bool:
+        """Continue the run the engine's death interrupted, from its last checkpoint (one click)."""
+        unable = self.interrupted_run is None or self.is_training() or self.state.training
+        return False if unable else self._start(None, self.interrupted_run, resume=True)
+
+    def _start(self, config: Any, run_dir: Path, resume: bool = False) -> bool:
+        self.run_dir, self.interrupted_run = run_dir, None
+        self.resume_button.hide()
         self.last_result = self.last_finished = self.last_error = None
         self._run_info = self._phase = self._last_batch = None
         self._epochs_done = 0
@@ -240,9 +254,10 @@ class TrainPage(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
         self.status_label.setText("Starting: loading TensorFlow and the base model…")
-        self._log(f"Run folder: {self.run_dir}")
+        self._log(f"{'Resuming' if resume else 'Run folder:'} {self.run_dir}")
 
-        worker = TrainWorker(config, self.run_dir, scan=self.state.scan)
+        worker = TrainWorker(config, self.run_dir, scan=self.state.scan, resume=resume)
+        worker.interrupted.connect(lambda run: setattr(self, "interrupted_run", Path(run)))
         for name in ("run_started", "phase_started", "cache_progress", "batch_ended", "epoch_ended", "file_skipped",
                      "log_message", "event"):
             getattr(worker, name).connect(getattr(self, f"_on_{name}"))
@@ -420,7 +435,7 @@ class TrainPage(QWidget):
         run_dir = Path(result.run_dir)
         self.last_run_dir = run_dir
         summary = _read_summary(run_dir)
-        config = self._worker.config if self._worker is not None else self.state.project.train
+        config = (self._worker.config if self._worker is not None else None) or self.state.project.train
         record = RunRecord(
             run_dir=str(run_dir),
             name=run_dir.name,
@@ -445,6 +460,7 @@ class TrainPage(QWidget):
         self._on_worker_done()
 
     def _on_worker_failed(self, message: str) -> None:
+        self.resume_button.setVisible(self.interrupted_run is not None)
         self.last_error = message
         self._error(f"Training failed: {message}")
         self.result_label.setText(f"<b>Training failed:</b> {html.escape(message)}")
