@@ -85,10 +85,14 @@ def test_settings_form_edits_the_project_and_resets(qtbot):
 def test_augmentation_preview_is_made_off_the_gui_thread(qtbot, page_with_data):
     state, page = page_with_data
     state.update_train_config(augment={"enabled": True, "rotation": 0.3})
-    qtbot.waitUntil(lambda: page.settings.preview.shown == 3, timeout=20_000)
-    originals = [row[0].pixmap() for row in page.settings.preview.labels]
-    variants = [row[1].pixmap() for row in page.settings.preview.labels]
-    assert all(not p.isNull() for p in originals + variants)
+    preview = page.settings.preview
+
+    def shown_with_variants() -> bool:  # an earlier request (augmentation off) may land first
+        return preview.shown == 3 and all(not row[1].pixmap().isNull() for row in preview.labels)
+
+    qtbot.waitUntil(shown_with_variants, timeout=20_000)
+    originals = [row[0].pixmap() for row in preview.labels]
+    assert all(not p.isNull() for p in originals)
 
 
 def test_training_from_the_page_fills_the_plots_and_lists_the_run(qtbot, page_with_data):
