@@ -334,6 +334,8 @@ def check_resumable(run_dir: str | Path) -> None:
     """
     run_dir = Path(run_dir)
     read_run_config(run_dir)
+    if read_summary(run_dir).status == STATUS_FINISHED:
+        return  # nothing to resume; the trainer says so (its checkpoints were cleared at the end)
     state_path = checkpoint_dir(run_dir) / STATE_FILE
     how = "start a new run (the model of the run, if any, is kept)"
     if not state_path.exists():
@@ -351,9 +353,11 @@ def check_resumable(run_dir: str | Path) -> None:
         raise RunError(f"cannot resume {run_dir}: its checkpoint is damaged ({exc}); {how}") from None
     if not isinstance(state, dict) or not isinstance(state.get("weights"), str):
         raise RunError(f"cannot resume {run_dir}: its checkpoint {STATE_FILE} is incomplete; {how}")
-    best = state.get("best") if isinstance(state.get("best"), dict) else {}
-    for name in {state.get("weights"), state.get("optimizer"), best.get("file")} - {None, ""}:
+    for name in {state.get("weights"), state.get("optimizer")} - {None, ""}:
         _check_arrays(checkpoint_dir(run_dir) / str(name), run_dir, how)
+    best = state.get("best") if isinstance(state.get("best"), dict) else {}
+    if best.get("file") and (checkpoint_dir(run_dir) / str(best["file"])).exists():
+        _check_arrays(checkpoint_dir(run_dir) / str(best["file"]), run_dir, how)
 
 
 def _check_arrays(path: Path, run_dir: Path, how: str) -> None:

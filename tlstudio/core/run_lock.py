@@ -158,10 +158,12 @@ def writing(run_dir: str | Path, *, resume: bool = False) -> Iterator[RunLock]:
     if resume:
         if not run_dir.is_dir():
             raise RunError(f"run folder not found: {run_dir}")
-        created = False
+        created, top = False, run_dir
     else:
         check_new_run_dir(run_dir)
         created = not run_dir.exists()
+        # The outermost folder this run makes: removed with it when the run leaves nothing worth keeping.
+        top = next((a for a in reversed([run_dir, *run_dir.parents]) if not a.exists()), run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -171,7 +173,7 @@ def writing(run_dir: str | Path, *, resume: bool = False) -> Iterator[RunLock]:
         lock.acquire()
     except RunError:
         if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            _remove_made(run_dir, top)
         raise
     try:
         if resume:
@@ -183,7 +185,7 @@ def writing(run_dir: str | Path, *, resume: bool = False) -> Iterator[RunLock]:
             lock.release()
             # Everything in it is this run's: the folder was new or empty when it was claimed.
             if created:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                _remove_made(run_dir, top)
             else:
                 _empty(run_dir)
         elif interrupted:
@@ -191,6 +193,19 @@ def writing(run_dir: str | Path, *, resume: bool = False) -> Iterator[RunLock]:
         raise
     finally:
         lock.release()
+
+
+def _remove_made(run_dir: Path, top: Path) -> None:
+    """Remove ``run_dir`` and the parents made for it up to ``top``, where they are left empty."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in run_dir.parents:
+        if top != run_dir and (parent == top or top in parent.parents):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        else:
+            break
 
 
 def _empty(folder: Path) -> None:
