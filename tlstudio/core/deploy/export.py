@@ -282,11 +282,11 @@ def export_models(
             progress(done, total)
         done += 1
 
-    step("Loading the model")
-    predictor = _as_predictor(source)
-    stage, created = _make_stage(folder)
+    stage, created = _make_stage(folder)  # a folder that cannot be written is refused before the model loads
     results: list[ExportResult] = []
     try:
+        step("Loading the model")
+        predictor = _as_predictor(source)
         for fmt in wanted:
             if on_format:
                 on_format(fmt)
