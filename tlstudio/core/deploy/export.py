@@ -204,6 +204,8 @@ def _remove(*paths: Path) -> None:
 
 def _place(staged: Path, target: Path) -> None:
     """Move a staged file or folder into place, never over something that appeared meanwhile."""
+    if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+        target.rmdir()  # an empty folder given as a folder export's target
     if target.exists() or target.is_symlink():
         raise ExportError(f"{target} appeared while exporting; it was left as it is and nothing was written")
     os.rename(staged, target)
