@@ -355,7 +355,7 @@ def check_resumable(run_dir: str | Path) -> None:
         raise RunError(f"cannot resume {run_dir}: its checkpoint {STATE_FILE} is incomplete; {how}")
     for name in {state.get("weights"), state.get("optimizer")} - {None, ""}:
         _check_arrays(checkpoint_dir(run_dir) / str(name), run_dir, how)
-    best = state.get("best") if isinstance(state.get("best"), dict) else {}
+    best: dict[str, Any] = state["best"] if isinstance(state.get("best"), dict) else {}
     if best.get("file") and (checkpoint_dir(run_dir) / str(best["file"])).exists():
         _check_arrays(checkpoint_dir(run_dir) / str(best["file"]), run_dir, how)
 

@@ -339,8 +339,8 @@ def export_models(
                 _place(staged, folder / staged.name)
             shared = [(folder / n, _size(folder / n)) for n in (run_folder.LABELS_FILE, CARD_FILE)]
             for r in ok:
-                script = folder / script_name(r.format)
-                scripts = [(script, _size(script))] if r.format != "web" else []
+                script_path = folder / script_name(r.format)
+                scripts = [(script_path, _size(script_path))] if r.format != "web" else []
                 r.files = [(r.path, _size(r.path)), *scripts, *shared]
     except OSError as exc:
         raise ExportError(f"cannot write into {folder}: {exc.strerror or exc}") from None
