@@ -98,6 +98,15 @@ def test_every_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys,
     assert err.count("\n") == 1 and err.startswith("tlstudio train: argument --epochs")
 
 
+def test_predict_never_overwrites_a_csv(tmp_path, capsys):
+    mine = tmp_path / "mine.csv"
+    mine.write_text("my,own,table\n")
+    assert main(["predict", str(tmp_path / "no-model"), str(tmp_path), "--csv", str(mine)]) == 2
+    assert capsys.readouterr().err == (f"tlstudio predict: {mine} already exists; tlstudio does not overwrite "
+                                       "files: choose another --csv\n")
+    assert mine.read_text() == "my,own,table\n"
+
+
 def test_predict_csv_onto_a_folder_is_one_line(tmp_path, capsys, monkeypatch):
     from tlstudio.commands import predict
 
