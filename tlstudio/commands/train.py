@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -257,7 +258,12 @@ def run(args: argparse.Namespace) -> int:
                   f"tlstudio train --resume {run_dir}", file=sys.stderr)
         else:
             print(f"tlstudio train: {how} before the first epoch; nothing was kept", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        code = 143 if isinstance(exc, Terminated) else 130
+        # The run folder is complete and closed; leave now. Interpreter teardown with TensorFlow's
+        # threads stopped mid-batch can end in SIGABRT, which would hide this exit code.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
