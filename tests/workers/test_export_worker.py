@@ -18,7 +18,7 @@ def run_dir(tmp_path_factory):
 
 
 def _run(qtbot, recorder, worker):
-    started, done, finished = recorder(worker.format_started), recorder(worker.format_done), recorder(worker.succeeded)
+    started, done, finished = recorder(worker.format_started), recorder(worker.format_done), recorder(worker.finished)
     progress, failed = recorder(worker.progress), recorder(worker.failed)
     handle = start_worker(worker)
     qtbot.waitUntil(lambda: bool(finished.calls or failed.calls), timeout=120000)
