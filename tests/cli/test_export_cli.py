@@ -80,3 +80,35 @@ def test_out_is_never_overwritten(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "-f", "keras", "--out", str(mine)]) == 2
     assert "already holds mine.keras" in capsys.readouterr().err
     assert mine.read_bytes() == b"mine"
+
+
+def test_export_to_a_read_only_or_full_disk_is_one_line_and_leaves_nothing(run_dir, tmp_path, capsys):
+    from support.small_disk import tmpfs
+
+    with tmpfs(tmp_path / "ro", read_only=True) as ro:
+        assert main(["export", str(run_dir), "-f", "keras", "--out", str(ro / "exp")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"tlstudio export: cannot write into {ro / 'exp'}")
+        assert "Read-only file system" in err and list(ro.iterdir()) == []
+    with tmpfs(tmp_path / "full", size="64k") as full:
+        assert main(["export", str(run_dir), "-f", "keras", "--out", str(full / "exp")]) == 2
+        err = capsys.readouterr().err
+        assert _last(err).startswith("tlstudio export: ") and "Traceback" not in err
+        assert "No space left on device" in _last(err)
+        assert list(full.iterdir()) == []  # the staged files and the folder it made are gone
+    with tmpfs(tmp_path / "nearly", size="64k") as nearly:
+        assert main(["export", str(run_dir / "model.keras"), "-f", "keras", "--out", str(nearly / "m.keras")]) == 2
+        assert list(nearly.iterdir()) == []
+
+
+def test_export_onto_a_file_is_one_line(run_dir, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    assert main(["export", str(run_dir), "-f", "keras,tflite", "--out", str(tmp_path / "a-file")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tlstudio export: {tmp_path / 'a-file'} is a file, not a folder: give a new folder to export into\n"
+    assert main(["export", str(run_dir), "-f", "keras", "--out", str(tmp_path / "a-file" / "m.keras")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def _last(text):
+    return [ln for ln in text.strip().splitlines() if ln.strip()][-1]

@@ -23,8 +23,13 @@ def test_config_round_trip_keeps_split_settings_and_file_lists(tmp_path):
 def test_load_run_of_an_unfinished_run(tmp_path):
     write_run_config(tmp_path, TrainConfig(data_dir="/data"), ["x", "y"], {"train": [], "val": [], "test": []})
     write_summary(tmp_path, {"status": "running"})
-    info = load_run(tmp_path)
+    from tlstudio.core.run_lock import RunLock
+
+    with RunLock(tmp_path):
+        info = load_run(tmp_path)
     assert info.status == "running" and info.model_path is None and info.evaluation is None
+    # Nobody holds the run any more (its process was killed): it reads as interrupted.
+    assert load_run(tmp_path).status == "interrupted"
     assert info.history == {"epochs": [], "batches": []} and info.classes == ["x", "y"]
 
 

@@ -40,10 +40,11 @@ def register(subparsers: Any) -> None:
 
 
 def _unique_png(folder: Path, source: str, used: set[str]) -> Path:
+    """A name for ``source``'s overlay that neither this run nor anything already in ``folder`` uses."""
     stem = Path(source).stem or "image"
     name = f"{stem}_gradcam.png"
     i = 1
-    while name in used:
+    while name in used or (folder / name).exists():
         i += 1
         name = f"{stem}_{i}_gradcam.png"
     used.add(name)
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise TlstudioError("--top-k must be at least 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise TlstudioError("--threshold must be between 0 and 1")
+    if args.csv and (Path(args.csv).exists() or Path(args.csv).is_symlink()):
+        raise TlstudioError(f"{args.csv} already exists; tlstudio does not overwrite files: choose another --csv")
     predictor = Predictor.from_path(args.model)
     progress, finish = terminal_progress(sys.stderr, "predicting")
     try:

@@ -308,10 +308,15 @@ def describe_settings(settings: dict[str, Any], kept: str, threshold: float) -> 
     return ", ".join(parts)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, ``kill``): stop now, like a second Ctrl-C."""
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tlstudio.core.errors import TlstudioError
+    from tlstudio.core.run_lock import check_new_run_dir
 
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
@@ -323,14 +328,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.out:
             raise TlstudioError("say where to write the run with --out RUN_DIR")
-        config = build_config(args)
         run_dir = Path(args.out)
+        check_new_run_dir(run_dir)  # before loading TensorFlow: refuse at once
+        config = build_config(args)
 
     with native_logs_silenced():  # TensorFlow prints its start-up lines when it is imported
         from tlstudio.core.train.trainer import train
 
     cancel = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
 
     def on_sigint(signum: int, frame: Any) -> None:
         if cancel.is_set():
@@ -339,9 +346,14 @@ def run(args: argparse.Namespace) -> int:
         cancel.set()
         print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr)
 
+    def on_sigterm(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, previous_term)
+        raise Terminated
+
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGTERM, on_sigterm)
     from contextlib import ExitStack
 
     try:
@@ -354,9 +366,25 @@ def run(args: argparse.Namespace) -> int:
                 extra = stack.enter_context(cluster_training(args.cluster))
             display = stack.enter_context(_Display())
             result = train(config, run_dir, emit=display, cancel=cancel, resume=bool(args.resume), **extra)
+    except KeyboardInterrupt as exc:
+        from tlstudio.core import run_folder
+
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if run_folder.is_run(run_dir):
+            print(f"tlstudio train: {how}; the run keeps its last completed epoch: continue it with "
+                  f"tlstudio train --resume {run_dir}", file=sys.stderr)
+        else:
+            print(f"tlstudio train: {how} before the first epoch; nothing was kept", file=sys.stderr)
+        code = 143 if isinstance(exc, Terminated) else 130
+        # The run folder is complete and closed; leave now. Interpreter teardown with TensorFlow's
+        # threads stopped mid-batch can end in SIGABRT, which would hide this exit code.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
     if args.json:
         print(json.dumps(result.to_json()), flush=True)
     else:

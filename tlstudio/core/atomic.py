@@ -10,6 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files are created 0600 and folders 0700 (mkstemp, mkdtemp); the renamed result gets the
+# permissions of any other file the user makes, so runs and exports share them. Read once, at import,
+# because reading the umask means setting it.
+_UMASK = _read_umask()
+FILE_MODE = 0o666 & ~_UMASK
+FOLDER_MODE = 0o777 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` in one rename.
@@ -21,10 +35,12 @@ def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path
     target.parent.mkdir(parents=True, exist_ok=True)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        os.chmod(tmp, FOLDER_MODE)
     else:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, FILE_MODE)
     try:
         yield tmp
         if directory:

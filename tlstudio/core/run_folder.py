@@ -12,6 +12,7 @@
       run.json          status and summary (:class:`Summary`)
       error.log         the traceback of a run that failed with an unexpected error
       checkpoints/      per-epoch state (state.json + arrays) for --resume
+      .lock             locked by the process writing the run (tlstudio.core.run_lock)
 
 Every other module asks this one for a run's files (:func:`load_run`, :func:`read_summary`,
 :func:`model_file`, ...), so the names above are spelled here and nowhere else. Every file is
@@ -21,7 +22,7 @@ written atomically (tlstudio.core.atomic).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,14 @@ RUN_FILE = "run.json"
 ERROR_FILE = "error.log"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state.json"  # inside CHECKPOINT_DIR
+LOCK_FILE = ".lock"  # held by the process writing the run (tlstudio.core.run_lock)
 
 #: run.json "status" values
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"
 STATUS_CANCELLED = "cancelled"
 STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"  # stopped by a signal, a second Ctrl-C or a killed process; resumable
 STATUS_UNKNOWN = "unknown"
 
 
@@ -293,12 +296,81 @@ def config_from_json(data: Any, source: str | Path = "configuration") -> tuple[T
 def read_summary(run_dir: str | Path) -> Summary:
     """``run.json`` of a run; an empty :class:`Summary` (status "unknown") when there is none.
 
+    A run that says "running" while no live process holds its lock was killed: it is read as
+    "interrupted" (and can be resumed).
+
     Raises
     ------
     RunError
         When the file is damaged.
     """
-    return Summary.from_dict(_read_object(Path(run_dir) / RUN_FILE, {}))
+    summary = Summary.from_dict(_read_object(Path(run_dir) / RUN_FILE, {}))
+    if summary.status == STATUS_RUNNING:
+        from tlstudio.core.run_lock import is_locked
+
+        if not is_locked(run_dir):
+            summary = replace(summary, status=STATUS_INTERRUPTED)
+    return summary
+
+
+def mark_interrupted(run_dir: str | Path) -> None:
+    """Say "interrupted" in ``run.json`` of a run that was stopped while it said "running"."""
+    try:
+        data = _read_object(Path(run_dir) / RUN_FILE, None)
+    except RunError:
+        return
+    if isinstance(data, dict) and data.get("status") == STATUS_RUNNING:
+        write_summary(Path(run_dir), {**data, "status": STATUS_INTERRUPTED, "updated": now_iso()})
+
+
+def check_resumable(run_dir: str | Path) -> None:
+    """Refuse to resume a run whose checkpoint is damaged, rather than restart it from epoch 0.
+
+    Raises
+    ------
+    RunError
+        When its configuration or checkpoint state cannot be read, the state
+        is missing although epochs were completed, or a checkpoint file it names is missing or damaged.
+    """
+    run_dir = Path(run_dir)
+    read_run_config(run_dir)
+    if read_summary(run_dir).status == STATUS_FINISHED:
+        return  # nothing to resume; the trainer says so (its checkpoints were cleared at the end)
+    state_path = checkpoint_dir(run_dir) / STATE_FILE
+    how = "start a new run (the model of the run, if any, is kept)"
+    if not state_path.exists():
+        try:
+            done = len(read_history(run_dir)["epochs"])
+        except RunError:
+            done = 0
+        if done:
+            raise RunError(f"cannot resume {run_dir}: {done} epoch(s) were completed but their checkpoint "
+                           f"({CHECKPOINT_DIR}/{STATE_FILE}) is missing; {how}")
+        return
+    try:
+        state = _read_object(state_path, None)
+    except RunError as exc:
+        raise RunError(f"cannot resume {run_dir}: its checkpoint is damaged ({exc}); {how}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("weights"), str):
+        raise RunError(f"cannot resume {run_dir}: its checkpoint {STATE_FILE} is incomplete; {how}")
+    for name in {state.get("weights"), state.get("optimizer")} - {None, ""}:
+        _check_arrays(checkpoint_dir(run_dir) / str(name), run_dir, how)
+    best: dict[str, Any] = state["best"] if isinstance(state.get("best"), dict) else {}
+    if best.get("file") and (checkpoint_dir(run_dir) / str(best["file"])).exists():
+        _check_arrays(checkpoint_dir(run_dir) / str(best["file"]), run_dir, how)
+
+
+def _check_arrays(path: Path, run_dir: Path, how: str) -> None:
+    """A checkpoint's .npz must open and its members must pass their CRC check."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise RunError(f"cannot resume {run_dir}: checkpoint file {path.name} is missing or damaged ({exc}); {how}") from None
+    if bad is not None:
+        raise RunError(f"cannot resume {run_dir}: checkpoint file {path.name} is damaged ({bad}); {how}")
 
 
 def read_history(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tlstudio.core import run_folder
 from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.engine import protocol as p
 
@@ -51,7 +52,7 @@ class ModelCache:
     @staticmethod
     def _stamp(source: str) -> float:
         path = Path(source)
-        target = path / "model.keras" if path.is_dir() else path
+        target = run_folder.model_file(path) if path.is_dir() else path
         try:
             return target.stat().st_mtime
         except OSError:

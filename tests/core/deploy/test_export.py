@@ -278,6 +278,10 @@ def test_one_loop_goes_on_after_a_failed_format_and_writes_one_card(predictor, t
     for r in (results[0], results[2]):
         assert [p.name for p, _ in r.files][1:] == [f"predict_{r.format}.py", "labels.txt", "model_card.md"]
         assert all(p.stat().st_size == size for p, size in r.files if p.is_file())
+    # Exports get the permissions of the run's own files (both follow the umask, neither is private).
+    run_mode = (predictor.run_dir / "run.json").stat().st_mode & 0o777
+    assert run_mode == 0o666 & ~_umask()
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()} == {run_mode}
 
 
 def test_a_folder_holding_anything_is_refused_before_the_model_is_loaded(tmp_path):
@@ -320,3 +324,11 @@ def test_a_read_only_folder_gives_one_line(predictor, tmp_path):
     finally:
         locked.chmod(0o700)
     assert _visible(locked) == []
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

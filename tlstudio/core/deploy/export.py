@@ -204,6 +204,8 @@ def _remove(*paths: Path) -> None:
 
 def _place(staged: Path, target: Path) -> None:
     """Move a staged file or folder into place, never over something that appeared meanwhile."""
+    if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+        target.rmdir()  # an empty folder given as a folder export's target
     if target.exists() or target.is_symlink():
         raise ExportError(f"{target} appeared while exporting; it was left as it is and nothing was written")
     os.rename(staged, target)
@@ -282,11 +284,11 @@ def export_models(
             progress(done, total)
         done += 1
 
-    step("Loading the model")
-    predictor = _as_predictor(source)
-    stage, created = _make_stage(folder)
+    stage, created = _make_stage(folder)  # a folder that cannot be written is refused before the model loads
     results: list[ExportResult] = []
     try:
+        step("Loading the model")
+        predictor = _as_predictor(source)
         for fmt in wanted:
             if on_format:
                 on_format(fmt)
@@ -337,8 +339,8 @@ def export_models(
                 _place(staged, folder / staged.name)
             shared = [(folder / n, _size(folder / n)) for n in (run_folder.LABELS_FILE, CARD_FILE)]
             for r in ok:
-                script = folder / script_name(r.format)
-                scripts = [(script, _size(script))] if r.format != "web" else []
+                script_path = folder / script_name(r.format)
+                scripts = [(script_path, _size(script_path))] if r.format != "web" else []
                 r.files = [(r.path, _size(r.path)), *scripts, *shared]
     except OSError as exc:
         raise ExportError(f"cannot write into {folder}: {exc.strerror or exc}") from None

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from tlstudio.core import run_folder
+from tlstudio.core import run_folder, run_lock
 from tlstudio.core.atomic import write_json
 from tlstudio.core.config import (
     AUTO_HEAD_EPOCH_CAP,
@@ -119,16 +119,27 @@ def train(
     """
     trainer = _Trainer(config, Path(run_dir), emit or _ignore, cancel or threading.Event(), scan, resume)
     trainer.engines = engines or trainer.engines
+    recorded = False
     try:
-        return trainer.run()
+        # One writer per folder; a new run goes only into a new or empty folder and leaves none behind
+        # when it fails before its first epoch; a signal leaves it "interrupted" (tlstudio.core.run_lock).
+        with run_lock.writing(Path(run_dir), resume=resume):
+            try:
+                return trainer.run()
+            except TlstudioError as exc:
+                recorded = True
+                trainer.record_failure(exc)
+                raise
+            except Exception as exc:
+                recorded = True
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                message = f"training failed: {type(exc).__name__}: {first}"
+                trainer.record_failure(TrainingError(message), tb=traceback.format_exc())
+                raise TrainingError(message) from exc
     except TlstudioError as exc:
-        trainer.record_failure(exc)
+        if not recorded:  # the folder was refused before training started
+            trainer.record_failure(exc)
         raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"training failed: {type(exc).__name__}: {first}"
-        trainer.record_failure(TrainingError(message), tb=traceback.format_exc())
-        raise TrainingError(message) from exc
     finally:
         if trainer.prefetch is not None:
             trainer.prefetch.stop()
