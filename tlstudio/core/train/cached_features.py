@@ -70,12 +70,12 @@ def start_prefetch(config: TrainConfig, files: dict[str, FileSet]) -> ImagePrefe
 
     keyed = []
     for name in ("train", "val", "test"):
-        for abs_path in files[name].abs_paths:
+        for abs_path, rel in zip(files[name].abs_paths, files[name].rel_paths, strict=True):
             try:
                 st = os.stat(abs_path)
             except OSError:
                 continue
-            keyed.append((abs_path, file_key(abs_path, st.st_size, st.st_mtime_ns)))
+            keyed.append((abs_path, file_key(rel, st.st_size, st.st_mtime_ns)))  # the cache's own key
     known = cached_anywhere(k for _, k in keyed)
     todo = [p for p, k in keyed if k not in known]
     return ImagePrefetch(todo, input_size(config), config.resize_policy) if todo else None
