@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 
 import pytest
+from support.engine_here import engine_in_this_process
 from support.predict_run import trained_run
 
 from tlstudio.workers.base import start_worker
@@ -39,6 +40,7 @@ def test_a_failed_format_is_reported_and_the_others_are_written(qtbot, recorder,
         return real(predictor, fmt, path, scratch, images)
 
     monkeypatch.setattr(core_export, "write_format", no_tflite)
+    engine_in_this_process(monkeypatch)  # the patch above applies where the engine's handler runs
     dest = tmp_path / "exp"
     worker = ExportWorker(run_dir, ["tflite", "keras"], dest, verify=False)
     started, done, finished, progress, failed = _run(qtbot, recorder, worker)

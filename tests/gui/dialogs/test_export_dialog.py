@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.engine_here import engine_in_this_process
 from support.trained_runs import record_for, trained_runs  # noqa: F401
 
 SHOTS = os.environ.get("TLSTUDIO_SCREENSHOTS")
@@ -31,21 +32,6 @@ def _dialog(qtbot, state, run_dir=None):
     dialog.show()
     return dialog
 
-
-def _engine_in_this_process(monkeypatch):
-    """Answer the worker's requests with the engine's own handlers in this process (no pipe), so that
-    core can be patched here: isolates the dialog from the converters."""
-    from tlstudio.engine import handlers
-    from tlstudio.workers import engine_calls
-
-    models = handlers.ModelCache()
-
-    def request(req, *, progress=None, cancel=None, message=None, on_event=None):
-        ctx = handlers.CallContext(engine_calls.forwarder(progress, message, on_event),
-                                   cancel or threading.Event(), models)
-        return handlers.HANDLERS[type(req)](req, ctx)
-
-    monkeypatch.setattr(engine_calls, "request", request)
 
 
 def _finish(qtbot, dialog):
@@ -105,7 +91,7 @@ def test_missing_package_is_explained_and_other_formats_still_export(qtbot, stat
         return []
 
     monkeypatch.setattr(core_export, "write_format", fake_write)
-    _engine_in_this_process(monkeypatch)
+    engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     assert dialog.source() == str(trained_runs.runs[-1]), "the current (latest) run is exported by default"
     dialog.set_destination(tmp_path / "out")
@@ -139,7 +125,7 @@ def test_cancel_stops_the_export(qtbot, state, tmp_path, monkeypatch):
         raise Cancelled("Export cancelled.")
 
     monkeypatch.setattr(core_export, "write_format", slow_write)
-    _engine_in_this_process(monkeypatch)
+    engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.set_formats(["keras", "tflite"])
@@ -165,7 +151,7 @@ def test_closing_during_an_export_cancels_it_then_closes(qtbot, state, tmp_path,
         raise Cancelled("Export cancelled.")
 
     monkeypatch.setattr(core_export, "write_format", slow_write)
-    _engine_in_this_process(monkeypatch)
+    engine_in_this_process(monkeypatch)
     dialog = _dialog(qtbot, state)
     dialog.set_destination(tmp_path / "out")
     dialog.start_export()
