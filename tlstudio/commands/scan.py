@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from typing import Any, TextIO
 
 from tlstudio.commands._progress import terminal_progress
+from tlstudio.commands._shared import print_result
 
 _MAX_LISTED = 5
 
@@ -39,15 +38,7 @@ def run(args: argparse.Namespace) -> int:
         scan = scan_dataset(args.data, progress=progress, deep=args.deep)
     finally:
         finish()
-    try:
-        if args.json:
-            json.dump(scan.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            print_report(scan, sys.stdout, list_all=args.all)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `tlstudio scan DATA --json | head`: the reader left, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_result(args.json, scan.to_json, lambda: print_report(scan, sys.stdout, list_all=args.all))
     return 0
 
 

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any
 
+from tlstudio.commands._shared import apply_base_and_split
+
 HELP = "train a classifier on an image folder"
 DEFAULT_FT = 10  # keep in step with tlstudio.core.config.DEFAULT_FINE_TUNE_EPOCHS (not imported: startup time)
 AUTO = "auto"
@@ -134,18 +136,7 @@ def build_config(args: argparse.Namespace) -> Any:
         value = getattr(args, dest, None)
         if value is not None:
             setattr(config, name, value)
-    if args.weights is not None and args.weights.lower() not in ("imagenet", "none"):
-        config.weights = str(Path(args.weights).expanduser().resolve())
-    elif args.weights is not None:
-        config.weights = args.weights.lower()
-    if args.base_model:
-        config.base_model_path = str(Path(args.base_model).expanduser().resolve())
-    if args.val_fraction is not None:
-        config.split.val_fraction = args.val_fraction
-    if args.test_fraction is not None:
-        config.split.test_fraction = args.test_fraction
-    if args.seed is not None:
-        config.split.seed = args.seed
+    apply_base_and_split(config, args)
     # A value given turns its automatic choice off; "auto" turns it back on.
     for flag, name, auto in (("epochs", "head_epochs", "auto_epochs"), ("lr", "head_lr", "auto_head_lr"),
                              ("dropout", "dropout", "auto_dropout"), ("fine_tune_lr", "fine_tune_lr", "auto_fine_tune_lr"),

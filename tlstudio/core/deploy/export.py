@@ -179,6 +179,38 @@ def plan_export(formats: Sequence[str], out_path: str | os.PathLike[str]) -> tup
     return folder, targets
 
 
+def step_reporter(
+    total: int,
+    cancel: threading.Event | None,
+    status: Callable[[str], None] | None,
+    progress: Callable[[int, int], None] | None,
+) -> Callable[[str], None]:
+    """A ``step(text)`` callable for an export of ``total`` steps: it checks ``cancel``, then reports.
+
+    Parameters
+    ----------
+    total : int
+        How many steps the export takes (for ``progress(done, total)``).
+    cancel : threading.Event or None
+        Set to stop; the next step raises :class:`Cancelled`.
+    status, progress : callable or None
+        Receive the step's text and ``(steps done, total)``.
+    """
+    done = 0
+
+    def step(text: str) -> None:
+        nonlocal done
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Export cancelled.")
+        if status:
+            status(text)
+        if progress:
+            progress(done, total)
+        done += 1
+
+    return step
+
+
 def _as_predictor(source: Any) -> Any:
     from tlstudio.core.deploy.predict import Predictor
 
@@ -272,17 +304,7 @@ def export_models(
         require_onnx(verify=verify)  # before loading anything: the one format cannot be written
     folder, targets = plan_export(wanted, out_dir)
     total = 2 + len(wanted) * (2 if verify else 1)
-    done = 0
-
-    def step(text: str) -> None:
-        nonlocal done
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Export cancelled.")
-        if status:
-            status(text)
-        if progress:
-            progress(done, total)
-        done += 1
+    step = step_reporter(total, cancel, status, progress)
 
     stage, created = _make_stage(folder)  # a folder that cannot be written is refused before the model loads
     results: list[ExportResult] = []

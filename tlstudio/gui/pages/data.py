@@ -28,13 +28,7 @@ from tlstudio.gui import file_dialogs, settings
 from tlstudio.gui.curation_hooks import install_on_data_page
 from tlstudio.gui.state import AppState
 from tlstudio.gui.widgets.class_chart import SPLIT_LABELS, ClassBarChart
-from tlstudio.gui.widgets.common import (
-    BusyBanner,
-    MessageBanner,
-    heading,
-    hint,
-    icon,
-)
+from tlstudio.gui.widgets.common import BusyBanner, MessageBanner, heading, hint, icon
 from tlstudio.gui.widgets.fields import combo_box, set_quietly, spin_box
 from tlstudio.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 from tlstudio.workers.base import WorkerHandle, create_worker, registry

@@ -26,12 +26,7 @@ from tlstudio.core.config import TrainConfig
 from tlstudio.core.models import catalogue as base_models
 from tlstudio.gui.state import AppState
 from tlstudio.gui.widgets.catalogue_table import CatalogueTable
-from tlstudio.gui.widgets.common import (
-    BusyBanner,
-    MessageBanner,
-    heading,
-    hint,
-)
+from tlstudio.gui.widgets.common import BusyBanner, MessageBanner, heading, hint
 from tlstudio.gui.widgets.fields import combo_box, decimal_box, set_quietly, spin_box
 from tlstudio.gui.widgets.layer_panel import LayerPanel
 from tlstudio.gui.widgets.weights_box import WeightsBox
