@@ -28,22 +28,22 @@ AUTO = "auto"
 EPOCH_LINE_SECONDS = 1.0
 
 
-def _number_or_auto(text: str) -> float | str:
-    if text.strip().lower() == AUTO:
-        return AUTO
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', not {text!r}") from None
+def _or_auto(convert: Any, what: str) -> Any:
+    """An argparse ``type`` that takes "auto" or what ``convert`` accepts (``what`` names it in the error)."""
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() == AUTO:
+            return AUTO
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or 'auto', not {text!r}") from None
+
+    return parse
 
 
-def _count_or_auto(text: str) -> int | str:
-    if text.strip().lower() == AUTO:
-        return AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', not {text!r}") from None
+_number_or_auto = _or_auto(float, "a number")
+_count_or_auto = _or_auto(int, "a whole number")
 
 # Flags that map one to one on TrainConfig fields (flag dest -> field).
 _FIELDS = {
@@ -117,17 +117,11 @@ def build_config(args: argparse.Namespace) -> Any:
     from tlstudio.core.errors import TlstudioError
 
     if args.config:
-        from tlstudio.core.json_file import read_json
+        from tlstudio.core.config import read_config_file
         from tlstudio.core.run_folder import config_from_json
 
         path = Path(args.config)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise TlstudioError(f"configuration file not found: {path}") from None
-        except (OSError, ValueError) as exc:
-            raise TlstudioError(f"cannot read configuration {path}: {exc}") from None
-        config, _, _ = config_from_json(data, source=path)
+        config, _, _ = config_from_json(read_config_file(path), source=path)
     else:
         config = TrainConfig()
     if args.data:
