@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tlstudio import __version__
 from tlstudio.core import run_folder
@@ -376,17 +376,17 @@ def export_models(
     return results
 
 
-def export_model(
-    source: Any,
-    fmt: str,
-    out_path: str | os.PathLike[str],
-    *,
-    verify: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: threading.Event | None = None,
-    images: Iterable[str | os.PathLike[str]] | None = None,
-    status: Callable[[str], None] | None = None,
-) -> ExportResult:
+class ExportOptions(TypedDict, total=False):
+    """The keyword arguments :func:`export_model` passes on to :func:`export_models` (same meaning)."""
+
+    verify: bool
+    progress: Callable[[int, int], None] | None
+    cancel: threading.Event | None
+    images: Iterable[str | os.PathLike[str]] | None
+    status: Callable[[str], None] | None
+
+
+def export_model(source: Any, fmt: str, out_path: str | os.PathLike[str], **options: Unpack[ExportOptions]) -> ExportResult:
     """Export one format (see :func:`export_models`); ``out_path`` is the model's file name or a folder.
 
     Raises
@@ -396,9 +396,7 @@ def export_model(
         format's optional packages are not installed, :class:`VerificationError` when the
         exported file disagrees with the Keras model.
     """
-    (result,) = export_models(
-        source, [fmt], out_path, verify=verify, progress=progress, cancel=cancel, images=images, status=status
-    )
+    (result,) = export_models(source, [fmt], out_path, **options)
     if result.failure is not None:
         raise result.failure
     return result
