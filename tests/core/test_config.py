@@ -105,3 +105,17 @@ def test_bad_values_are_one_line_errors_and_the_json_round_trips():
     assert again == config and again.auto_dropout is False and again.auto_head_lr is None
     with pytest.raises(ConfigError, match="unknown configuration keys: colour"):
         TrainConfig.from_dict({**config.to_dict(), "colour": "red"})
+
+
+def test_read_config_file_gives_one_line_errors(tmp_path):
+    from tlstudio.core.config import ConfigError, read_config_file
+
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        read_config_file(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        read_config_file(bad)
+    good = tmp_path / "good.json"
+    good.write_text('{"base": "MobileNet"}', encoding="utf-8")
+    assert read_config_file(good) == {"base": "MobileNet"}

@@ -43,7 +43,7 @@ def test_open_model_reports_its_source_and_labels(qtbot, recorder, tmp_path):
     info, error = run(qtbot, recorder, open_model_file, path)
     assert error is None and isinstance(info, ModelFileInfo)
     assert info.source in ("tlstudio", "keras3") and info.source_label
-    assert info.labels == ["cats", "dogs"]
+    assert info.labels == ("cats", "dogs")
     assert info.input_size == (32, 32) and info.num_outputs == 2 and info.params > 0
 
 

@@ -64,16 +64,6 @@ class Coordinator:
         return self.stop
 
 
-def _make_optimizer(name: str, lr: float) -> Any:
-    import keras
-
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr)
-
-
 def synchronize_batchnorm(model: Any) -> int:
     """Make every BatchNormalization layer use the GLOBAL batch's statistics; returns how many.
 
@@ -103,6 +93,7 @@ def fine_tune_loop(cfg: dict[str, Any]) -> None:
 
     from tlstudio.cluster.features import model_from_bytes
     from tlstudio.core.data.pipeline import FileSet, SkipLog, make_dataset
+    from tlstudio.core.train.device import make_optimizer
     from tlstudio.core.train.feature_cache import weights_digest
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -114,7 +105,7 @@ def fine_tune_loop(cfg: dict[str, Any]) -> None:
     keras.utils.set_random_seed(int(cfg["seed"]))
     with strategy.scope():
         model = model_from_bytes(ray.get(cfg["model"][0]))
-        optimizer = _make_optimizer(cfg["optimizer"], float(cfg["lr"]))
+        optimizer = make_optimizer(cfg["optimizer"], float(cfg["lr"]))
         optimizer.build(model.trainable_variables)
     synchronize_batchnorm(model)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=float(cfg["label_smoothing"]), reduction=None)

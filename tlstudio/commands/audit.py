@@ -12,11 +12,11 @@ on with the same base is audited in seconds. DATA is never changed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from tlstudio.commands._shared import apply_base_and_split, print_result
 
 HELP = "find suspected label errors and near-duplicate images in a dataset"
 _LISTED = 20
@@ -54,17 +54,7 @@ def build_config(args: argparse.Namespace) -> Any:
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)
-    if args.weights is not None:
-        lower = args.weights.lower()
-        config.weights = lower if lower in ("imagenet", "none") else str(Path(args.weights).expanduser().resolve())
-    if args.base_model:
-        config.base_model_path = str(Path(args.base_model).expanduser().resolve())
-    if args.val_fraction is not None:
-        config.split.val_fraction = args.val_fraction
-    if args.test_fraction is not None:
-        config.split.test_fraction = args.test_fraction
-    if args.seed is not None:
-        config.split.seed = args.seed
+    apply_base_and_split(config, args)
     if args.threshold is not None and not 0.0 < args.threshold <= 1.0:
         raise TlstudioError("--threshold must be between 0 and 1")
     if args.folds is not None and args.folds < 2:
@@ -96,15 +86,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         finish()
-    try:
-        if args.json:
-            json.dump(report.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            print_report(report, sys.stdout, list_all=args.all)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `tlstudio audit DATA --json | head`: the reader left, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_result(args.json, report.to_json, lambda: print_report(report, sys.stdout, list_all=args.all))
     return 0
 
 

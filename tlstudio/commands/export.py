@@ -12,19 +12,19 @@ import argparse
 import sys
 from typing import Any
 
+HELP = "export a trained model (Keras, SavedModel, TFLite, ONNX, a web page) with labels and a model card"
+DESCRIPTION = (
+    "Export MODEL (a run folder or a .keras / .h5 file). Beside the model go labels.txt, model_card.md "
+    "and predict_<format>.py, a short script that runs the file with its own runtime. "
+    "--verify reloads the export in a fresh process and compares it with the Keras model."
+)
+
+
 FORMATS = ("keras", "savedmodel", "tflite", "tflite-f16", "tflite-int8", "onnx", "web")  # = tlstudio.core.deploy.export.FORMATS
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a trained model (Keras, SavedModel, TFLite, ONNX, a web page) with labels and a model card",
-        description=(
-            "Export MODEL (a run folder or a .keras / .h5 file). Beside the model go labels.txt, model_card.md "
-            "and predict_<format>.py, a short script that runs the file with its own runtime. "
-            "--verify reloads the export in a fresh process and compares it with the Keras model."
-        ),
-    )
+    parser = subparsers.add_parser("export", help=HELP, description=DESCRIPTION)
     parser.add_argument("model", metavar="MODEL", help="a run folder or a .keras / .h5 model file")
     parser.add_argument(
         "--format", "-f", dest="formats", action="append", required=True, metavar="FORMAT",

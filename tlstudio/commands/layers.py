@@ -9,17 +9,16 @@ from typing import Any, TextIO
 
 from tlstudio.commands._progress import terminal_progress
 
+HELP = "show the layers and blocks of a model and which are frozen"
+DESCRIPTION = (
+    "Build the classifier for a base model (or your own model file) and print its layer tree: the "
+    "blocks of the base, output shapes, parameter counts and what trains. By default the base is "
+    "frozen (the first phase of training); --unfreeze-top N shows fine-tuning of the top N blocks."
+)
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "layers",
-        help="show the layers and blocks of a model and which are frozen",
-        description=(
-            "Build the classifier for a base model (or your own model file) and print its layer tree: the "
-            "blocks of the base, output shapes, parameter counts and what trains. By default the base is "
-            "frozen (the first phase of training); --unfreeze-top N shows fine-tuning of the top N blocks."
-        ),
-    )
+    parser = subparsers.add_parser("layers", help=HELP, description=DESCRIPTION)
     parser.add_argument(
         "--base", default="MobileNet", metavar="NAME", help="base model (see `tlstudio models`)"
     )

@@ -7,17 +7,17 @@ import json
 import sys
 from typing import Any
 
+HELP = "list the pre-trained base models"
+DESCRIPTION = (
+    "List the base models tlstudio can train on: input size, width multipliers (alpha), "
+    "parameters of the feature extractor, ImageNet top-1 accuracy documented by Keras, "
+    "relative speed, and where the ImageNet weights come from "
+    "(shipped, already cached, or downloaded on first use)."
+)
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "models",
-        help="list the pre-trained base models",
-        description=(
-            "List the base models tlstudio can train on: input size, width multipliers (alpha), parameters "
-            "of the feature extractor, ImageNet top-1 accuracy documented by Keras, relative speed, and "
-            "where the ImageNet weights come from (shipped, already cached, or downloaded on first use)."
-        ),
-    )
+    parser = subparsers.add_parser("models", help=HELP, description=DESCRIPTION)
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     parser.set_defaults(func=run)
 

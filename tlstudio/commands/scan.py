@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from typing import Any, TextIO
 
 from tlstudio.commands._progress import terminal_progress
+from tlstudio.commands._shared import print_result
+
+HELP = "check a dataset folder: classes, counts, unusable files, warnings"
+DESCRIPTION = (
+    "Scan DATA (DATA/<class>/images or DATA/{train,val,test}/<class>/images) and print counts per "
+    "class and split, the files that cannot be used grouped by reason, and warnings."
+)
+
 
 _MAX_LISTED = 5
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "scan",
-        help="check a dataset folder: classes, counts, unusable files, warnings",
-        description=(
-            "Scan DATA (DATA/<class>/images or DATA/{train,val,test}/<class>/images) and print counts per "
-            "class and split, the files that cannot be used grouped by reason, and warnings."
-        ),
-    )
+    parser = subparsers.add_parser("scan", help=HELP, description=DESCRIPTION)
     parser.add_argument("data", metavar="DATA", help="the dataset folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     parser.add_argument("--all", action="store_true", help="list every skipped and ignored file, not a few")
@@ -39,15 +38,7 @@ def run(args: argparse.Namespace) -> int:
         scan = scan_dataset(args.data, progress=progress, deep=args.deep)
     finally:
         finish()
-    try:
-        if args.json:
-            json.dump(scan.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            print_report(scan, sys.stdout, list_all=args.all)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `tlstudio scan DATA --json | head`: the reader left, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_result(args.json, scan.to_json, lambda: print_report(scan, sys.stdout, list_all=args.all))
     return 0
 
 

@@ -20,28 +20,30 @@ import threading
 import time
 from typing import Any
 
+from tlstudio.commands._shared import apply_base_and_split
+
 HELP = "train a classifier on an image folder"
 DEFAULT_FT = 10  # keep in step with tlstudio.core.config.DEFAULT_FINE_TUNE_EPOCHS (not imported: startup time)
 AUTO = "auto"
 EPOCH_LINE_SECONDS = 1.0
 
 
-def _number_or_auto(text: str) -> float | str:
-    if text.strip().lower() == AUTO:
-        return AUTO
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', not {text!r}") from None
+def _or_auto(convert: Any, what: str) -> Any:
+    """An argparse ``type`` that takes "auto" or what ``convert`` accepts (``what`` names it in the error)."""
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() == AUTO:
+            return AUTO
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or 'auto', not {text!r}") from None
+
+    return parse
 
 
-def _count_or_auto(text: str) -> int | str:
-    if text.strip().lower() == AUTO:
-        return AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', not {text!r}") from None
+_number_or_auto = _or_auto(float, "a number")
+_count_or_auto = _or_auto(int, "a whole number")
 
 # Flags that map one to one on TrainConfig fields (flag dest -> field).
 _FIELDS = {
@@ -115,17 +117,11 @@ def build_config(args: argparse.Namespace) -> Any:
     from tlstudio.core.errors import TlstudioError
 
     if args.config:
-        from tlstudio.core.json_file import read_json
+        from tlstudio.core.config import read_config_file
         from tlstudio.core.run_folder import config_from_json
 
         path = Path(args.config)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise TlstudioError(f"configuration file not found: {path}") from None
-        except (OSError, ValueError) as exc:
-            raise TlstudioError(f"cannot read configuration {path}: {exc}") from None
-        config, _, _ = config_from_json(data, source=path)
+        config, _, _ = config_from_json(read_config_file(path), source=path)
     else:
         config = TrainConfig()
     if args.data:
@@ -134,18 +130,7 @@ def build_config(args: argparse.Namespace) -> Any:
         value = getattr(args, dest, None)
         if value is not None:
             setattr(config, name, value)
-    if args.weights is not None and args.weights.lower() not in ("imagenet", "none"):
-        config.weights = str(Path(args.weights).expanduser().resolve())
-    elif args.weights is not None:
-        config.weights = args.weights.lower()
-    if args.base_model:
-        config.base_model_path = str(Path(args.base_model).expanduser().resolve())
-    if args.val_fraction is not None:
-        config.split.val_fraction = args.val_fraction
-    if args.test_fraction is not None:
-        config.split.test_fraction = args.test_fraction
-    if args.seed is not None:
-        config.split.seed = args.seed
+    apply_base_and_split(config, args)
     # A value given turns its automatic choice off; "auto" turns it back on.
     for flag, name, auto in (("epochs", "head_epochs", "auto_epochs"), ("lr", "head_lr", "auto_head_lr"),
                              ("dropout", "dropout", "auto_dropout"), ("fine_tune_lr", "fine_tune_lr", "auto_fine_tune_lr"),

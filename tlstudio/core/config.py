@@ -176,11 +176,26 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise ConfigError(f"configuration file not found: {path}") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> Any:
+    """The JSON content of a configuration file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (``config.json`` of a run, or one a person wrote).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or is not readable JSON (a one-line message).
+    """
+    path = Path(path)
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from None

@@ -211,6 +211,18 @@ class ModelFileInfo:
     num_outputs: int | None = None
     params: int = 0
 
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+
+SOURCE_LABELS = {
+    "tlstudio": "tlstudio (Keras 3)",
+    "keras3": "Keras 3",
+    "keras2": "Keras 2 / tf.keras",
+    "teachable-machine": "Teachable Machine",
+}
+
 
 @dataclass(frozen=True)
 class PredictorInfo:
@@ -242,7 +254,12 @@ class FolderResult:
 
 @dataclass(frozen=True)
 class FormatOutcome:
-    """What one export format produced; ``error`` says why it failed."""
+    """What one export format produced.
+
+    ``files``: ((path, size in bytes), ...); ``verification``: core's dict ({"top1_agreement",
+    "max_prob_diff", "n", "ok"}) or None; ``error``: why it failed; ``missing_dependency``: True when
+    the failure is an optional package that is not installed.
+    """
 
     fmt: str
     files: tuple[tuple[str, int], ...] = ()

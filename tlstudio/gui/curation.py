@@ -106,21 +106,20 @@ class DatasetEditor(QObject):
 
     def move_to_class(self, paths: Sequence[str | Path], class_name: str) -> dict[str, Any] | None:
         """Relabel images (absolute paths) into ``class_name``."""
-        try:
-            rels = [self.rel(p) for p in paths]
-        except TlstudioError as exc:
-            self.failed.emit(str(exc))
-            return None
-        return self._do(curate.move_to_class, rels, class_name)
+        return self._do_on_paths(curate.move_to_class, paths, class_name)
 
     def exclude(self, paths: Sequence[str | Path], reason: str = "") -> dict[str, Any] | None:
         """Move images out of the dataset into the ``excluded`` folder beside it."""
+        return self._do_on_paths(curate.exclude, paths, reason)
+
+    def _do_on_paths(self, fn: Any, paths: Sequence[str | Path], *args: Any) -> dict[str, Any] | None:
+        """:meth:`_do` on images given by absolute path (one outside the dataset is refused with a message)."""
         try:
             rels = [self.rel(p) for p in paths]
         except TlstudioError as exc:
             self.failed.emit(str(exc))
             return None
-        return self._do(curate.exclude, rels, reason)
+        return self._do(fn, rels, *args)
 
     def add_images(self, files: Sequence[str | Path], class_name: str) -> dict[str, Any] | None:
         return self._do(curate.add_images, class_name, list(files))

@@ -7,41 +7,14 @@ reason and the others still go ahead; Cancel stops between steps and nothing is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 
+from tlstudio.engine.protocol import ExportSummary, FormatOutcome
 from tlstudio.workers.base import Worker
 
 PROGRESS_SCALE = 1000
-
-
-@dataclass(frozen=True)
-class FormatOutcome:
-    """What one format produced.
-
-    ``files``: ((path, size in bytes), ...); ``verification``: core's dict ({"top1_agreement",
-    "max_prob_diff", "n", "ok"}) or None; ``error``: why it failed; ``missing_dependency``: True when
-    the failure is an optional package that is not installed.
-    """
-
-    fmt: str
-    files: tuple[tuple[str, int], ...] = ()
-    verification: dict | None = None
-    error: str | None = None
-    missing_dependency: bool = False
-    notes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    destination: str
-    outcomes: tuple[FormatOutcome, ...]
 
 
 class ExportWorker(Worker):

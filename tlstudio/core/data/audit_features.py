@@ -33,6 +33,7 @@ from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import Cancelled
 from tlstudio.core.events import CacheProgress, Event, LogMessage
 from tlstudio.core.json_file import read_json
+from tlstudio.core.train.cached_features import cache_description
 
 Emit = Callable[[Event], None]
 
@@ -51,23 +52,6 @@ class Features:
     hits: int  # rows found in the cache
     computed: int  # rows the base was run for
     key: str  # the cache's model key
-
-
-def cache_description(config: TrainConfig, feature_model: Any, size: int) -> dict[str, Any]:
-    """What identifies a feature extractor in the embedding cache (the trainer's own description)."""
-    from tlstudio.core.train.feature_cache import weights_digest
-
-    return {
-        "base": config.base_model_path and os.path.abspath(config.base_model_path) or config.base,
-        "cut_layer": config.cut_layer,
-        "alpha": config.alpha,
-        "weights": config.weights if config.weights in ("imagenet", "none") else os.path.abspath(config.weights),
-        "weights_digest": weights_digest(feature_model.get_weights()),
-        "input_size": size,
-        "resize_policy": config.resize_policy,
-        "pooling": config.pooling,
-        "layers": [type(layer).__name__ for layer in feature_model.layers],
-    }
 
 
 def build_feature_model(config: TrainConfig, cancel: threading.Event | None = None) -> tuple[Any, int]:

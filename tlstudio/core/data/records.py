@@ -25,16 +25,15 @@ class FileRecord:
     height: int | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "class": self.class_name,
-            "split": self.split,
-            "status": self.status,
-            "reason": self.reason,
-            "size": self.size,
-            "width": self.width,
-            "height": self.height,
-        }
+        # mtime_ns stays out: it only tells a later scan whether the file changed.
+        return {key: getattr(self, attr) for key, attr in _FILE_RECORD_JSON.items()}
+
+
+#: JSON key -> FileRecord attribute, in the order the report lists them.
+_FILE_RECORD_JSON = {
+    "path": "path", "class": "class_name", "split": "split", "status": "status", "reason": "reason",
+    "size": "size", "width": "width", "height": "height",
+}
 
 
 @dataclass

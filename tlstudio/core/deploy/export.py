@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tlstudio import __version__
 from tlstudio.core import run_folder
@@ -179,6 +179,38 @@ def plan_export(formats: Sequence[str], out_path: str | os.PathLike[str]) -> tup
     return folder, targets
 
 
+def step_reporter(
+    total: int,
+    cancel: threading.Event | None,
+    status: Callable[[str], None] | None,
+    progress: Callable[[int, int], None] | None,
+) -> Callable[[str], None]:
+    """A ``step(text)`` callable for an export of ``total`` steps: it checks ``cancel``, then reports.
+
+    Parameters
+    ----------
+    total : int
+        How many steps the export takes (for ``progress(done, total)``).
+    cancel : threading.Event or None
+        Set to stop; the next step raises :class:`Cancelled`.
+    status, progress : callable or None
+        Receive the step's text and ``(steps done, total)``.
+    """
+    done = 0
+
+    def step(text: str) -> None:
+        nonlocal done
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Export cancelled.")
+        if status:
+            status(text)
+        if progress:
+            progress(done, total)
+        done += 1
+
+    return step
+
+
 def _as_predictor(source: Any) -> Any:
     from tlstudio.core.deploy.predict import Predictor
 
@@ -272,17 +304,7 @@ def export_models(
         require_onnx(verify=verify)  # before loading anything: the one format cannot be written
     folder, targets = plan_export(wanted, out_dir)
     total = 2 + len(wanted) * (2 if verify else 1)
-    done = 0
-
-    def step(text: str) -> None:
-        nonlocal done
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Export cancelled.")
-        if status:
-            status(text)
-        if progress:
-            progress(done, total)
-        done += 1
+    step = step_reporter(total, cancel, status, progress)
 
     stage, created = _make_stage(folder)  # a folder that cannot be written is refused before the model loads
     results: list[ExportResult] = []
@@ -354,17 +376,17 @@ def export_models(
     return results
 
 
-def export_model(
-    source: Any,
-    fmt: str,
-    out_path: str | os.PathLike[str],
-    *,
-    verify: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: threading.Event | None = None,
-    images: Iterable[str | os.PathLike[str]] | None = None,
-    status: Callable[[str], None] | None = None,
-) -> ExportResult:
+class ExportOptions(TypedDict, total=False):
+    """The keyword arguments :func:`export_model` passes on to :func:`export_models` (same meaning)."""
+
+    verify: bool
+    progress: Callable[[int, int], None] | None
+    cancel: threading.Event | None
+    images: Iterable[str | os.PathLike[str]] | None
+    status: Callable[[str], None] | None
+
+
+def export_model(source: Any, fmt: str, out_path: str | os.PathLike[str], **options: Unpack[ExportOptions]) -> ExportResult:
     """Export one format (see :func:`export_models`); ``out_path`` is the model's file name or a folder.
 
     Raises
@@ -374,9 +396,7 @@ def export_model(
         format's optional packages are not installed, :class:`VerificationError` when the
         exported file disagrees with the Keras model.
     """
-    (result,) = export_models(
-        source, [fmt], out_path, verify=verify, progress=progress, cancel=cancel, images=images, status=status
-    )
+    (result,) = export_models(source, [fmt], out_path, **options)
     if result.failure is not None:
         raise result.failure
     return result

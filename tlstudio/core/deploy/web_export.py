@@ -252,17 +252,7 @@ def export_web(
     """
     require_web(verify=verify)
     total = 4 if verify else 3
-    done = 0
-
-    def step(text: str) -> None:
-        nonlocal done
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Export cancelled.")
-        if status:
-            status(text)
-        if progress:
-            progress(done, total)
-        done += 1
+    step = core_export.step_reporter(total, cancel, status, progress)
 
     step("Loading the model")
     predictor = core_export._as_predictor(source)

@@ -29,13 +29,12 @@ def _re_key(pattern: str, fmt: Callable[[re.Match], str], extra: dict[str, str] 
     return key
 
 
-def _mobilenet_key(name: str) -> str | None:
-    m = re.match(r"conv_(?:dw|pw|pad)_(\d+)", name)
-    if m:
-        return f"block_{m.group(1)}"
-    if name.startswith("conv1"):
-        return "stem"
-    return None
+# Families whose block is one regex group and whose stem and top are name prefixes (``re.match``).
+_mobilenet_key = _re_key(r"^conv_(?:dw|pw|pad)_(\d+)", lambda m: f"block_{m.group(1)}", {"conv1": "stem"})
+_efficientnet_key = _re_key(
+    r"^(block\d+[a-z])_", lambda m: m.group(1), {"stem_|rescaling|normalization": "stem", "top_": "top"}
+)
+_resnet_key = _re_key(r"^(conv\d+_block\d+)_", lambda m: m.group(1), {"conv1_|pool1_": "stem", "post_": "top"})
 
 
 def _mobilenetv2_key(name: str) -> str | None:
@@ -60,28 +59,6 @@ def _mobilenetv3_key(name: str) -> str | None:
     if name in ("rescaling", "conv", "conv_bn") or name.startswith("rescaling"):
         return "stem"
     if name.startswith("conv_1"):
-        return "top"
-    return None
-
-
-def _efficientnet_key(name: str) -> str | None:
-    m = re.match(r"(block\d+[a-z])_", name)
-    if m:
-        return m.group(1)
-    if name.startswith(("stem_", "rescaling", "normalization")):
-        return "stem"
-    if name.startswith("top_"):
-        return "top"
-    return None
-
-
-def _resnet_key(name: str) -> str | None:
-    m = re.match(r"(conv\d+_block\d+)_", name)
-    if m:
-        return m.group(1)
-    if name.startswith(("conv1_", "pool1_")):
-        return "stem"
-    if name.startswith("post_"):
         return "top"
     return None
 

@@ -69,19 +69,17 @@ class LayerNode:
                 yield node
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "type": self.layer_type,
-            "output_shape": self.output_shape,
-            "params": self.params,
-            "trainable_params": self.trainable_params,
-            "trainable": self.trainable,
-            "batchnorm": self.is_batchnorm,
-            "locked": self.locked,
-            "note": self.note,
-            "children": [c.to_dict() for c in self.children],
-        }
+        data = {key: getattr(self, attr) for key, attr in _NODE_JSON.items()}
+        data["children"] = [c.to_dict() for c in self.children]
+        return data
+
+
+#: JSON key -> LayerNode attribute (``tlstudio layers --json``); the paths stay out.
+_NODE_JSON = {
+    "name": "name", "kind": "kind", "type": "layer_type", "output_shape": "output_shape", "params": "params",
+    "trainable_params": "trainable_params", "trainable": "trainable", "batchnorm": "is_batchnorm",
+    "locked": "locked", "note": "note",
+}
 
 
 # ----------------------------------------------------------------------- reading a model

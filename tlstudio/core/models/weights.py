@@ -167,43 +167,30 @@ def find_official(name: str, alpha: float | None, size: int) -> OfficialWeights 
         fallback = find_official(name, alpha, 224) if rows != 224 else None
         return OfficialWeights(file_name, _GCS + "mobilenet_v2/" + file_name, None, fallback)
     if key in ("mobilenetv3small", "mobilenetv3large"):
-        model_name = f"{key[len('mobilenetv3') :]}_224_{a}_float"
-        if model_name not in _MOBILENET_V3_HASHES:
-            return None
-        file_name = f"weights_mobilenet_v3_{model_name}_no_top_v2.h5"
-        return OfficialWeights(
-            file_name, _GCS + "mobilenet_v3/" + file_name, _MOBILENET_V3_HASHES[model_name]
-        )
+        variant = f"{key[len('mobilenetv3') :]}_224_{a}_float"
+        return _hashed(variant, _MOBILENET_V3_HASHES, f"weights_mobilenet_v3_{variant}_no_top_v2.h5", _GCS + "mobilenet_v3/")
     if key.startswith("efficientnetv2"):
         variant = key[len("efficientnetv2") :]
-        if variant not in _EFFICIENTNET_V2_HASHES:
-            return None
-        file_name = f"efficientnetv2-{variant}_notop.h5"
-        return OfficialWeights(
-            file_name, _GCS + "efficientnet_v2/" + file_name, _EFFICIENTNET_V2_HASHES[variant]
-        )
+        return _hashed(variant, _EFFICIENTNET_V2_HASHES, f"efficientnetv2-{variant}_notop.h5", _GCS + "efficientnet_v2/")
     if key.startswith("efficientnet"):
         variant = key[len("efficientnet") :]
-        if variant not in _EFFICIENTNET_HASHES:
-            return None
-        file_name = f"efficientnet{variant}_notop.h5"
-        return OfficialWeights(
-            file_name,
-            "https://storage.googleapis.com/keras-applications/" + file_name,
-            _EFFICIENTNET_HASHES[variant],
-        )
+        return _hashed(variant, _EFFICIENTNET_HASHES, f"efficientnet{variant}_notop.h5",
+                       "https://storage.googleapis.com/keras-applications/")
     if key in _RESNET_HASHES:
-        file_name = f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-        return OfficialWeights(file_name, _GCS + "resnet/" + file_name, _RESNET_HASHES[key])
+        return _hashed(key, _RESNET_HASHES, f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5", _GCS + "resnet/")
     if key.startswith("convnext"):
-        model_name = "convnext_" + key[len("convnext") :]
-        if model_name not in _CONVNEXT_HASHES:
-            return None
-        file_name = f"{model_name}_notop.h5"
-        return OfficialWeights(file_name, _GCS + "convnext/" + file_name, _CONVNEXT_HASHES[model_name])
+        variant = "convnext_" + key[len("convnext") :]
+        return _hashed(variant, _CONVNEXT_HASHES, f"{variant}_notop.h5", _GCS + "convnext/")
     if key in _SIMPLE:
         return OfficialWeights(*_SIMPLE[key])
     return None
+
+
+def _hashed(variant: str, hashes: dict[str, str], file_name: str, folder_url: str) -> OfficialWeights | None:
+    """The weights of ``variant`` when its family publishes them (``hashes`` lists those that exist)."""
+    if variant not in hashes:
+        return None
+    return OfficialWeights(file_name, folder_url + file_name, hashes[variant])
 
 
 def bundled_path(file_name: str) -> Path | None:

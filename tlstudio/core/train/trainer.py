@@ -15,7 +15,7 @@ The plan of a run:
    head-only classifier is kept), a 95 % interval, and the "not sure" threshold chosen on validation.
 
 This module holds the phases only; their parts live beside it: ``run_data``, ``device``,
-``freezing``, ``cached_features``, ``head_search``, ``head_fit``, ``checkpoints``, ``callbacks``.
+``freezing``, ``cached_features``, ``head_search``, ``head_fit``, ``checkpoints``, ``callbacks``, ``summary``.
 Completed epochs are checkpointed (a head on cached features every 2 s) for ``resume=True``.
 Cancelling (``cancel.set()``) stops within one batch, keeping the best weights so far.
 """
@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from tlstudio.core import run_folder, run_lock
-from tlstudio.core.atomic import write_json
 from tlstudio.core.config import (
     AUTO_HEAD_EPOCH_CAP,
     AUTO_HEAD_RELATIVE_DELTA,
@@ -58,10 +57,11 @@ from tlstudio.core.events import (
 from tlstudio.core.train import freezing
 from tlstudio.core.train.cached_features import start_prefetch
 from tlstudio.core.train.checkpoints import BestTracker, Checkpointer, RunProgress, fine_tuning_did_better
-from tlstudio.core.train.engines import Engines, features_record, fit_elsewhere
+from tlstudio.core.train.engines import Engines, fit_elsewhere
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
+from tlstudio.core.train.summary import run_summary, write_run_files
 
 Emit = Callable[[Event], None]
 #: The settings a run can choose itself (``TrainConfig.auto_<name>``).
@@ -192,30 +192,7 @@ class _Trainer:
         self.emit(TrainFailed(message=str(exc), run_dir=str(self.run_dir)))
 
     def summary(self, status: str, **extra: Any) -> dict[str, Any]:
-        config = self.config
-        assert config is not None
-        self.ckpt.created = self.ckpt.created or run_folder.now_iso()
-        files = self.data.files if self.data is not None else {}
-        return {
-            "status": status,
-            "created": self.ckpt.created,
-            "updated": run_folder.now_iso(),
-            "base": config.base_model_path or config.base,
-            "alpha": config.alpha,
-            "input_size": self.size or config.input_size,
-            "resize_policy": config.resize_policy,
-            "classes": list(self.data.classes) if self.data is not None else [],
-            "val_accuracy": extra.get("val_accuracy"),
-            "test_accuracy": extra.get("test_accuracy"),
-            "epochs_run": self.progress.run_epoch,
-            "train_seconds": round(self.progress.seconds(), 3),
-            "num_train": len(files["train"]) if files else 0,
-            "num_val": len(files["val"]) if files else 0,
-            "num_test": len(files["test"]) if files else 0,
-            "frozen_summary": self.frozen_summary,
-            **self.outcome,
-            "features": features_record(self.engines, self.cached),
-        }
+        return run_summary(self, status, **extra)
 
     # -- preparation -------------------------------------------------------------------------
     def prepare(self) -> TrainConfig:
@@ -490,14 +467,7 @@ class _Trainer:
             "head_only": self.ckpt.notes.get("head_only"), "threshold": threshold,
             "val_accuracy_ci95": val.get("accuracy_ci95"),
         }
-        val_acc = evaluation["splits"]["val"]["accuracy"] if evaluation["splits"]["val"]["n"] else None
-        test = evaluation["splits"].get("test")
-        test_acc = test["accuracy"] if test and test["n"] else None
-        skipped = self.data.scan_skipped + [{"path": s.path, "reason": s.reason} for s in self.skip_log.all()]
-        write_json(self.run_dir / run_folder.HISTORY_FILE, self.progress.history())
-        write_json(self.run_dir / run_folder.EVALUATION_FILE, evaluation)
-        write_json(self.run_dir / run_folder.SKIPPED_FILE, skipped)
-        run_folder.write_summary(self.run_dir, self.summary(status, val_accuracy=val_acc, test_accuracy=test_acc))
+        val_acc, test_acc = write_run_files(self, status, evaluation)
         if status == run_folder.STATUS_FINISHED:
             self.ckpt.finish()
         warnings = list(dict.fromkeys(self.warnings))

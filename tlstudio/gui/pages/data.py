@@ -28,13 +28,7 @@ from tlstudio.gui import file_dialogs, settings
 from tlstudio.gui.curation_hooks import install_on_data_page
 from tlstudio.gui.state import AppState
 from tlstudio.gui.widgets.class_chart import SPLIT_LABELS, ClassBarChart
-from tlstudio.gui.widgets.common import (
-    BusyBanner,
-    MessageBanner,
-    heading,
-    hint,
-    icon,
-)
+from tlstudio.gui.widgets.common import add_banners, button, heading, hint, icon, share_columns
 from tlstudio.gui.widgets.fields import combo_box, set_quietly, spin_box
 from tlstudio.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 from tlstudio.workers.base import WorkerHandle, create_worker, registry
@@ -64,20 +58,13 @@ class DatasetPage(QWidget):
         header.addWidget(self.folder_label, 1)
         self.change_button = QPushButton(icon("folder"), "Change folder...")
         self.change_button.clicked.connect(self.choose_folder)
-        self.rescan_button = QPushButton("Rescan")
-        self.rescan_button.setToolTip("Scan the folder again (after adding or removing pictures)")
-        self.rescan_button.clicked.connect(self.rescan)
+        self.rescan_button = button("Rescan", self.rescan,
+                                    "Scan the folder again (after adding or removing pictures)")
         header.addWidget(self.change_button)
         header.addWidget(self.rescan_button)
         outer.addLayout(header)
 
-        self.busy = BusyBanner()
-        self.busy.cancel_requested.connect(self.cancel_scan)
-        outer.addWidget(self.busy)
-        self.error_banner = MessageBanner("error")
-        outer.addWidget(self.error_banner)
-        self.warning_banner = MessageBanner("warning")
-        outer.addWidget(self.warning_banner)
+        self.busy, self.error_banner, self.warning_banner = add_banners(outer, self.cancel_scan, "error", "warning")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(splitter, 1)
@@ -176,9 +163,7 @@ class DatasetPage(QWidget):
         pv.addLayout(prow)
         self.tabs.addTab(problems, "Problems")
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([360, 640])
+        share_columns(splitter, (2, 3), (360, 640))
 
         state.dataset_changed.connect(self._refresh)
         state.project_changed.connect(self._project_changed)

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -26,12 +25,7 @@ from tlstudio.core.config import TrainConfig
 from tlstudio.core.models import catalogue as base_models
 from tlstudio.gui.state import AppState
 from tlstudio.gui.widgets.catalogue_table import CatalogueTable
-from tlstudio.gui.widgets.common import (
-    BusyBanner,
-    MessageBanner,
-    heading,
-    hint,
-)
+from tlstudio.gui.widgets.common import add_banners, button, heading, hint, share_columns
 from tlstudio.gui.widgets.fields import combo_box, decimal_box, set_quietly, spin_box
 from tlstudio.gui.widgets.layer_panel import LayerPanel
 from tlstudio.gui.widgets.weights_box import WeightsBox
@@ -81,18 +75,11 @@ class ModelPage(QWidget):
         header.addWidget(heading("Model"))
         self.summary = QLabel()
         header.addWidget(self.summary, 1)
-        self.build_button = QPushButton("Build model")
-        self.build_button.setToolTip("Build the model with these settings to see and choose its layers")
-        self.build_button.clicked.connect(self.build_model)
+        self.build_button = button("Build model", self.build_model,
+                                   "Build the model with these settings to see and choose its layers")
         header.addWidget(self.build_button)
         outer.addLayout(header)
-        self.busy = BusyBanner()
-        self.busy.cancel_requested.connect(self.cancel_build)
-        outer.addWidget(self.busy)
-        self.error_banner = MessageBanner("error")
-        outer.addWidget(self.error_banner)
-        self.info_banner = MessageBanner("info")
-        outer.addWidget(self.info_banner)
+        self.busy, self.error_banner, self.info_banner = add_banners(outer, self.cancel_build, "error", "info")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
@@ -102,9 +89,7 @@ class ModelPage(QWidget):
         self.layers.edited.connect(self._tree_edited)
         self.layers.top_blocks_chosen.connect(lambda n: self.state.update_train_config(unfreeze_top=n))
         splitter.addWidget(self.layers)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([460, 640])
+        share_columns(splitter, (2, 3), (460, 640))
 
         state.train_config_changed.connect(self._config_changed)
         state.project_changed.connect(self._project_changed)
@@ -140,8 +125,7 @@ class ModelPage(QWidget):
         self.alpha_label = QLabel("Width")
         self.alpha_label.setToolTip(self.alpha_combo.toolTip())
         form.addRow(self.alpha_label, self.alpha_combo)
-        self.size_spin = spin_box(32, 1024)
-        self.size_spin.setSingleStep(32)
+        self.size_spin = spin_box(32, 1024, step=32)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Images are resized to this square size; smaller is faster, larger sees more detail")
         self.size_spin.valueChanged.connect(self._size_changed)
@@ -156,15 +140,14 @@ class ModelPage(QWidget):
         head_box.setToolTip("The classifier head: the layers added on top of the base model, trained on your classes")
         hf = QFormLayout(head_box)
         self.pooling_combo = combo_box()
-        self.pooling_combo.addItem("Average", "avg")
-        self.pooling_combo.addItem("Maximum", "max")
+        for text, value in (("Average", "avg"), ("Maximum", "max")):
+            self.pooling_combo.addItem(text, value)
         self.pooling_combo.setToolTip("How the base's feature map becomes one feature vector")
         self.pooling_combo.currentIndexChanged.connect(self._head_changed)
         self.dropout_spin = decimal_box(0.0, 0.9, 0.05)
         self.dropout_spin.setToolTip("Share of features dropped at random while training; fights overfitting")
         self.dropout_spin.valueChanged.connect(self._head_changed)
-        self.hidden_spin = spin_box(0, 4096)
-        self.hidden_spin.setSingleStep(64)
+        self.hidden_spin = spin_box(0, 4096, step=64)
         self.hidden_spin.setSpecialValueText("none")
         self.hidden_spin.setToolTip("An extra dense layer before the output (none = a linear classifier)")
         self.hidden_spin.valueChanged.connect(self._head_changed)

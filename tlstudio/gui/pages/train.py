@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -34,6 +33,7 @@ from tlstudio.gui import training_plan
 from tlstudio.gui.text import percent
 from tlstudio.gui.widgets.plots import TrainingPlots
 from tlstudio.gui.widgets.run_log import RunLog
+from tlstudio.gui.widgets.train_controls import TrainControls
 from tlstudio.gui.widgets.train_settings import TrainSettingsForm
 from tlstudio.workers.base import WorkerHandle, registry, start_worker
 from tlstudio.workers.train_worker import TrainWorker
@@ -86,33 +86,15 @@ class TrainPage(QWidget):
         right = QWidget(self)
         rlayout = QVBoxLayout(right)
         rlayout.setContentsMargins(0, 0, 0, 0)
-        self.train_button = QPushButton("Train", right)
-        self.train_button.setDefault(True)
-        font = self.train_button.font()
-        font.setBold(True)
-        self.train_button.setFont(font)
-        self.train_button.setMinimumWidth(110)
+        self.controls = controls = TrainControls(right)
+        self.train_button, self.cancel_button = controls.train_button, controls.cancel_button
+        self.resume_button, self.open_folder_button = controls.resume_button, controls.open_folder_button
+        self.context_label = controls.context_label
         self.train_button.clicked.connect(self.start_training)
-        self.train_button.setToolTip("Start training with these settings (Ctrl+Enter)")
-        self.cancel_button = QPushButton("Cancel", right)
-        self.cancel_button.setToolTip("Stop after the current batch; the best weights so far are kept (Esc)")
-        self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.resume_button = QPushButton("Resume", right, visible=False, clicked=self.resume_training,
-                                         toolTip="Continue the interrupted run from its last saved epoch")
-        self.interrupted_run: Path | None = None  # a run the engine's death interrupted
-        self.open_folder_button = QPushButton("Open run folder", right)
-        self.open_folder_button.setToolTip("Show the folder of the last run (model, labels, history, evaluation)")
-        self.open_folder_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume_training)
         self.open_folder_button.clicked.connect(self.open_run_folder)
-        self.context_label = QLabel(right)
-        self.context_label.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.resume_button)
-        buttons.addWidget(self.context_label, 1)
-        buttons.addWidget(self.open_folder_button)
+        self.interrupted_run: Path | None = None  # a run the engine's death interrupted
 
         self.progress = QProgressBar(right)
         self.progress.setRange(0, 1)
@@ -137,7 +119,7 @@ class TrainPage(QWidget):
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
 
-        rlayout.addLayout(buttons)
+        rlayout.addWidget(controls)
         rlayout.addWidget(self.plan_label)
         rlayout.addWidget(self.progress)
         rlayout.addWidget(self.status_label)

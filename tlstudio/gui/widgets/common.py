@@ -1,13 +1,16 @@
-"""Small widgets shared by the pages: icons, the workflow side bar, a busy banner, message banners."""
+"""Small widgets shared by the pages: icons, buttons, the workflow side bar, a busy banner, message banners."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -16,6 +19,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -59,6 +63,15 @@ def hint(text: str) -> QLabel:
     label.setWordWrap(True)
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
+
+
+def button(text: str, clicked: Callable[..., object], tip: str = "", parent: QWidget | None = None) -> QPushButton:
+    """A push button wired to ``clicked``, with its tooltip (the pages build dozens of these)."""
+    b = QPushButton(text, parent)
+    if tip:
+        b.setToolTip(tip)
+    b.clicked.connect(clicked)
+    return b
 
 
 STATUS_ICONS = {"pending": "pending", "ready": "next", "done": "ready", "busy": "busy", "warning": "warning",
@@ -202,3 +215,23 @@ class MessageBanner(QFrame):
             h.addWidget(label, 1)
             self._layout.addWidget(row)
         self.setVisible(bool(messages))
+
+
+def add_banners(layout: QBoxLayout, cancel: Callable[[], object], *kinds: str) -> tuple[Any, ...]:
+    """A :class:`BusyBanner` whose Cancel calls ``cancel``, then a :class:`MessageBanner` per kind, added to ``layout``.
+
+    Returns the busy banner followed by the message banners, in order.
+    """
+    busy = BusyBanner()
+    busy.cancel_requested.connect(cancel)
+    banners = [busy, *(MessageBanner(kind) for kind in kinds)]
+    for banner in banners:
+        layout.addWidget(banner)
+    return tuple(banners)
+
+
+def share_columns(splitter: QSplitter, stretch: tuple[int, ...], sizes: tuple[int, ...]) -> None:
+    """How a splitter's columns share extra width (``stretch``) and their starting widths (``sizes``)."""
+    for index, factor in enumerate(stretch):
+        splitter.setStretchFactor(index, factor)
+    splitter.setSizes(list(sizes))

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QMenu,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,7 +29,7 @@ from tlstudio.core.data.scan import IMAGE_EXTENSIONS
 from tlstudio.core.errors import TlstudioError
 from tlstudio.gui import file_dialogs
 from tlstudio.gui.curation import DatasetEditor, ask_new_class
-from tlstudio.gui.widgets.common import hint
+from tlstudio.gui.widgets.common import button, hint
 
 ClassGetter = Callable[[], str | None]
 
@@ -53,19 +52,17 @@ class DatasetTools(QWidget):
         super().__init__(parent)
         self.editor = editor
         self.current_class = current_class
-        self.new_button = QPushButton("New dataset...")
-        self.new_button.clicked.connect(self.new_dataset)
-        self.classes_button = QPushButton("Classes")
-        self.classes_button.clicked.connect(self._classes_menu)
-        self.add_button = QPushButton("Add pictures...")
-        self.add_button.setToolTip("Copy picture files into the selected class (or drop them, or paste)")
-        self.add_button.clicked.connect(self.add_files)
-        self.webcam_button = QPushButton("Webcam...")
-        self.webcam_button.setToolTip(webcam.camera_support() or "Take pictures with a webcam into a class")
-        self.webcam_button.clicked.connect(self.open_webcam)
-        self.audit_button = QPushButton("Find problems...")
-        self.audit_button.setToolTip("Suspected label errors, near-duplicates across splits, and a map of the dataset")
-        self.audit_button.clicked.connect(self.audit_requested)
+        self.new_button = button("New dataset...", self.new_dataset)
+        self.classes_button = button("Classes", self._classes_menu)
+        self.add_button = button("Add pictures...", self.add_files,
+                                 "Copy picture files into the selected class (or drop them, or paste)")
+        self.webcam_button = button("Webcam...", self.open_webcam,
+                                    webcam.camera_support() or "Take pictures with a webcam into a class")
+        self.audit_button = button(
+            "Find problems...",
+            self.audit_requested,
+            "Suspected label errors, near-duplicates across splits, and a map of the dataset",
+        )
         # The last change stays in view here: the status bar is soon taken by the rescan it causes.
         self.note_label = hint("")
         row = QHBoxLayout(self)

@@ -37,9 +37,10 @@ def guard_wheel(*widgets: QWidget) -> None:
         widget.installEventFilter(_GUARD)
 
 
-def spin_box(low: int, high: int, parent: QWidget | None = None) -> QSpinBox:
+def spin_box(low: int, high: int, parent: QWidget | None = None, *, step: int = 1) -> QSpinBox:
     spin = QSpinBox(parent)
     spin.setRange(low, high)
+    spin.setSingleStep(step)
     spin.setKeyboardTracking(False)
     guard_wheel(spin)
     return spin

@@ -14,13 +14,12 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
-from tlstudio.gui.widgets.common import heading, hint
+from tlstudio.gui.widgets.common import button, heading, hint
 from tlstudio.gui.widgets.fields import spin_box
 from tlstudio.gui.widgets.layer_tree_model import COL_NAME, COLUMNS, LayerFilterProxy, LayerTreeModel
 
@@ -51,19 +50,15 @@ class LayerPanel(QWidget):
 
         # Two short rows rather than one long one, so the panel fits beside the settings at 1024 px.
         presets, presets2 = QHBoxLayout(), QHBoxLayout()
-        self.freeze_button = QPushButton("Freeze base")
-        self.freeze_button.setToolTip("Train the classifier only: fastest, and best for small datasets")
-        self.freeze_button.clicked.connect(self.freeze_base)
-        self.top_button = QPushButton("Unfreeze top")
-        self.top_button.setToolTip("Freeze the base, then also train its top blocks (fine-tuning)")
-        self.top_button.clicked.connect(self.unfreeze_top)
+        self.freeze_button = button("Freeze base", self.freeze_base,
+                                    "Train the classifier only: fastest, and best for small datasets")
+        self.top_button = button("Unfreeze top", self.unfreeze_top,
+                                 "Freeze the base, then also train its top blocks (fine-tuning)")
         self.top_spin = spin_box(0, 99)
         self.top_spin.setSuffix(" blocks")
-        self.from_button = QPushButton("Unfreeze from selected")
-        self.from_button.setToolTip("Train the selected layer or block and everything above it")
-        self.from_button.clicked.connect(self.unfreeze_from_selected)
-        self.all_button = QPushButton("Unfreeze all")
-        self.all_button.clicked.connect(self.unfreeze_all)
+        self.from_button = button("Unfreeze from selected", self.unfreeze_from_selected,
+                                  "Train the selected layer or block and everything above it")
+        self.all_button = button("Unfreeze all", self.unfreeze_all)
         for w in (self.freeze_button, self.all_button, self.from_button):
             presets.addWidget(w)
         for w in (self.top_button, self.top_spin):

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QMenu, QVBoxLayout, QWidget
 
 from tlstudio.gui.curation import DatasetEditor, add_curation_actions
+from tlstudio.gui.widgets.common import button
 from tlstudio.gui.widgets.gallery import PATH_ROLE, GalleryItem, ImageGallery
 
 
@@ -31,17 +32,16 @@ class SuspectsPanel(QWidget):
         self.gallery = ImageGallery(self, empty_text="No suspected label errors")
         self.gallery.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.list.itemSelectionChanged.connect(self._update_buttons)
-        self.move_button = QPushButton("Move to suggested class")
-        self.move_button.setToolTip("Relabel each selected picture as the class it looks like")
-        self.move_button.clicked.connect(self.move_selected_to_suggested)
-        self.keep_button = QPushButton("Keep (label is right)")
-        self.keep_button.setToolTip("The label is right: remember it and do not suggest these pictures again")
-        self.keep_button.clicked.connect(self.keep_selected)
-        self.other_button = QPushButton("Move to...")
-        self.other_button.clicked.connect(self._other_menu)
-        self.exclude_button = QPushButton("Exclude")
-        self.exclude_button.setToolTip("Take the selected pictures out of the dataset (into the excluded folder beside it)")
-        self.exclude_button.clicked.connect(self.exclude_selected)
+        self.move_button = button("Move to suggested class", self.move_selected_to_suggested,
+                                  "Relabel each selected picture as the class it looks like")
+        self.keep_button = button("Keep (label is right)", self.keep_selected,
+                                  "The label is right: remember it and do not suggest these pictures again")
+        self.other_button = button("Move to...", self._other_menu)
+        self.exclude_button = button(
+            "Exclude",
+            self.exclude_selected,
+            "Take the selected pictures out of the dataset (into the excluded folder beside it)",
+        )
         row = QHBoxLayout()
         for b in (self.move_button, self.keep_button, self.other_button, self.exclude_button):
             row.addWidget(b)
