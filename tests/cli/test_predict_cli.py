@@ -81,3 +81,16 @@ def test_errors_are_one_line(run_dir, tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["predict", str(run_dir), str(tmp_path), "--top-k", "0"]) == 2
     assert "--top-k" in capsys.readouterr().err
+
+
+def test_the_run_threshold_is_the_default_and_zero_turns_it_off(tmp_path_factory, tmp_path, capsys):
+    from support.unsure_run import OTHER_COLOURS, unsure_run
+
+    run = unsure_run(tmp_path_factory, tmp_path / "run")
+    grey = write_image(tmp_path / "grey.png", OTHER_COLOURS["grey"])
+    assert main(["predict", str(run), str(grey)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{grey}: not sure ")
+    assert "not sure" in captured.err and "80%" in captured.err
+    assert main(["predict", str(run), str(grey), "--threshold", "0"]) == 0
+    assert "not sure" not in capsys.readouterr().out

@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to list (default 3)")
     parser.add_argument(
         "--threshold", type=float, default=None, metavar="T",
-        help='answer "not sure" when the best probability is below T (0-1)',
+        help=('answer "not sure" when the best probability is below T (0-1); default: the threshold the run '
+              'chose on its validation images; 0 never answers "not sure"'),
     )
     parser.add_argument("--csv", metavar="OUT", help="write one row per file to this CSV file")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and (Path(args.csv).exists() or Path(args.csv).is_symlink()):
         raise TlstudioError(f"{args.csv} already exists; tlstudio does not overwrite files: choose another --csv")
     predictor = Predictor.from_path(args.model)
+    if args.threshold is None and predictor.threshold is not None:
+        print(f'answering "not sure" below {predictor.threshold:.0%} (the run\'s threshold; --threshold 0 turns it off)',
+              file=sys.stderr)
     progress, finish = terminal_progress(sys.stderr, "predicting")
     try:
         if args.csv:

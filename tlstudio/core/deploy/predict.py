@@ -101,6 +101,9 @@ class Predictor:
         ``"stretch"``, ``"crop"`` or ``"pad"``, as the run was trained.
     run
         The run the model came from, None for a bare model file.
+    threshold
+        The default "not sure" threshold of :meth:`predict`; :meth:`from_path` reads the run's
+        recorded one (``run.json`` ``threshold``). None or 0 answers every image with its best class.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class Predictor:
         resize_policy: str = "stretch",
         run: Run | None = None,
         model_path: str | Path | None = None,
+        threshold: float | None = None,
     ) -> None:
         self.model = model
         h, w = _model_hw(model)
@@ -136,6 +140,7 @@ class Predictor:
         self.resize_policy = resize_policy
         self.run = run
         self.model_path = Path(model_path) if model_path else None
+        self.threshold: float | None = threshold if threshold else None
         self._fn: Any = None
         self._lock = threading.Lock()
         self._gradcam: Any = None
@@ -174,7 +179,7 @@ class Predictor:
             labels = loaded.labels or run.classes or None
             size = run.input_size or loaded.input_size
             predictor = cls(loaded.model, labels, input_size=size, resize_policy=run.config.resize_policy,
-                            run=run, model_path=loaded.path)
+                            run=run, model_path=loaded.path, threshold=recorded_threshold(run.summary))
         else:
             predictor = cls(loaded.model, loaded.labels, input_size=loaded.input_size, model_path=loaded.path)
         predictor.notes = list(loaded.notes)
@@ -294,7 +299,8 @@ class Predictor:
         top_k
             How many (label, probability) pairs to return per image.
         threshold
-            When the top-1 probability is below it, the label is ``"not sure"``.
+            When the top-1 probability is below it, the label is ``"not sure"``; None uses the
+            predictor's own (the run's recorded threshold), 0 turns "not sure" off.
 
         Returns
         -------
@@ -304,6 +310,8 @@ class Predictor:
         if isinstance(images, (str, os.PathLike, np.ndarray)) or _is_pil(images):
             images = [images]
         images = list(images)
+        if threshold is None:
+            threshold = self.threshold
         batch, errors = self.preprocess(images)
         good = [i for i, e in enumerate(errors) if e is None]
         probs = self.predict_array(batch[good]) if good else np.zeros((0, self.num_classes))
@@ -324,7 +332,7 @@ class Predictor:
         best = int(order[0])
         prob = float(p[best])
         label = self.labels[best]
-        if threshold is not None and prob < threshold:
+        if threshold and prob < threshold:
             label = NOT_SURE
         return Prediction(source, top, label, prob, None, best)
 
@@ -342,6 +350,29 @@ class Predictor:
                 self._gradcam = GradCamModel(self.model)
         arr = self.load_image(image)
         return gradcam(self._gradcam, arr, class_index, labels=self.labels)
+
+
+def recorded_threshold(summary: Any) -> float | None:
+    """The "not sure" threshold a run recorded in ``run.json``, or None when it has none (or 0).
+
+    Parameters
+    ----------
+    summary
+        A :class:`tlstudio.core.run_folder.Summary` (or its JSON object). The trainer writes
+        ``threshold`` as ``{"value": v, "source": ...}``; older runs wrote a bare number.
+
+    Returns
+    -------
+    float or None
+        A value in (0, 1], or None when answers are never "not sure".
+    """
+    for key in ("threshold", "not_sure_threshold"):
+        value = summary.get(key)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < value <= 1.0:
+            return float(value)
+    return None
 
 
 def _is_pil(obj: Any) -> bool:
