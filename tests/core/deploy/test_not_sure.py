@@ -62,3 +62,21 @@ def test_batch_csv_answers_not_sure(run_dir, photos, tmp_path):
 )
 def test_recorded_threshold(summary, expected):
     assert recorded_threshold(summary) == expected
+
+
+def test_exports_carry_the_threshold_to_the_card_and_the_sample_script(run_dir, photos, tmp_path):
+    import subprocess
+    import sys
+
+    from tlstudio.core.deploy.export import export_model
+
+    export_model(Predictor.from_path(run_dir), "keras", tmp_path / "out" / "colours.keras", verify=False)
+    card = (tmp_path / "out" / "model_card.md").read_text()
+    assert "less than 80% probability" in card and "chosen on the validation images" in card
+    script = tmp_path / "out" / "predict_keras.py"
+    out = subprocess.run([sys.executable, str(script), str(photos["grey"]), str(photos["red"])],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines[str(photos["grey"])].startswith("not sure (best guesses: ")
+    assert lines[str(photos["red"])].startswith("red ")

@@ -418,7 +418,8 @@ def _export_web_alone(source: Any, out_path: str | os.PathLike[str], **options: 
 def _write_script(predictor: Any, fmt: str, model_name: str, path: Path) -> None:
     from tlstudio.core.deploy.sample_scripts import sample_script
 
-    text = sample_script(fmt, model_name, predictor.input_size, predictor.resize_policy, __version__)
+    text = sample_script(fmt, model_name, predictor.input_size, predictor.resize_policy, __version__,
+                         getattr(predictor, "threshold", None))
     path.write_text(text, encoding="utf-8")
 
 

@@ -160,6 +160,26 @@ def _metrics_section(predictor: Predictor) -> list[str]:
     return lines + [""]
 
 
+def _threshold_origin(predictor: Predictor) -> str:
+    recorded = predictor.run.summary.get("threshold") if predictor.run is not None else None
+    if isinstance(recorded, dict) and recorded.get("source") == "validation":
+        return " The threshold was chosen on the validation images so that confident answers are rarely wrong."
+    return ""
+
+
+def _not_sure_section(predictor: Predictor) -> list[str]:
+    threshold = getattr(predictor, "threshold", None)
+    if not threshold:
+        return []
+    return [
+        '## "Not sure"',
+        "",
+        f"When the best class gets less than {threshold:.0%} probability the answer is \"not sure\" "
+        "(with the best guess beside it); the sample scripts do the same." + _threshold_origin(predictor),
+        "",
+    ]
+
+
 def model_card(predictor: Predictor, files: list[tuple[str, str]], *, name: str | None = None) -> str:
     """The Markdown model card of an export.
 
@@ -179,6 +199,7 @@ def model_card(predictor: Predictor, files: list[tuple[str, str]], *, name: str 
     lines += _input_section(predictor)
     lines += _data_section(predictor)
     lines += _metrics_section(predictor)
+    lines += _not_sure_section(predictor)
     lines += ["## Files", ""]
     for file_name, description in files:
         lines.append(f"- `{file_name}`: {description}")

@@ -2,7 +2,8 @@
 
 Each script needs only Pillow, numpy and the format's own runtime: it resizes an image the way
 the run was trained (the model itself scales the pixels), runs the exported file and prints the
-top classes with their probabilities, reading the class names from ``labels.txt`` beside it.
+top classes with their probabilities, reading the class names from ``labels.txt`` beside it. Below the
+run's "not sure" threshold it answers "not sure" before the ranked guesses, as the app does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 MODEL = HERE / "{file}"
 SIZE = ({height}, {width})  # height, width of the model input
 RESIZE = "{policy}"  # how training resized images: stretch, crop (centre) or pad (black borders)
+THRESHOLD = {threshold}  # below this probability of the best class the answer is "not sure" (0: never)
 LABELS = [line.strip() for line in (HERE / "{labels}").read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -112,7 +114,8 @@ def main(paths):
         probs = np.asarray(predict(load_image(path)), dtype=np.float64).reshape(-1)
         best = np.argsort(-probs)[:3]
         ranked = ", ".join(f"{LABELS[i] if i < len(LABELS) else i} {probs[i]:.1%}" for i in best)
-        print(f"{path}: {ranked}")
+        unsure = probs[best[0]] < THRESHOLD
+        print(f"{path}: not sure (best guesses: {ranked})" if unsure else f"{path}: {ranked}")
     return 0
 
 
@@ -141,7 +144,14 @@ def script_name(fmt: str) -> str:
     return f"predict_{fmt.replace('-', '_')}.py"
 
 
-def sample_script(fmt: str, file_name: str, input_size: tuple[int, int], resize_policy: str, version: str) -> str:
+def sample_script(
+    fmt: str,
+    file_name: str,
+    input_size: tuple[int, int],
+    resize_policy: str,
+    version: str,
+    threshold: float | None = None,
+) -> str:
     """The text of the sample script for an export.
 
     Parameters
@@ -156,6 +166,8 @@ def sample_script(fmt: str, file_name: str, input_size: tuple[int, int], resize_
         ``"stretch"``, ``"crop"`` or ``"pad"``.
     version
         The tlstudio version, for the docstring.
+    threshold
+        The run's "not sure" threshold; None or 0 writes a script that never answers "not sure".
     """
     runtime = runtime_of(fmt)
     header = _HEADER.format(
@@ -168,5 +180,6 @@ def sample_script(fmt: str, file_name: str, input_size: tuple[int, int], resize_
         width=int(input_size[1]),
         policy=resize_policy,
         labels=LABELS_FILE,
+        threshold=round(float(threshold or 0.0), 4),
     )
     return header + _RUNTIMES[runtime] + _MAIN
