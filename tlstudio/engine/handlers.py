@@ -193,6 +193,7 @@ def load_predictor(request: p.LoadPredictor, ctx: CallContext) -> p.PredictorInf
         input_size=(int(predictor.input_size[0]), int(predictor.input_size[1])),
         resize_policy=str(predictor.resize_policy),
         notes=tuple(str(n) for n in predictor.notes),
+        threshold=getattr(predictor, "threshold", None),
     )
 
 

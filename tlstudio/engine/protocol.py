@@ -233,6 +233,7 @@ class PredictorInfo:
     input_size: tuple[int, int]
     resize_policy: str = "stretch"
     notes: tuple[str, ...] = ()
+    threshold: float | None = None  # the run's "not sure" threshold, the default of PredictImages
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class EnginePredictor:
         self.input_size = tuple(info.input_size)
         self.resize_policy = info.resize_policy
         self.notes = list(info.notes)
+        self.threshold = info.threshold  # the engine applies it when a request gives none
 
     @classmethod
     def load(cls, source: str | Path) -> EnginePredictor:

@@ -35,6 +35,7 @@ class ModelInfo:
     source: str
     labels: tuple[str, ...]
     input_size: Any
+    threshold: float | None = None  # the run's "not sure" threshold (None: the run has none)
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ class PredictWorker(Worker):
         self._predictor_source = source
         self.model_ready.emit(
             ModelInfo(
-                source, tuple(getattr(predictor, "labels", ()) or ()), getattr(predictor, "input_size", None)
+                source, tuple(getattr(predictor, "labels", ()) or ()), getattr(predictor, "input_size", None),
+                getattr(predictor, "threshold", None),
             )
         )
         return predictor

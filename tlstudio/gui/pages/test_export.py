@@ -29,19 +29,13 @@ from tlstudio.gui.widgets.drops import accept_copy, local_paths
 from tlstudio.gui.widgets.fields import spin_box
 from tlstudio.gui.widgets.folder_results import FolderResults, FolderTabs
 from tlstudio.gui.widgets.model_source import ModelSourceBox, describe_loaded_model, display_name
+from tlstudio.gui.widgets.not_sure_box import NotSureBox
 from tlstudio.gui.widgets.prediction_card import FlowLayout, PredictionCard, qimage_to_array
 from tlstudio.workers.base import registry, start_worker
 from tlstudio.workers.predict_worker import PredictWorker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MODEL_SUFFIXES = {".keras", ".h5", ".hdf5"}
-
-
-def _files_in(folder: Path) -> list[Path]:
-    """Every visible file under ``folder`` (sorted); files that are not images get their reason later."""
-    from tlstudio.core.deploy.batch import collect_files
-
-    return collect_files([folder])
 
 
 class TestPage(QWidget):
@@ -96,6 +90,9 @@ class TestPage(QWidget):
         self.gradcam_all.setToolTip("Grad-CAM: overlay on every card the regions that drove the top prediction")
         self.gradcam_all.toggled.connect(self._on_gradcam_all)
         actions.addWidget(self.gradcam_all)
+        self.not_sure = NotSureBox()
+        self.not_sure.changed.connect(lambda value: [card.set_threshold(value) for card in self.cards.values()])
+        actions.addWidget(self.not_sure)
         layout.addLayout(actions)
 
         self.model_status = QLabel()
@@ -308,7 +305,8 @@ class TestPage(QWidget):
         model = self._require_model()
         if model is None:
             return None
-        paths = _files_in(folder)
+        from tlstudio.core.deploy.batch import collect_files  # lazily: the page opens before numpy loads
+        paths = collect_files([folder])  # files that are not images get their reason later
         if not paths:
             self.state.message(f"{folder} holds no files.")
             QMessageBox.information(self, "Test a folder", f"{folder} holds no files to test.")
@@ -441,6 +439,7 @@ class TestPage(QWidget):
         self._loading = False
         self._loaded_model = info.source
         self._ready_text = describe_loaded_model(info, self._display_name(info.source))
+        self.not_sure.set_run_threshold(info.threshold)
         self._set_status(self._ready_text)
         for item_id, card in self.cards.items():
             if self._card_model.get(item_id) == info.source:
@@ -462,6 +461,7 @@ class TestPage(QWidget):
         card = self.cards.get(outcome.item_id)
         if card is None:
             return
+        card.set_threshold(self.not_sure.value())
         card.set_prediction(outcome.prediction, outcome.thumbnail)
         if self.gradcam_all.isChecked() and not outcome.prediction.error:
             card.set_gradcam_checked(True)

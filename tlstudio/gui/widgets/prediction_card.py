@@ -150,6 +150,7 @@ class PredictionCard(QFrame):
         self.model_label.setWordWrap(True)
         layout.addWidget(self.model_label)
         self.model_name = ""
+        self.threshold = 0.0  # below it the card says "Not sure" above the bars (set by the page)
 
     def set_model(self, name: str) -> None:
         """Forget any answer and wait for the model called ``name`` (the page asks it again)."""
@@ -203,6 +204,29 @@ class PredictionCard(QFrame):
             self.bars_box.addWidget(bar)
             self.bars.append(bar)
         self.gradcam_box.setEnabled(True)
+        self._show_verdict()
+
+    def set_threshold(self, threshold: float) -> None:
+        """Say "Not sure" when the best class is below ``threshold`` (0: never); applies to a shown answer too."""
+        self.threshold = float(threshold or 0.0)
+        if self.prediction is not None and self.error is None:
+            self._show_verdict()
+
+    def is_not_sure(self) -> bool:
+        top = getattr(self.prediction, "top", None)
+        return bool(self.error is None and top and top[0][1] < self.threshold)
+
+    def _show_verdict(self) -> None:
+        # The card decides from the probabilities, not the answer's label, so moving the page's
+        # threshold relabels every card at once without asking the model again.
+        if not self.is_not_sure():
+            self.status_label.hide()
+            return
+        label, prob = self.prediction.top[0]
+        self.status_label.setText(f"Not sure. Best guess: {label} ({prob:.0%})")
+        self.status_label.setToolTip(f"The best class is under the {self.threshold:.0%} threshold")
+        self.status_label.setStyleSheet("color: #b9770e; font-weight: bold;")
+        self.status_label.show()
 
     def set_error(self, message: str) -> None:
         self.error = message
