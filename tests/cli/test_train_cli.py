@@ -128,3 +128,26 @@ def test_the_settings_line_says_what_was_chosen():
                               "automatic": ["head_lr", "threshold"]}, "head only", 0.65)
     assert line == ("learning rate 0.01 (auto), dropout 0, fine-tuning learning rate 0.0001, kept: head only, "
                     "'not sure' below 65% (auto)")
+
+
+def test_val_fraction_auto_is_the_default_and_can_be_asked_for(image_folder):
+    data = str(image_folder({"a": 3, "b": 3}))
+    assert _config([data]).split.val_fraction is None
+    assert _config([data, "--val-fraction", "0.25"]).split.val_fraction == 0.25
+    assert _config([data, "--val-fraction", "auto"]).split.val_fraction is None
+
+
+def test_the_final_line_gives_the_interval_and_run_json_the_chosen_share(image_folder, tmp_path, capsys):
+    from tlstudio.core.data.holdout import auto_val_fraction
+
+    data = image_folder({"a": 12, "b": 12})
+    code = main(["train", str(data), *TINY, "--epochs", "2", "--out", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    out = captured.out.strip().splitlines()[-1]
+    assert code == 0 and out.startswith("finished: validation accuracy ")
+    assert "(95 % interval " in out
+    summary = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert summary["val_fraction"] == pytest.approx(auto_val_fraction([12, 12]))
+    low, high = summary["val_accuracy_ci95"]
+    assert f"{low:.3f}-{high:.3f}" in out

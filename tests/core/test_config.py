@@ -119,3 +119,12 @@ def test_read_config_file_gives_one_line_errors(tmp_path):
     good = tmp_path / "good.json"
     good.write_text('{"base": "MobileNet"}', encoding="utf-8")
     assert read_config_file(good) == {"base": "MobileNet"}
+
+
+def test_the_validation_share_is_automatic_by_default_and_round_trips(tmp_path):
+    assert TrainConfig().split.val_fraction is None
+    path = tmp_path / "config.json"
+    path.write_text(TrainConfig().to_json(), encoding="utf-8")
+    assert TrainConfig.load(path).split.val_fraction is None
+    path.write_text(TrainConfig(split=SplitConfig(val_fraction=0.25)).to_json(), encoding="utf-8")
+    assert TrainConfig.load(path).split.val_fraction == 0.25

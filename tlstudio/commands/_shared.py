@@ -22,7 +22,7 @@ def apply_base_and_split(config: Any, args: argparse.Namespace) -> None:
     if args.base_model:
         config.base_model_path = str(Path(args.base_model).expanduser().resolve())
     if args.val_fraction is not None:
-        config.split.val_fraction = args.val_fraction
+        config.split.val_fraction = None if args.val_fraction == "auto" else args.val_fraction
     if args.test_fraction is not None:
         config.split.test_fraction = args.test_fraction
     if args.seed is not None:

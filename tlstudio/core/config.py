@@ -46,7 +46,7 @@ class ConfigError(TlstudioError):
 class SplitConfig:
     """How a folder that is not pre-split is divided (deterministic, stratified)."""
 
-    val_fraction: float | None = 0.2  # None: chosen from the smallest class (data.holdout.auto_val_fraction)
+    val_fraction: float | None = None  # None: chosen from the smallest class (data.holdout.auto_val_fraction)
     test_fraction: float = 0.0
     seed: int = 1337
 

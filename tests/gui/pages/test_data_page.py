@@ -136,3 +136,25 @@ def test_only_visible_thumbnails_are_requested(qtbot, tmp_path):
     # Missing files come back as failures with a reason, without stopping the worker.
     qtbot.waitUntil(lambda: len(model._failed) > 0, timeout=10000)
     model.shutdown()
+
+
+def test_the_validation_share_is_automatic_by_default_and_shows_the_chosen_share(qtbot, main_window, image_folder):
+    import os
+
+    from tlstudio.core.data.holdout import auto_val_fraction
+
+    root = image_folder({"a": 12, "b": 16})
+    main_window.open_dataset(root)
+    page = main_window.page("data")
+    wait_scanned(qtbot, page)
+    assert main_window.state.project.train.split.val_fraction is None
+    assert page.val_spin.text() == "Automatic"
+    chosen = auto_val_fraction([12, 16])
+    assert page.split_note.text().startswith(f"Automatic: {chosen:.0%} for validation.")
+    assert f"{round(28 * chosen)} for validation" in page.split_note.text()
+    if os.environ.get("TLSTUDIO_SCREENSHOTS"):
+        page.grab().save(os.path.join(os.environ["TLSTUDIO_SCREENSHOTS"], "data_page_split.png"))
+    page.val_spin.setValue(30)
+    assert main_window.state.project.train.split.val_fraction == 0.3
+    page.val_spin.setValue(page.val_spin.minimum())  # back to "Automatic"
+    assert main_window.state.project.train.split.val_fraction is None

@@ -160,3 +160,12 @@ def image_datasets(
 
     steps = math.ceil(len(train_fs) / int(config.batch_size))
     return train.map(onehot), val.map(onehot), steps
+
+
+def chosen_val_fraction(data: RunData | None, config: TrainConfig) -> float | None:
+    """The validation share the split used (the automatic choice when ``val_fraction`` is None), for run.json."""
+    if data is None or data.scan is None:
+        return config.split.val_fraction
+    from tlstudio.core.data.split import resolve_val_fraction
+
+    return round(resolve_val_fraction(data.scan, config.split), 4)

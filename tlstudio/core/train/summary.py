@@ -10,6 +10,7 @@ from typing import Any
 from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.train.engines import features_record
+from tlstudio.core.train.run_data import chosen_val_fraction
 
 
 def run_summary(trainer: Any, status: str, **extra: Any) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def run_summary(trainer: Any, status: str, **extra: Any) -> dict[str, Any]:
         "num_train": len(files["train"]) if files else 0,
         "num_val": len(files["val"]) if files else 0,
         "num_test": len(files["test"]) if files else 0,
+        "val_fraction": chosen_val_fraction(trainer.data, config),
         "frozen_summary": trainer.frozen_summary,
         **trainer.outcome,
         "features": features_record(trainer.engines, trainer.cached),

@@ -88,9 +88,11 @@ class DatasetPage(QWidget):
 
         self.split_box = QGroupBox("Split for validation and testing")
         form = QFormLayout(self.split_box)
-        self.val_spin = spin_box(5, 50)
+        self.val_spin = spin_box(4, 50)  # the minimum reads "Automatic": the share is chosen from the smallest class
         self.val_spin.setSuffix(" %")
-        self.val_spin.setToolTip("Share of each class kept aside to check the model during training")
+        self.val_spin.setSpecialValueText("Automatic")
+        self.val_spin.setToolTip("Share of each class kept aside to check the model during training. "
+                                 "Automatic: 20-30 %, more when classes are small")
         self.test_spin = spin_box(0, 40)
         self.test_spin.setSuffix(" %")
         self.test_spin.setToolTip("Share of each class kept aside for a final, untouched test (0 = none)")
@@ -421,7 +423,8 @@ class DatasetPage(QWidget):
         split = self.state.project.train.split
         self._filling = True
         try:  # a field being edited keeps what the person types
-            set_quietly(self.val_spin, round(split.val_fraction * 100))
+            auto = split.val_fraction is None
+            set_quietly(self.val_spin, self.val_spin.minimum() if auto else round(split.val_fraction * 100))
             set_quietly(self.test_spin, round(split.test_fraction * 100))
             set_quietly(self.seed_spin, int(split.seed))
         finally:
@@ -431,16 +434,26 @@ class DatasetPage(QWidget):
     def _split_edited(self) -> None:
         if self._filling:
             return
-        val = self.val_spin.value() / 100
+        val = self._val_share()
         test = self.test_spin.value() / 100
         if val + test >= 0.9:
             test = max(0.0, round(0.85 - val, 2))
             self._filling = True
             self.test_spin.setValue(round(test * 100))
             self._filling = False
-        self.state.update_train_config(split={"val_fraction": val, "test_fraction": test,
+        auto = self.val_spin.value() == self.val_spin.minimum()
+        self.state.update_train_config(split={"val_fraction": None if auto else val, "test_fraction": test,
                                               "seed": self.seed_spin.value()})
         self._update_split_note()
+
+    def _val_share(self) -> float:
+        """The validation share shown: the automatic choice for this folder when the field reads "Automatic"."""
+        if self.val_spin.value() != self.val_spin.minimum():
+            return self.val_spin.value() / 100
+        from tlstudio.core.data.holdout import DEFAULT_VAL_FRACTION, auto_val_fraction
+
+        scan = self.state.scan
+        return auto_val_fraction(scan.class_counts(None).values()) if scan is not None else DEFAULT_VAL_FRACTION
 
     def _update_split_note(self) -> None:
         scan = self.state.scan
@@ -448,9 +461,10 @@ class DatasetPage(QWidget):
             self.split_note.setText("")
             return
         n = len(scan.usable())
-        val = self.val_spin.value() / 100
+        val = self._val_share()
         test = self.test_spin.value() / 100
         n_val = round(n * val)
         n_test = round(n * test)
-        self.split_note.setText(f"About {n - n_val - n_test} pictures for training, {n_val} for validation"
+        auto = self.val_spin.value() == self.val_spin.minimum()
+        self.split_note.setText((f"Automatic: {val:.0%} for validation. " if auto else "") + f"About {n - n_val - n_test} pictures for training, {n_val} for validation"
                                 + (f", {n_test} for testing." if n_test else "."))
