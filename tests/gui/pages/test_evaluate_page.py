@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from PySide6.QtCore import Qt
@@ -73,7 +74,15 @@ def test_clicking_a_cell_shows_exactly_its_images(qtbot, run_folder):
 
     assert page.run_combo.count() == 1
     assert page.split_combo.isVisible() and page.split_combo.count() == 2  # val and test both exist
-    assert "58.3%" in page.accuracy_label.text()  # 7 of 12 right
+    from tlstudio.core.data.holdout import accuracy_interval
+
+    low, high = accuracy_interval(7, 12)  # 7 of 12 right, with its 95 % interval
+    assert page.accuracy_label.text() == (
+        f"Validation accuracy: 58.3 % (95 % interval {100 * low:.1f}-{100 * high:.1f} %, 12 images)")
+    # 12 validation images cannot be trusted: the page says so, in plain words.
+    assert page.warning_label.isVisible() and "Only 12 validation images" in page.warning_label.text()
+    if os.environ.get("TLSTUDIO_SCREENSHOTS"):
+        page.grab().save(os.path.join(os.environ["TLSTUDIO_SCREENSHOTS"], "evaluate_interval.png"))
     assert page.class_table.rowCount() == 3
     assert page.class_table.item(1, 3).text() == "4"  # bees support
 

@@ -266,8 +266,12 @@ class EvaluatePage(QWidget):
         confusion = data.get("confusion") or []
         n = sum(sum(row) for row in confusion) or len(data.get("samples") or [])
         acc = data.get("accuracy")
+        from tlstudio.core.data.holdout import format_accuracy
+
+        # With the 95 % interval: 9 of 10 right is not the same news as 900 of 1,000.
         self.accuracy_label.setText(
-            f"{label} accuracy: {100 * acc:.1f}%  ({n} images)" if acc is not None else f"{label}: no accuracy")
+            f"{label} accuracy: {format_accuracy(round(acc * n), n)}" if acc is not None and n
+            else f"{label}: no accuracy")
         details = []
         if data.get("loss") is not None:
             details.append(f"loss {data['loss']:.3f}")
@@ -286,6 +290,10 @@ class EvaluatePage(QWidget):
             local = one_class_warning(classes, confusion, label)
             if local:
                 warnings.append(local)
+        if acc is not None and n and isinstance(data.get("per_class"), dict):
+            from tlstudio.core.evaluate import reliability_warnings
+
+            warnings += [w[:1].upper() + w[1:] for w in reliability_warnings({**data, "n": n}, classes)]
         self.warning_label.setText("⚠  " + "\n⚠  ".join(warnings) if warnings else "")
         self.warning_label.setVisible(bool(warnings))
 
