@@ -64,6 +64,8 @@ def test_settings_form_edits_the_project_and_resets(qtbot):
         7, 3, 16, 0.005, "sgd", "pad")
     assert t.augment.enabled and t.augment.rotation == 0.25 and t.class_weights == "none"
     assert state.dirty
+    assert not page.settings.fine_tune_lr.isEnabled()  # automatic by default: the run chooses it
+    page.settings.auto_boxes["fine_tune_lr"].setChecked(False)
     assert page.settings.fine_tune_lr.isEnabled()
     # Every setting has a plain-language tooltip.
     f = page.settings

@@ -39,7 +39,12 @@ OPTIMIZER_CHOICES = [
 LR_PRESETS = ["0.01", "0.003", "0.001", "0.0003", "0.0001", "3e-05", "1e-05", "3e-06", "1e-06"]
 #: The TrainConfig fields this form edits; "Reset to defaults" resets exactly these.
 PAGE_FIELDS = ("head_epochs", "fine_tune_epochs", "batch_size", "head_lr", "fine_tune_lr", "optimizer",
-               "early_stopping", "patience", "augment", "class_weights", "resize_policy", "label_smoothing")
+               "early_stopping", "patience", "augment", "class_weights", "resize_policy", "label_smoothing",
+               "dropout", "threshold", "auto_head_lr", "auto_dropout", "auto_epochs", "auto_fine_tune_lr",
+               "auto_threshold")
+#: (auto_* switch name, the field it frees) of the settings tlstudio can choose by itself (TrainConfig.is_auto).
+AUTO_SETTINGS = (("head_lr", "head_lr"), ("dropout", "dropout"), ("epochs", "head_epochs"),
+                 ("fine_tune_lr", "fine_tune_lr"), ("threshold", "threshold"))
 AUGMENT_FACTORS = ("rotation", "zoom", "translation", "contrast", "brightness")
 
 
@@ -106,7 +111,8 @@ class TrainSettingsForm(QWidget):
             "Fast (features can be cached); 5-20 is usual."))
         self.fine_tune_epochs = add(form, "Fine-tuning epochs", spin_box(0, 1000), (
             "Passes that also adjust the unfrozen layers of the base model (set on the Model page), at a low "
-            "learning rate.\nSlower; 0 switches fine-tuning off."))
+            "learning rate,\nafter the classifier has finished. Slower. 0: only when blocks of the base are unfrozen on "
+            "the Model page\n(unfreezing turns fine-tuning on); the run keeps whichever of the two phases did better."))
         self.early_stopping = add(form, "Stop early", QCheckBox("when validation stops improving"), (
             "End a phase when the validation loss has not improved for 'patience' epochs and keep the best "
             "weights. Saves time and avoids overfitting."))
@@ -134,6 +140,24 @@ class TrainSettingsForm(QWidget):
             "more, so the model does not just learn to say the common class.\nOff: every image counts the same."))
         self.class_weights.addItem("Automatic (balance rare classes)", "auto")
         self.class_weights.addItem("Off", "none")
+
+        form = form_group("Chosen for you")
+        self.dropout = add(form, "Dropout", decimal_box(0.0, 0.9, 0.05), (
+            "Randomly ignores part of the features while the classifier learns, so it cannot lean on a few "
+            "of them.\n0 switches it off."))
+        self.threshold = add(form, '"Not sure" below', decimal_box(0.0, 1.0, 0.05), (
+            'When the best class gets less than this probability, the model answers "not sure".'))
+        self.auto_boxes: dict[str, QCheckBox] = {}
+        for name, words in (("head_lr", "the classifier's learning rate"), ("dropout", "dropout"),
+                            ("epochs", "how many classifier epochs (until it stops improving)"),
+                            ("fine_tune_lr", "the fine-tuning learning rate (1/100 of the classifier's)"),
+                            ("threshold", 'the "not sure" threshold, on the validation images')):
+            box = QCheckBox(f"Choose {words}")
+            box.setToolTip("Automatic: tlstudio tries a few values on the validation images and keeps the best; "
+                           "the value it chose is shown after the run.\nUntick to set the value yourself.")
+            box.toggled.connect(lambda on, n=name: self._set(**{f"auto_{n}": bool(on)}))
+            form.addRow(box)
+            self.auto_boxes[name] = box
 
         form = form_group("Images")
         self.resize_policy = add(form, "Fit to the model by", combo_box(),
@@ -192,6 +216,8 @@ class TrainSettingsForm(QWidget):
             box.activated.connect(lambda _i, n=name: self._set_lr(n))
         self.optimizer.currentIndexChanged.connect(lambda _i: self._set(optimizer=self.optimizer.currentData()))
         self.label_smoothing.valueChanged.connect(lambda v: self._set(label_smoothing=round(float(v), 4)))
+        self.dropout.valueChanged.connect(lambda v: self._set(dropout=round(float(v), 4)))
+        self.threshold.valueChanged.connect(lambda v: self._set(threshold=round(float(v), 4)))
         self.class_weights.currentIndexChanged.connect(
             lambda _i: self._set(class_weights=self.class_weights.currentData()))
         self.resize_policy.currentIndexChanged.connect(
@@ -223,7 +249,7 @@ class TrainSettingsForm(QWidget):
         """Show ``project.train`` in the form; a field being edited keeps its text."""
         c: TrainConfig = self.state.project.train
         for name in ("head_epochs", "fine_tune_epochs", "early_stopping", "patience", "batch_size", "optimizer",
-                     "label_smoothing", "class_weights", "resize_policy"):
+                     "label_smoothing", "class_weights", "resize_policy", "dropout", "threshold"):
             set_quietly(getattr(self, name), getattr(c, name))
         self.patience.setEnabled(c.early_stopping)
         if self.head_lr.value() != c.head_lr:
@@ -231,6 +257,10 @@ class TrainSettingsForm(QWidget):
         if self.fine_tune_lr.value() != c.fine_tune_lr:
             self.fine_tune_lr.set_value(c.fine_tune_lr)
         self.fine_tune_lr.setEnabled(c.fine_tune_epochs > 0)
+        for name, field_name in AUTO_SETTINGS:  # an automatic value is chosen by the run: its field rests
+            auto = c.is_auto(name)
+            set_quietly(self.auto_boxes[name], auto)
+            getattr(self, field_name).setEnabled(not auto and (field_name != "fine_tune_lr" or c.fine_tune_epochs > 0))
         a = c.augment
         blocked = self.augment_group.blockSignals(True)
         self.augment_group.setChecked(a.enabled)
