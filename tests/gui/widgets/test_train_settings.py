@@ -47,3 +47,24 @@ def test_unticking_lets_a_value_be_set_and_ticking_gives_the_choice_back(form):
     train = form.state.project.train
     assert train.auto_threshold is None and train.threshold == 0.0 and train.is_auto("threshold")
     assert form.auto_boxes["threshold"].isChecked()
+
+
+def test_after_a_run_the_form_says_what_it_chose_in_plain_words(qtbot, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({
+        "status": "finished", "epochs_run": 23, "kept": "head only",
+        "settings": {"head_lr": 0.003, "dropout": 0.1, "fine_tune_lr": 3e-5, "automatic": ["head_lr", "dropout"]},
+        "threshold": {"value": 0.55, "source": "validation"}}))
+    state = AppState()
+    form = TrainSettingsForm(state)
+    qtbot.addWidget(form)
+    state.current_run_changed.emit(str(run))
+    text = form.chosen_label.text()
+    assert text.startswith("The last run used: learning rate 0.003 (chosen), dropout 0.1 (chosen), "
+                           "fine-tuning learning rate 3e-05, 23 epochs, \"not sure\" below 55%.")
+    assert "kept the model from before fine-tuning" in text
+    state.current_run_changed.emit("")
+    assert form.chosen_label.text() == ""

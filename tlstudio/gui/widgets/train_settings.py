@@ -158,6 +158,9 @@ class TrainSettingsForm(QWidget):
             box.toggled.connect(lambda on, n=name: self._set(**{f"auto_{n}": bool(on)}))
             form.addRow(box)
             self.auto_boxes[name] = box
+        self.chosen_label = hint("")  # what the latest run chose, in plain words (run.json "settings")
+        self.chosen_label.setWordWrap(True)
+        form.addRow(self.chosen_label)
 
         form = form_group("Images")
         self.resize_policy = add(form, "Fit to the model by", combo_box(),
@@ -235,7 +238,9 @@ class TrainSettingsForm(QWidget):
         state.train_config_changed.connect(self.refresh)
         state.project_changed.connect(self.refresh)
         state.dataset_changed.connect(self._preview_timer.start)
+        state.current_run_changed.connect(self.show_chosen)
         self.refresh()
+        self.show_chosen(state.current_run or "")
 
     def _set(self, **changes: Any) -> None:
         self.state.update_train_config(**changes)
@@ -270,6 +275,10 @@ class TrainSettingsForm(QWidget):
             set_quietly(getattr(self, f"aug_{name}"), getattr(a, name))
         self._preview_timer.start()
 
+    def show_chosen(self, run_dir: str) -> None:
+        """Say in plain words what the run in ``run_dir`` chose for the automatic settings."""
+        self.chosen_label.setText(describe_chosen(run_dir) if run_dir else "")
+
     def reset_to_defaults(self) -> None:
         """Every setting of this form back to the TrainConfig default."""
         defaults = TrainConfig()
@@ -292,3 +301,36 @@ class TrainSettingsForm(QWidget):
         else:
             self.preview_caption.setText("Left: the image. Right: random variations.")
         self.preview.refresh(paths, train.augment, train.resize_policy, self._preview_seed)
+
+
+def describe_chosen(run_dir: str) -> str:
+    """``"The last run chose: learning rate 0.01, ..."`` from its run.json, or "" when it chose nothing yet."""
+    from tlstudio.core.errors import TlstudioError
+    from tlstudio.core.run_folder import read_summary
+
+    try:
+        summary = read_summary(run_dir)
+    except (TlstudioError, OSError, ValueError):
+        return ""
+    settings = summary.get("settings") or {}
+    if not isinstance(settings, dict) or not settings:
+        return ""
+    auto = set(settings.get("automatic") or [])
+    parts = []
+    for key, words in (("head_lr", "learning rate"), ("dropout", "dropout"), ("fine_tune_lr", "fine-tuning learning rate")):
+        value = settings.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{words} {value:g}" + (" (chosen)" if key in auto else ""))
+    if summary.get("epochs_run"):
+        parts.append(f"{summary.get('epochs_run')} epochs")
+    threshold = summary.get("threshold")
+    value = threshold.get("value") if isinstance(threshold, dict) else threshold
+    if isinstance(value, (int, float)) and value > 0:
+        parts.append(f'"not sure" below {value:.0%}')
+    text = "The last run used: " + ", ".join(parts) + "."
+    kept = summary.get("kept")
+    if kept == "after fine-tuning":
+        text += " Fine-tuning did better, so it kept the fine-tuned model."
+    elif kept == "head only" and "fine_tune_lr" in settings:
+        text += " Fine-tuning did not do better, so it kept the model from before fine-tuning."
+    return text
