@@ -302,7 +302,10 @@ class TrainPage(QWidget):
         self.plots.on_phase_started(event)
         title = PHASE_TITLES.get(event.phase, event.phase)
         self._log(f"— {title}" + (f" ({event.epochs} epochs of {event.steps_per_epoch} batches)" if event.epochs else ""))
-        if event.epochs > 0:
+        if self._open_ended(event.epochs):  # early stopping ends it: a bar towards the cap would promise every epoch
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(f"{title}: until it stops improving (at most {event.epochs} epochs)")
+        elif event.epochs > 0:
             self.progress.setRange(0, max(1, event.epochs * max(1, event.steps_per_epoch)))
             self.progress.setValue(0)
             self.progress.setFormat(f"{title}: %p%")
@@ -344,16 +347,22 @@ class TrainPage(QWidget):
         epochs = phase.epochs if phase is not None and phase.phase == event.phase else 0
         steps = max(1, event.steps)
         done_in_phase = event.epoch * steps + event.batch + 1
-        if epochs:
+        open_ended = self._open_ended(epochs)
+        if epochs and not open_ended:
             self.progress.setMaximum(max(1, epochs * steps))
             self.progress.setValue(min(done_in_phase, epochs * steps))
         title = PHASE_TITLES.get(event.phase, event.phase)
-        text = (f"{title} · epoch {event.epoch + 1}/{epochs or '?'} · batch {event.batch + 1}/{steps}"
+        of = f" (until it stops improving, at most {epochs})" if open_ended else f"/{epochs or '?'}"
+        text = (f"{title} · epoch {event.epoch + 1}{of} · batch {event.batch + 1}/{steps}"
                 f" · loss {event.loss:.3f} · accuracy {percent(event.accuracy)}")
-        eta = self.eta_seconds(event, now)
+        eta = None if open_ended else self.eta_seconds(event, now)
         if eta is not None:
             text += f" · about {format_seconds(eta)} left"
         self.status_label.setText(text)
+
+    def _open_ended(self, epochs: int) -> bool:
+        """Whether a phase of ``epochs`` ends when validation stops improving rather than at its last epoch."""
+        return epochs > 0 and bool(self.state.project.train.early_stopping)
 
     def eta_seconds(self, event: ev.BatchEnded, now: float | None = None) -> float | None:
         """Time left if every remaining epoch runs (early stopping may end sooner)."""
