@@ -1,10 +1,8 @@
 """The Train page: training settings in plain words, a Train button, live plots, progress and a log.
 
-Training runs core ``train()`` in a :class:`~tlstudio.workers.train_worker.TrainWorker` on its own
-QThread. The page only reacts to the worker's signals (queued to the GUI thread), so the window
-stays responsive; batch points are drawn at most ten times a second by the plot widget.
+The run happens in the engine process (:class:`~tlstudio.workers.train_worker.TrainWorker` asks it); the page
+only reacts to the worker's signals, queued to the GUI thread, so the window stays responsive.
 """
-
 from __future__ import annotations
 
 import html
