@@ -99,6 +99,7 @@ class Train(Request):
     run_dir: str
     scan: Any = None  # DatasetScan the window already holds
     resume: bool = False
+    cluster: str = ""  # a Ray address or "local:N" (issue the features and fine-tuning there); "" = this machine
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,15 @@ def train(request: p.Train, ctx: CallContext) -> Any:
     """Run a training in a child process and relay its events (see the module's docstring)."""
     from tlstudio.core.train.launcher import train_in_subprocess
 
+    context = None
+    if request.cluster:  # the optional Ray backend; core only receives a context to run inside
+        import functools
+
+        from tlstudio.cluster.launch import cluster_training
+
+        context = functools.partial(cluster_training, request.cluster)
     return train_in_subprocess(request.config, request.run_dir, emit=ctx.emit, cancel=ctx.cancel,
-                               scan=request.scan, resume=request.resume)
+                               scan=request.scan, resume=request.resume, context=context)
 
 
 def _evaluate(request: p.Evaluate, ctx: CallContext) -> Any:

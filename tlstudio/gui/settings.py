@@ -38,6 +38,7 @@ KEYS: dict[str, Key] = {
         Key("recent/models", list, [], "recently opened model files, newest first"),
         Key("dialogs/last_dir", str, "", "the folder a file dialog opens in"),
         Key("dataset/thumbnail_size", int, 96, "thumbnail size on the Dataset page, in pixels"),
+        Key("train/cluster", str, "", "a Ray cluster to train on (address or local:N); empty: this computer"),
     )
 }
 

@@ -55,12 +55,14 @@ class TrainWorker(Worker):
     event = Signal(object)
     interrupted = Signal(str)
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False,
+                 cluster: str = "") -> None:
         super().__init__()
         self.config = config
         self.run_dir = Path(run_dir)
         self.scan = scan
         self.resume = resume
+        self.cluster = cluster
         self.result: Any = None
         self._by_type = {
             ev.RunStarted: self.run_started,
@@ -89,7 +91,7 @@ class TrainWorker(Worker):
         # A Cancelled raised by core (stopped before any weights were worth keeping) reaches
         # Worker.run and becomes the ``cancelled`` signal.
         try:
-            result = request(p.Train(self.config, str(self.run_dir), self.scan, self.resume),
+            result = request(p.Train(self.config, str(self.run_dir), self.scan, self.resume, self.cluster),
                              cancel=self.cancel_event, on_event=self.emit_event)
         except EngineDied:
             self.interrupted.emit(str(self.run_dir))

@@ -59,3 +59,19 @@ def test_a_child_that_dies_is_reported_in_one_line(image_folder, tmp_path):
     message = str(info.value)
     assert "stopped unexpectedly" in message and "\n" not in message
     assert not [c for c in multiprocessing.active_children() if c.name == "tlstudio-train"]
+
+
+def test_the_child_trains_inside_the_context_it_is_given(image_folder, tmp_path):
+    """The engine hands a run to a Ray cluster this way: core gets a context factory, never Ray itself."""
+    import functools
+
+    from support.train_context import marking_context
+
+    data = image_folder({"cats": 6, "dogs": 6}, size=(32, 32))
+    marker = tmp_path / "context.txt"
+    result = train_in_subprocess(tiny_config(data, head_epochs=1), tmp_path / "run",
+                                 context=functools.partial(marking_context, str(marker)))
+    assert result.status == "finished"
+    entered, left = marker.read_text().splitlines()
+    assert entered.startswith("entered ") and int(entered.split()[1]) != os.getpid()  # in the child
+    assert left == "left"

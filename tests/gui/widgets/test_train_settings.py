@@ -68,3 +68,25 @@ def test_after_a_run_the_form_says_what_it_chose_in_plain_words(qtbot, tmp_path)
     assert "kept the model from before fine-tuning" in text
     state.current_run_changed.emit("")
     assert form.chosen_label.text() == ""
+
+
+def test_the_cluster_address_is_remembered_and_given_to_the_run(qtbot, tmp_path):
+    import importlib.util
+
+    from tlstudio.gui import settings as ui_settings
+    from tlstudio.gui.state import AppState
+    from tlstudio.gui.widgets.train_settings import TrainSettingsForm
+
+    form = TrainSettingsForm(AppState())
+    qtbot.addWidget(form)
+    if importlib.util.find_spec("ray") is None:
+        assert not form.cluster.isEnabled() and form.cluster_address() == ""
+        return
+    assert form.cluster_address() == ""  # this computer by default
+    form.cluster.setText("  local:2 ")
+    form.cluster.editingFinished.emit()
+    assert form.cluster_address() == "local:2" and ui_settings.get("train/cluster") == "local:2"
+    again = TrainSettingsForm(AppState())
+    qtbot.addWidget(again)
+    assert again.cluster_address() == "local:2"
+    ui_settings.put("train/cluster", "")

@@ -14,6 +14,7 @@ batch, exactly as in-process.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_module
@@ -33,7 +34,8 @@ CHILD_NICE_INCREMENT = 5
 POLL_SECONDS = 0.05
 
 
-def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: bool, out: Any, cancel: Any) -> None:
+def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: bool, out: Any, cancel: Any,
+                context: Callable[[], Any] | None = None) -> None:
     """Entry point of the child process: train and send back events, then one final message."""
     if CHILD_NICE_INCREMENT > 0 and hasattr(os, "nice"):
         try:
@@ -52,8 +54,10 @@ def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: boo
     try:
         from tlstudio.core.train.trainer import train
 
-        result = train(config, run_dir, emit=lambda event: out.put(("event", event)), cancel=cancel,
-                       scan=scan, resume=resume)
+        # ``context`` (e.g. a Ray cluster's, given by the engine) yields extra keyword arguments for train().
+        with context() if context is not None else contextlib.nullcontext({}) as extra:
+            result = train(config, run_dir, emit=lambda event: out.put(("event", event)), cancel=cancel,
+                           scan=scan, resume=resume, **extra)
     except Cancelled as exc:
         out.put(("cancelled", str(exc)))
     except TlstudioError as exc:
@@ -77,6 +81,7 @@ def train_in_subprocess(
     cancel: threading.Event | None = None,
     scan: Any = None,
     resume: bool = False,
+    context: Callable[[], Any] | None = None,
 ) -> Any:
     """Same contract as :func:`tlstudio.core.train.trainer.train`, with the work done in a child process.
 
@@ -88,6 +93,9 @@ def train_in_subprocess(
         Receives every event, in order, in the calling thread.
     cancel : threading.Event, optional
         Checked while relaying; when set, the child stops within one batch.
+    context : callable, optional
+        A picklable factory of a context manager the child trains inside; it yields extra keyword
+        arguments for ``train()`` (how the engine hands a run to a Ray cluster without core knowing Ray).
 
     Returns
     -------
@@ -106,7 +114,7 @@ def train_in_subprocess(
     child_cancel = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(config, str(run_dir), scan, resume, out, child_cancel),
+        args=(config, str(run_dir), scan, resume, out, child_cancel, context),
         name="tlstudio-train",
         daemon=True,
     )

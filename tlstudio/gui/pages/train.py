@@ -236,7 +236,7 @@ class TrainPage(QWidget):
         self.status_label.setText("Starting: loading TensorFlow and the base model…")
         self._log(f"{'Resuming' if resume else 'Run folder:'} {self.run_dir}")
 
-        worker = TrainWorker(config, self.run_dir, scan=self.state.scan, resume=resume)
+        worker = TrainWorker(config, self.run_dir, scan=self.state.scan, resume=resume, cluster=self.settings.cluster_address())
         worker.interrupted.connect(lambda run: setattr(self, "interrupted_run", Path(run)))
         for name in ("run_started", "phase_started", "cache_progress", "batch_ended", "epoch_ended", "file_skipped",
                      "log_message", "event"):

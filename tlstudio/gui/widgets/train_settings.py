@@ -6,6 +6,7 @@ and :meth:`TrainSettingsForm.refresh` shows the project's values without echoing
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -16,12 +17,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from tlstudio.core.config import TrainConfig
+from tlstudio.gui import settings as ui_settings
 from tlstudio.gui.widgets.augment_preview import AugmentPreview, preview_paths
 from tlstudio.gui.widgets.common import hint
 from tlstudio.gui.widgets.fields import combo_box, decimal_box, guard_wheel, set_quietly, spin_box
@@ -83,6 +86,10 @@ class LearningRateBox(QComboBox):
 
 class TrainSettingsForm(QWidget):
     """``TrainSettingsForm(state)``: how long, how it learns, images and augmentation, with a live preview."""
+
+    def cluster_address(self) -> str:
+        """Where the next run computes features and fine-tunes: a Ray address, or "" for this computer."""
+        return self.cluster.text().strip() if self.cluster.isEnabled() else ""
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -200,6 +207,18 @@ class TrainSettingsForm(QWidget):
         aform.addRow(self.preview_caption)
         aform.addRow(self.preview)
         aform.addRow(self.preview_button)
+
+        form = form_group("Advanced: run on a cluster")
+        self.cluster = add(form, "Ray cluster", QLineEdit(), (
+            "Compute the image features and the fine-tuning on a Ray cluster instead of this computer.\n"
+            "A Ray address (ray://host:10001, auto) or local:N for N worker processes here. Empty: this computer.\n"
+            "Worth it for tens of thousands of images or more; small datasets are faster here."))
+        self.cluster.setPlaceholderText("empty: this computer; e.g. ray://host:10001 or local:2")
+        self.cluster.setText(ui_settings.get("train/cluster"))
+        self.cluster.editingFinished.connect(lambda: ui_settings.put("train/cluster", self.cluster_address()))
+        if importlib.util.find_spec("ray") is None:
+            self.cluster.setEnabled(False)
+            form.addRow(hint('Needs the cluster extra: pip install "tlstudio[cluster]"'))
 
         self.reset_button = QPushButton("Reset to defaults", self)
         self.reset_button.setToolTip("Put every setting on this page back to its recommended value")
