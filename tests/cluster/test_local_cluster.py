@@ -48,12 +48,29 @@ def cluster():
         temp_dir = session.temp_dir
         assert session.resources()["CPU"] == 2
         assert len(processes_under(temp_dir)) >= 2  # raylet and GCS at least, started from our folder
+        outside = [a for a in _listening(processes_under(temp_dir)) if a not in LOOPBACK]
+        assert outside == [], f"the local cluster listens beyond this machine: {outside}"
         yield extra
     deadline = time.monotonic() + 15
     while processes_under(temp_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_under(temp_dir) == [], "the local cluster left processes behind"
     assert not os.path.exists(temp_dir)
+
+
+LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
+
+
+def _listening(pids: list[int]) -> list[str]:
+    """The addresses ``pids`` listen on for TCP connections (from ``ss``; empty where it is missing)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("ss"):
+        return []
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    wanted = {f"pid={pid}," for pid in pids}
+    return [line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if any(w in line for w in wanted)]
 
 
 def _shards(home: Path) -> dict[str, np.ndarray]:

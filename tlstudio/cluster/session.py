@@ -118,8 +118,18 @@ class ClusterSession:
         self.close()
 
     def open(self) -> None:
+        if self.address.is_local:
+            # A throw-away cluster listens on the loopback address only. Ray turns "127.0.0.1" into the
+            # machine's own address unless it believes multi-node clusters are off; say so to this
+            # process (below) and to the processes it starts (the environment).
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         require_ray()
         import ray
+
+        if self.address.is_local:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
 
         if ray.is_initialized():
             raise ClusterError("Ray is already initialised in this process; close that session first")
@@ -135,9 +145,7 @@ class ClusterSession:
                     num_gpus=0,
                     include_dashboard=False,
                     _temp_dir=self.temp_dir,
-                    # No _node_ip_address="127.0.0.1": Ray 2.x turns a loopback address into the
-                    # machine's own (services.resolve_ip_for_localhost). The cluster is still
-                    # private: token authentication is on by default, and it lives for one run.
+                    _node_ip_address="127.0.0.1",  # and token authentication, on by default
                     runtime_env=renv,
                     object_store_memory=LOCAL_OBJECT_STORE,
                     log_to_driver=False,
