@@ -169,11 +169,22 @@ class AppState(QObject):
         if scan is not None:
             root = str(Path(scan.root))
             if self.project.train.data_dir != root:
+                previous = self.project.train.data_dir
                 self.project.train.data_dir = root
                 self._name_after_dataset()
                 self._set_dirty(True)
                 self.train_config_changed.emit()
+                if previous:
+                    self._forget_shown_run()
         self.dataset_changed.emit()
+
+    def _forget_shown_run(self) -> None:
+        """Another dataset: the Train, Evaluate and Test pages stop showing the previous dataset's run."""
+        tested = self.tested_model
+        if tested is not None and (self.find_run(tested) is not None or Path(tested).parent.as_posix() in
+                                   {Path(r.run_dir).as_posix() for r in self.project.runs}):
+            self.set_tested_model(None)
+        self.set_current_run(None)
 
     def set_layer_tree(self, tree) -> None:
         """Store the layer tree of a freshly built model (or None) and emit ``model_changed``."""

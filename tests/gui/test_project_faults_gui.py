@@ -1,0 +1,43 @@
+"""The window under hand-edited projects, moved runs and a change of dataset (promise 7 of issue 18)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+
+def test_another_dataset_starts_a_fresh_view(qtbot, tmp_path):
+    from tlstudio.core.project import RunRecord
+    from tlstudio.gui.state import AppState
+
+    state = AppState()
+    first, second = tmp_path / "cats", tmp_path / "cars"
+    state.set_scan(SimpleNamespace(root=first))
+    run = tmp_path / "run-1"
+    run.mkdir()
+    state.add_run(RunRecord(run_dir=str(run), name="cats run"))
+    state.set_tested_model(run / "model.keras")
+    assert state.current_run == str(run)
+    state.set_scan(SimpleNamespace(root=first))  # the same dataset again: nothing forgotten
+    assert state.current_run == str(run)
+    with qtbot.waitSignals([state.current_run_changed, state.tested_model_changed]):
+        state.set_scan(SimpleNamespace(root=second))
+    assert state.current_run is None and state.tested_model is None
+    assert [r.name for r in state.project.runs] == ["cats run"]  # still listed on the Runs page
+
+
+def test_a_hand_edited_project_opens_repaired_and_a_missing_run_says_so(main_window, dialogs, tmp_path):
+    path = tmp_path / "edited.tlsproj"
+    path.write_text(json.dumps({
+        "schema_version": 1, "name": "edited",
+        "train": {"batch_size": "lots", "dropout": [1]},
+        "runs": [{"run_dir": "gone-run", "status": "finished", "val_accuracy": "high"}],
+    }))
+    assert main_window.open_project(path) is True
+    assert "warning" in dialogs.kinds()
+    text = "\n".join(dialogs.texts("warning"))
+    assert "batch_size = 'lots'" in text and "val_accuracy" in text
+    assert main_window.state.project.train.batch_size == 32
+    evaluate = main_window.go_to("evaluate")  # the page builds
+    assert evaluate.empty_label.text().startswith("Run folder not found")
+    main_window.state.dirty = False  # close without the save prompt
