@@ -41,3 +41,27 @@ def test_a_hand_edited_project_opens_repaired_and_a_missing_run_says_so(main_win
     evaluate = main_window.go_to("evaluate")  # the page builds
     assert evaluate.empty_label.text().startswith("Run folder not found")
     main_window.state.dirty = False  # close without the save prompt
+
+
+def test_the_runs_table_shows_each_runs_dataset_and_classes(qtbot, tmp_path):
+    from tlstudio.core import run_folder
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.project import RunRecord
+    from tlstudio.gui.pages.runs import RunsView
+    from tlstudio.gui.state import AppState
+
+    state = AppState()
+    for name, classes in (("pets", ["cat", "dog"]), ("cars", ["bus", "taxi", "van"])):
+        run = tmp_path / f"run-{name}"
+        run.mkdir()
+        run_folder.write_run_config(run, TrainConfig(data_dir=str(tmp_path / name)), classes, {"train": []})
+        run_folder.write_summary(run, {"status": "finished", "classes": classes})
+        state.add_run(RunRecord(run_dir=str(run), name=name))
+    view = RunsView(state)
+    qtbot.addWidget(view)
+    view.refresh()
+    cols = view.COLUMNS
+    rows = {view.table.item(r, 0).text(): r for r in range(view.table.rowCount())}
+    assert view.table.item(rows["pets"], cols.index("Dataset")).text() == "pets"
+    assert view.table.item(rows["cars"], cols.index("Classes")).text() == "3: bus, taxi, van"
+    assert view.table.item(rows["cars"], cols.index("Dataset")).toolTip() == str(tmp_path / "cars")
