@@ -65,3 +65,19 @@ def test_the_runs_table_shows_each_runs_dataset_and_classes(qtbot, tmp_path):
     assert view.table.item(rows["pets"], cols.index("Dataset")).text() == "pets"
     assert view.table.item(rows["cars"], cols.index("Classes")).text() == "3: bus, taxi, van"
     assert view.table.item(rows["cars"], cols.index("Dataset")).toolTip() == str(tmp_path / "cars")
+
+
+def test_a_training_that_ends_before_writing_anything_leaves_no_empty_run_folder(tmp_path):
+    from tlstudio.gui.state import AppState
+
+    state = AppState()
+    state.project_path = tmp_path / "p.tlsproj"
+    failed = state.new_run_dir()
+    state.set_training(True)
+    state.set_training(False)  # failed before its first epoch: the folder is still empty
+    assert not failed.exists()
+    kept = state.new_run_dir()
+    (kept / "run.json").write_text("{}")
+    state.set_training(True)
+    state.set_training(False)
+    assert (kept / "run.json").is_file()  # a folder with anything in it is never touched

@@ -74,6 +74,7 @@ class AppState(QObject):
         self.training: bool = False
         self.opened_model: str | None = None
         self.tested_model: str | None = None
+        self._reserved_runs: list[Path] = []  # folders made by new_run_dir(), removed again while empty
 
     # --- project ---------------------------------------------------------------------------------
 
@@ -273,7 +274,19 @@ class AppState(QObject):
     def set_training(self, training: bool) -> None:
         if self.training != training:
             self.training = training
+            if not training:
+                self._drop_empty_run_dirs()
             self.training_changed.emit(training)
+
+    def _drop_empty_run_dirs(self) -> None:
+        # A run that failed before its first epoch leaves its folder empty: leave none behind.
+        # rmdir removes only an empty folder, so nothing a run (or a person) put there is lost.
+        for folder in self._reserved_runs:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self._reserved_runs = []
 
     def runs_root(self) -> Path:
         """Parent folder of new runs: ``<project>-runs/`` beside the project file, else ``paths.runs_dir()``."""
@@ -291,6 +304,7 @@ class AppState(QObject):
         while True:
             try:
                 candidate.mkdir()
+                self._reserved_runs.append(candidate)
                 return candidate
             except FileExistsError:
                 candidate = root / f"{stamp}-{n}"
