@@ -245,6 +245,50 @@ class Checks:
         exp_modes = {p.stat().st_mode & 0o777 for p in (self.work / "exp-all").iterdir() if p.is_file()}
         return run_modes == exp_modes and len(run_modes) == 1, f"run {sorted(map(oct, run_modes))} export {sorted(map(oct, exp_modes))}"
 
+    # --- 3. model files: FIFOs and hostile archives --------------------------------------------
+    def model_fifo(self) -> tuple[bool, str]:
+        fifo = self.work / "model.h5"
+        os.mkfifo(fifo)
+        image = next(self.data.rglob("*.png"))
+        try:
+            proc = cli("predict", str(fifo), str(image), timeout=120)
+        except subprocess.TimeoutExpired:
+            return False, "predict blocked on a FIFO given as the model"
+        return one_line(proc) and "named pipe" in proc.stderr, proc.stderr.strip()[-300:]
+
+    def model_zip_bomb(self) -> tuple[bool, str]:
+        import zipfile
+
+        bomb = self.work / "bomb.keras"
+        with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("config.json", "{}")
+            zf.writestr("model.weights.h5", b"\0" * (64 * 1024 * 1024))
+        proc = cli("predict", str(bomb), str(next(self.data.rglob("*.png"))))
+        return one_line(proc) and "zip bomb" in proc.stderr, proc.stderr.strip()[-300:]
+
+    # --- 4. the feature cache ---------------------------------------------------------------------
+    def damaged_cache(self) -> tuple[bool, str]:
+        where = subprocess.run([sys.executable, "-c", "from tlstudio.core import paths; print(paths.cache_dir())"],
+                               capture_output=True, text=True, env=ENV)
+        shards = list(Path(where.stdout.strip()).glob("features/*/shard-*.npy"))
+        for shard in shards:  # every entry the reference run stored: flip its last byte
+            data = bytearray(shard.read_bytes())
+            data[-1] ^= 0xFF
+            shard.write_bytes(bytes(data))
+        run = self.work / "run-after-damage"
+        proc = cli("train", str(self.data), *TINY, "--epochs", "2", "--out", str(run))
+        return proc.returncode == 0 and status_of(run) == "finished", f"{len(shards)} shards; {proc.stderr[-300:]}"
+
+    # --- 7. projects ------------------------------------------------------------------------------
+    def hand_edited_project(self) -> tuple[bool, str]:
+        path = self.work / "edited.tlsproj"
+        path.write_text(json.dumps({"schema_version": 1, "train": {"batch_size": "lots", "head_lr": -1},
+                                    "runs": [{"run_dir": 5}, "x"]}))
+        code = ("import sys\nfrom tlstudio.core.project import Project, ProjectError\n"
+                f"try:\n    Project.load({str(path)!r})\nexcept ProjectError as e:\n    print(e); sys.exit(3)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+        return out.returncode == 3 and "learning rates" in out.stdout and not out.stderr.strip(), out.stderr[-300:]
+
     def run_all(self) -> int:
         self.mount = can_mount()
         self.run = self.work / "run"
@@ -266,6 +310,10 @@ class Checks:
         self.check("8", "usage and input errors: one line, exit 2, no traceback", self.usage_errors)
         self.check("6", "CSV cells a spreadsheet would run are escaped", self.csv_injection)
         self.check("-", "run files and export files share their permissions", self.permissions)
+        self.check("3", "a FIFO given as a model is refused at once, never blocks", self.model_fifo)
+        self.check("3", "a zip-bomb .keras file is refused before anything is unpacked", self.model_zip_bomb)
+        self.check("4", "damaged feature-cache entries are recomputed; the run finishes", self.damaged_cache)
+        self.check("7", "a hand-edited project is repaired or refused in one line", self.hand_edited_project)
         held = sum(1 for r in self.results if r[2])
         print(f"\n{held} of {len(self.results)} checks hold")
         return 0 if held == len(self.results) else 1

@@ -39,7 +39,15 @@ _RATIO_FLOOR = 1024 * 1024
 
 
 class ArchiveError(TlstudioError):
-    """An archive is damaged, too large once unpacked, or names a member unsafely."""
+    """An archive is damaged, too large once unpacked, or names a member unsafely.
+
+    ``unsafe`` is True when the archive was refused as hostile (a bomb, an unsafe member name, a
+    link) rather than found unreadable, so callers can word the two differently.
+    """
+
+    def __init__(self, message: str, *, unsafe: bool = False) -> None:
+        super().__init__(message)
+        self.unsafe = unsafe
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ def check_archive(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
         raise ArchiveError(f"{label} is damaged or not a zip archive ({exc})") from None
     if len(infos) > max_members:
-        raise ArchiveError(f"{label} holds {len(infos):,} members, over the limit of {max_members:,}")
+        raise ArchiveError(
+            f"{label} holds {len(infos):,} members, over the limit of {max_members:,}", unsafe=True
+        )
     seen: set[str] = set()
     total = 0
     files = []
@@ -125,19 +135,21 @@ def check_archive(
         if problem is None and name.rstrip("/").casefold() in seen:
             problem = "a name used twice"
         if problem is not None:
-            raise ArchiveError(f"{label} is refused: its member {name!r} has {problem}")
+            raise ArchiveError(f"{label} is refused: its member {name!r} has {problem}", unsafe=True)
         seen.add(name.rstrip("/").casefold())
         if info.is_dir():
             continue
         if info.file_size > _RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
             raise ArchiveError(
                 f"{label} is refused: {name!r} would unpack from {info.compress_size:,} to "
-                f"{info.file_size:,} bytes (a zip bomb?)"
+                f"{info.file_size:,} bytes (a zip bomb?)",
+                unsafe=True,
             )
         total += info.file_size
         if total > max_unpacked_bytes:
             raise ArchiveError(
-                f"{label} is refused: it would unpack to more than {max_unpacked_bytes:,} bytes"
+                f"{label} is refused: it would unpack to more than {max_unpacked_bytes:,} bytes",
+                unsafe=True,
             )
         files.append(info)
     return ArchiveInfo(tuple(files), total)

@@ -12,7 +12,6 @@ project written by a newer tlstudio, then drops the recovery copies it supersede
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tlstudio.core.atomic import write_json
 from tlstudio.core.config import ConfigError, TrainConfig
 from tlstudio.core.errors import TlstudioError
 from tlstudio.core.json_file import JsonError, loads_json, read_json
+from tlstudio.core.project_schema import repair_fields, repair_run
 
 PROJECT_SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".tlsproj"
@@ -56,6 +56,8 @@ class Project:
     runs: list[RunRecord] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # UI-only settings worth keeping with the project
     schema_version: int = PROJECT_SCHEMA_VERSION
+    #: What opening the file repaired (one line each); never saved.
+    repairs: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def dataset_dir(self) -> str:
@@ -63,6 +65,7 @@ class Project:
 
     def to_dict(self, project_file: Path | None = None) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("repairs", None)
         data["train"] = self.train.to_dict()
         if project_file is not None:
             data["train"]["data_dir"] = _relative(self.train.data_dir, project_file.parent)
@@ -83,26 +86,41 @@ class Project:
                 f"{PROJECT_SCHEMA_VERSION}); please update tlstudio to open it"
             )
         base = project_file.parent if project_file is not None else None
+        notes: list[str] = []  # what was repaired, shown to the user
         try:
-            train_data = dict(data.get("train") or {})
+            train_data = repair_fields(TrainConfig, data.get("train") or {}, "train", notes)
             if base is not None and train_data.get("data_dir"):
                 train_data["data_dir"] = _absolute(train_data["data_dir"], base)
             train = TrainConfig.from_dict(train_data)
+            train.validate()
+            raw_runs = data.get("runs") or []
+            if not isinstance(raw_runs, list):
+                notes.append("the list of runs was not a list; it is left empty")
+                raw_runs = []
             runs = []
-            for r in data.get("runs") or []:
-                r = dict(r)
+            for i, r in enumerate(raw_runs):
+                values = repair_run(r, i, notes)
+                if values is None:
+                    continue
                 if base is not None:
-                    r["run_dir"] = _absolute(r["run_dir"], base)
-                runs.append(RunRecord(**r))
-        except (ConfigError, TypeError, KeyError) as exc:
+                    values["run_dir"] = _absolute(values["run_dir"], base)
+                runs.append(RunRecord(**values))
+        except (ConfigError, TypeError, KeyError, ValueError) as exc:
             raise ProjectError(f"the project file is damaged: {exc}") from None
-        return cls(
-            name=str(data.get("name") or "Untitled"),
+        extra = data.get("extra") or {}
+        if not isinstance(extra, dict):
+            notes.append("the project's display settings were not valid; defaults are used")
+            extra = {}
+        name = data.get("name")
+        project = cls(
+            name=name if isinstance(name, str) and name else "Untitled",
             train=train,
             runs=runs,
-            extra=dict(data.get("extra") or {}),
+            extra=dict(extra),
             schema_version=PROJECT_SCHEMA_VERSION,
         )
+        project.repairs = notes
+        return project
 
     def save(self, path: str | Path) -> None:
         """Write the project atomically to ``path``."""
@@ -214,12 +232,17 @@ def save_project(project: Project, path: str | Path, previous_path: str | Path |
 
 
 def _relative(p: str, base: Path) -> str:
+    """``p`` relative to ``base`` when it lies inside it (it moves with the project), else absolute.
+
+    A path outside the project's folder stays absolute: a relative ``../../photos`` would point
+    somewhere else once the project folder is moved or copied.
+    """
     if not p:
         return p
-    try:
-        return os.path.relpath(Path(p).resolve(), base.resolve()).replace(os.sep, "/")
-    except ValueError:  # another drive on Windows
-        return str(Path(p).resolve())
+    target, root = Path(p).resolve(), base.resolve()
+    if target.is_relative_to(root):
+        return target.relative_to(root).as_posix() or "."
+    return str(target)
 
 
 def _absolute(p: str, base: Path) -> str:

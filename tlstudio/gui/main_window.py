@@ -33,6 +33,7 @@ from tlstudio.gui.curation_hooks import install_undo
 from tlstudio.gui.dialogs.model_opened import ask_model_action
 from tlstudio.gui.pages.welcome import WelcomeWidget
 from tlstudio.gui.project_controller import ProjectController
+from tlstudio.gui.recent_menu import fill_recent_menu, menu_text  # noqa: F401 - menu_text: re-exported
 from tlstudio.gui.state import AppState
 from tlstudio.gui.step_status import STEP_TITLES, step_statuses
 from tlstudio.gui.widgets.common import StepSidebar, app_icon, icon
@@ -58,11 +59,6 @@ FOCUS_STYLE = (
     " QAbstractSpinBox:focus, QLineEdit:focus, QAbstractItemView:focus"
     " { outline: none; border: 2px solid palette(highlight); border-radius: 3px; }"
 )
-
-
-def menu_text(text: str) -> str:
-    """``text`` for a menu, with ``&`` doubled so that Qt shows it instead of making an accelerator."""
-    return text.replace("&", "&&")
 
 
 class MainWindow(QMainWindow):
@@ -239,25 +235,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_action)
 
     def _fill_recent_menu(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        projects, folders = settings.get("recent/projects"), settings.get("recent/folders")
-        for p in projects:
-            menu.addAction(icon("image"), menu_text(p)).triggered.connect(lambda _c=False, p=p: self.open_project(p))
-        if projects and folders:
-            menu.addSeparator()
-        for f in folders:
-            menu.addAction(icon("folder"), menu_text(f)).triggered.connect(lambda _c=False, f=f: self.open_dataset(f))
-        if not projects and not folders:
-            menu.addAction("No recent files").setEnabled(False)
-        else:
-            menu.addSeparator()
-            menu.addAction("Clear Recent").triggered.connect(self._clear_recent)
-
-    def _clear_recent(self) -> None:
-        settings.put("recent/projects", [])
-        settings.put("recent/folders", [])
-        self.welcome.refresh_recent()
+        fill_recent_menu(self.recent_menu, self.open_project, self.open_dataset, self.welcome.refresh_recent)
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About tlstudio",

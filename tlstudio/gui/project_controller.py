@@ -95,6 +95,11 @@ class ProjectController(QObject):
         file_dialogs.remember(path)
         self.state.message(f"Opened {path.name}")
         self.window.show_project_dataset()
+        if project.repairs:  # a hand-edited file: say what was set back, the page shows the rest
+            shown = project.repairs[:12] + ([f"... and {len(project.repairs) - 12} more"] if len(project.repairs) > 12 else [])
+            QMessageBox.warning(self.window, "Project repaired",
+                                f"Some values in {path.name} were not valid and were repaired:\n- " + "\n- ".join(shown))
+            self.state.mark_dirty()
         return True
 
     def ask_recovery(self, copy: Path, project_path: Path | None, why: str) -> Project | None:

@@ -74,6 +74,7 @@ class AppState(QObject):
         self.training: bool = False
         self.opened_model: str | None = None
         self.tested_model: str | None = None
+        self._reserved_runs: list[Path] = []  # folders made by new_run_dir(), removed again while empty
 
     # --- project ---------------------------------------------------------------------------------
 
@@ -169,11 +170,22 @@ class AppState(QObject):
         if scan is not None:
             root = str(Path(scan.root))
             if self.project.train.data_dir != root:
+                previous = self.project.train.data_dir
                 self.project.train.data_dir = root
                 self._name_after_dataset()
                 self._set_dirty(True)
                 self.train_config_changed.emit()
+                if previous:
+                    self._forget_shown_run()
         self.dataset_changed.emit()
+
+    def _forget_shown_run(self) -> None:
+        """Another dataset: the Train, Evaluate and Test pages stop showing the previous dataset's run."""
+        tested = self.tested_model
+        if tested is not None and (self.find_run(tested) is not None or Path(tested).parent.as_posix() in
+                                   {Path(r.run_dir).as_posix() for r in self.project.runs}):
+            self.set_tested_model(None)
+        self.set_current_run(None)
 
     def set_layer_tree(self, tree) -> None:
         """Store the layer tree of a freshly built model (or None) and emit ``model_changed``."""
@@ -262,7 +274,19 @@ class AppState(QObject):
     def set_training(self, training: bool) -> None:
         if self.training != training:
             self.training = training
+            if not training:
+                self._drop_empty_run_dirs()
             self.training_changed.emit(training)
+
+    def _drop_empty_run_dirs(self) -> None:
+        # A run that failed before its first epoch leaves its folder empty: leave none behind.
+        # rmdir removes only an empty folder, so nothing a run (or a person) put there is lost.
+        for folder in self._reserved_runs:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self._reserved_runs = []
 
     def runs_root(self) -> Path:
         """Parent folder of new runs: ``<project>-runs/`` beside the project file, else ``paths.runs_dir()``."""
@@ -280,6 +304,7 @@ class AppState(QObject):
         while True:
             try:
                 candidate.mkdir()
+                self._reserved_runs.append(candidate)
                 return candidate
             except FileExistsError:
                 candidate = root / f"{stamp}-{n}"

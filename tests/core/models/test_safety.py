@@ -267,7 +267,7 @@ def test_h5_external_link_is_refused(legacy, tmp_path):
 
 def test_keras_archive_member_outside_the_archive_is_refused(plain_keras, tmp_path):
     bad = rewrite_keras_config(plain_keras, tmp_path / "slip.keras", lambda c: None, {"../../evil.txt": b"x"})
-    with pytest.raises(UnsafeModelError, match="points outside the archive"):
+    with pytest.raises(UnsafeModelError, match=r"'\.\.' in its path"):
         load_model_file(bad)
 
 

@@ -78,3 +78,23 @@ def test_rate_limit_lets_forced_calls_through():
     assert limit() is True  # the first call always passes
     assert limit() is False
     assert limit(force=True) is True
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_says_why():
+    import keras
+    import pytest
+
+    from tlstudio.core.train.run_data import TrainingError
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    x[10] = np.nan  # batch 6 poisons the weights: every loss from there on is NaN
+    y = np.eye(2, dtype="float32")[np.arange(len(x)) % 2]
+    seen: list[int] = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    stopper = callbacks.CancelOnRequest(threading.Event())
+    with pytest.raises(TrainingError, match="loss became nan in batch 6.*lower learning rate"):
+        model.fit(x, y, batch_size=2, epochs=3, callbacks=[counter, stopper], shuffle=False, verbose=0)
+    assert len(seen) == 6  # stopped in the batch that went wrong, not at the end of training

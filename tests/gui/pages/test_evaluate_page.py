@@ -133,6 +133,9 @@ def test_run_without_evaluation_says_so(qtbot, tmp_path):
     page = EvaluatePage(state)
     qtbot.addWidget(page)
     assert "No trained run" in page.empty_label.text()
-    state.add_run(RunRecord(run_dir=str(tmp_path / "nothing-here")))
+    (tmp_path / "cancelled-early").mkdir()
+    state.add_run(RunRecord(run_dir=str(tmp_path / "cancelled-early")))
     assert "no evaluation" in page.empty_label.text()
     assert page.stack.currentIndex() == 0
+    state.add_run(RunRecord(run_dir=str(tmp_path / "moved-away")))
+    assert page.empty_label.text().startswith("Run folder not found")

@@ -49,6 +49,9 @@ def test_table_lists_every_run_with_its_figures(view, trained_runs):  # noqa: F8
         assert row["Status"] == "finished"
         assert row["Trainable part"] == info["frozen_summary"]
         assert row["Time"].endswith(("s", "min"))
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        assert row["Dataset"] == Path(config["data_dir"]).name
+        assert row["Classes"] == f"{len(info['classes'])}: {', '.join(info['classes'])}"
 
 
 def test_overlaying_two_runs_shows_both_curves(qtbot, view, trained_runs):  # noqa: F811

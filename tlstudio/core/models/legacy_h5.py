@@ -23,6 +23,7 @@ import numpy as np
 
 from tlstudio.core.json_file import loads_json
 from tlstudio.core.models.safety import ModelFileError, UnsafeModelError, check_config
+from tlstudio.core.safe_files import NotRegularFileError, check_regular
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 _IMAGE_POOLING = ("GlobalAveragePooling2D", "GlobalMaxPooling2D")
@@ -89,11 +90,14 @@ def read_h5_config(file: Path) -> tuple[dict[str, Any], str]:
     import h5py
 
     try:
+        check_regular(file)  # HDF5 opens by name: a FIFO would block it
         with h5py.File(file, "r") as f:
             check_h5_storage(f)
             raw = f.attrs.get("model_config")
             version = _text(f.attrs.get("keras_version", "unknown"))
             weights_only = raw is None and ("layer_names" in f.attrs or "model_weights" not in f)
+    except NotRegularFileError as exc:
+        raise ModelFileError(f"this .h5 file is {exc.reason}.") from None
     except OSError as exc:
         raise ModelFileError(f"this .h5 file is damaged or not an HDF5 model file ({exc}).") from exc
     if raw is None:
@@ -359,6 +363,10 @@ def load_h5_weights(file: Path, model: Any) -> None:
 
     top = {layer.name: layer for layer in model.layers}
     filled: set[str] = set()
+    try:
+        check_regular(file)  # the file may have been swapped for a FIFO since its config was read
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the weights: {exc}") from None
     with h5py.File(file, "r") as f:
         if "model_weights" not in f:
             raise ModelFileError("this .h5 file holds a model description but no weights.")

@@ -19,6 +19,7 @@ from typing import Any
 from tlstudio.core import run_folder
 from tlstudio.core.models.cut import cut_below_classifier
 from tlstudio.core.models.safety import ModelFileError, UnsafeModelError, read_keras_archive
+from tlstudio.core.safe_files import NotRegularFileError, check_regular
 
 __all__ = [
     "MIN_KERAS_VERSION",
@@ -166,6 +167,10 @@ def find_model_file(path: str | Path) -> Path:
         )
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
+    try:
+        check_regular(path)  # a FIFO or device given as a model would block or never end
+    except NotRegularFileError as exc:
+        raise ModelFileError(f"{path.name} is {exc.reason}") from None
     if path.suffix.lower() == ".zip":
         return unpack_model_zip(path)
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -178,50 +183,58 @@ def find_model_file(path: str | Path) -> Path:
 def unpack_model_zip(path: Path) -> Path:
     """Unpack a downloaded model archive (Teachable Machine's ``converted_keras.zip``) into the cache.
 
-    Only the one model file and a ``labels.txt`` are taken out, under their bare names, so nothing in
-    the archive can write elsewhere. Returns the unpacked model file.
+    The archive is checked first (:func:`tlstudio.core.archive.check_archive`: size, member names,
+    links), so a hostile archive is refused before anything is written; then only the one model file
+    and a ``labels.txt`` are taken out, into a cache folder that appears whole or not at all.
+    Returns the unpacked model file.
 
     Raises
     ------
     ModelFileError
-        When the archive is damaged, holds no model file or several.
+        When the archive is damaged, refused, holds no model file or several.
+    UnsafeModelError
+        When the archive is hostile (a zip bomb, members named outside it, links).
     """
     import hashlib
-    import zipfile
+    import shutil
 
-    from tlstudio.core.atomic import atomic_path
+    from tlstudio.core.archive import ArchiveError, check_archive, extract_members
     from tlstudio.core.paths import cache_dir
+    from tlstudio.core.safe_files import open_regular
 
+    try:
+        info = check_archive(path)
+    except ArchiveError as exc:
+        error = UnsafeModelError if exc.unsafe else ModelFileError
+        raise error(str(exc)) from None
+    members = [m for m in info.members if "__MACOSX" not in m.filename]
+    models = [m for m in members if Path(m.filename).suffix.lower() in MODEL_SUFFIXES]
+    labels = [m for m in members if Path(m.filename).name.lower() == run_folder.LABELS_FILE]
+    if not models:
+        raise ModelFileError(f"{path.name} holds no model file (.keras or .h5).")
+    if len(models) > 1:
+        names = ", ".join(m.filename for m in models)
+        raise ModelFileError(f"{path.name} holds several model files ({names}); unpack it and choose one.")
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     target = cache_dir() / "unpacked-models" / digest.hexdigest()[:16]
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir() and "__MACOSX" not in m.filename]
-            models = [m for m in members if Path(m.filename).suffix.lower() in MODEL_SUFFIXES]
-            labels = [m for m in members if Path(m.filename).name.lower() == run_folder.LABELS_FILE]
-            if not models:
-                raise ModelFileError(f"{path.name} holds no model file (.keras or .h5).")
-            if len(models) > 1:
-                names = ", ".join(m.filename for m in models)
-                raise ModelFileError(
-                    f"{path.name} holds several model files ({names}); unpack it and choose one."
-                )
-            wanted = [(models[0], Path(models[0].filename).name)]
-            if len(labels) == 1:
-                wanted.append((labels[0], run_folder.LABELS_FILE))
-            target.mkdir(parents=True, exist_ok=True)
-            for member, name in wanted:
-                if (target / name).is_file() and (target / name).stat().st_size == member.file_size:
-                    continue
-                with atomic_path(target / name) as tmp, zf.open(member) as src, open(tmp, "wb") as dst:
-                    for block in iter(lambda: src.read(1 << 20), b""):
-                        dst.write(block)
-    except zipfile.BadZipFile as exc:
-        raise ModelFileError(f"{path.name} is damaged or not a zip archive ({exc}).") from exc
-    return target / wanted[0][1]
+    model_file = target.joinpath(*Path(models[0].filename).parts)
+    wanted = [models[0].filename] + ([labels[0].filename] if len(labels) == 1 else [])
+    # The folder is named by the archive's hash: a whole one from an earlier open is reused.
+    if not (model_file.is_file() and model_file.stat().st_size == models[0].file_size):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            extract_members(path, target, wanted)
+        except ArchiveError as exc:
+            raise ModelFileError(str(exc)) from None
+        if len(labels) == 1:
+            unpacked = target.joinpath(*Path(labels[0].filename).parts)
+            beside = model_file.parent / run_folder.LABELS_FILE
+            if unpacked != beside and not beside.exists():
+                shutil.copyfile(unpacked, beside)  # labels are looked for beside the model
+    return model_file
 
 
 def load_model_file(path: str | Path) -> LoadedModel:

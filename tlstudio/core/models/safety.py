@@ -19,8 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from tlstudio.core.archive import ArchiveError, check_archive
 from tlstudio.core.errors import TlstudioError
 from tlstudio.core.json_file import JsonError, loads_json
+from tlstudio.core.safe_files import open_regular
 
 
 class ModelFileError(TlstudioError):
@@ -282,8 +284,16 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
     UnsafeModelError
         When it holds code or pickles, or its config names anything but standard Keras objects.
     """
+    # Sizes, member names and links first, from the directory alone: nothing is decompressed
+    # before the archive is known not to be a bomb; a FIFO or device is refused without blocking.
     try:
-        with zipfile.ZipFile(path) as zf:
+        check_archive(path)
+    except ArchiveError as exc:
+        if exc.unsafe:
+            raise UnsafeModelError(f"{exc}; {REFUSAL_TAIL}") from None
+        raise ModelFileError(f"this .keras file cannot be read: {exc}.") from None
+    try:
+        with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
             names = zf.namelist()
             for name in names:
                 parts = name.replace("\\", "/").split("/")
@@ -304,7 +314,7 @@ def read_keras_archive(path: Path) -> dict[str, Any]:
                     "this .keras file's model description is implausibly large; it is damaged."
                 )
             raw = zf.read(KERAS_CONFIG)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError) as exc:
         raise ModelFileError(f"this .keras file is damaged or not a Keras 3 model file ({exc}).") from exc
     try:
         config = loads_json(raw, source="config.json")

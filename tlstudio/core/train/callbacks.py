@@ -9,10 +9,13 @@ inside its functions only: importing :mod:`tlstudio.core.train.trainer` stays fr
   (early stopping and checkpoints).
 - :class:`CancelOnRequest` stops ``fit`` at the end of the batch in which ``cancel`` was set.
   Setting ``stop_training`` before ``fit`` does nothing (``fit`` resets it), hence a callback.
+  It also stops a run whose loss is no longer a finite number: it raises :class:`TrainingError`
+  saying why, so the run is recorded as failed (its checkpoints kept), never as finished.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +53,15 @@ class CancelOnRequest(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        loss = _float(logs or {}, "loss")
+        if loss is not None and not math.isfinite(loss):
+            from tlstudio.core.train.run_data import TrainingError
+
+            self.model.stop_training = True
+            raise TrainingError(
+                f"training stopped: the loss became {loss} in batch {batch + 1}; the weights diverged. "
+                "Try a lower learning rate (the best epoch so far is kept)"
+            )
         if self.cancel.is_set():
             self._stop()
 

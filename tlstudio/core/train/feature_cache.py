@@ -19,15 +19,21 @@ is recomputed. Leaving the mount point out lets machines that mount the same dat
 different places (cluster nodes, a laptop and a server) share one cache on shared storage.
 
 A shard's index is written after its data, each atomically, so a run killed while writing
-leaves either a complete shard or none.
+leaves either a complete shard or none. The index carries the shard's shape and a SHA-256 of its
+rows: a shard that is damaged, truncated, of the wrong shape or unreadable is a miss (deleted, so
+its rows are recomputed and stored again), never trusted and never fatal. A cache folder on a full
+or read-only disk is bypassed with a warning (the run goes on, computing features as it goes), and
+temporary files left by a killed writer are removed once they are old.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +46,17 @@ from tlstudio.core.atomic import write_json
 from tlstudio.core.json_file import read_json
 
 CACHE_VERSION = 2  # 2: file keys from dataset-relative paths
+#: A temporary file or index-less shard older than this was left by a writer that died.
+ORPHAN_AGE_S = 3600.0
+
+_log = logging.getLogger(__name__)
+
+
+def rows_digest(rows: np.ndarray) -> str:
+    """SHA-256 of a shard's rows: dtype, shape and bytes (what the index vouches for)."""
+    h = hashlib.sha256(f"{rows.dtype.str}{tuple(rows.shape)}".encode())
+    h.update(memoryview(np.ascontiguousarray(rows)).cast("B"))
+    return h.hexdigest()
 
 
 def model_key(description: Mapping[str, Any]) -> str:
@@ -122,6 +139,8 @@ class FeatureCache:
         self._index: dict[str, tuple[str, int]] | None = None
         self._arrays: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        #: Why the cache is bypassed (cannot be written), or None while it works.
+        self.warning: str | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def _load_index(self) -> dict[str, tuple[str, int]]:
@@ -129,18 +148,51 @@ class FeatureCache:
             return self._index
         index: dict[str, tuple[str, int]] = {}
         if self.folder.is_dir():
+            self._clean_orphans()
             for meta in sorted(self.folder.glob("shard-*.json")):
-                try:
-                    data = read_json(meta)
-                    keys = data["keys"]
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue  # a damaged index only costs recomputation
-                if not (self.folder / (meta.stem + ".npy")).is_file():
+                keys = self._checked_keys(meta)
+                if keys is None:
+                    self._discard(meta.stem)  # its rows become misses: recomputed and stored again
                     continue
                 for row, k in enumerate(keys):
                     index[k] = (meta.stem, row)
         self._index = index
         return index
+
+    def _checked_keys(self, meta: Path) -> list[str] | None:
+        """The keys of a shard whose data matches its index (shape, dtype, checksum); None otherwise."""
+        try:
+            data = read_json(meta)
+            keys, dim, digest = data["keys"], data["dim"], data["sha256"]
+            if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys) and isinstance(dim, int)):
+                return None
+            arr = np.load(self.folder / f"{meta.stem}.npy", mmap_mode="r", allow_pickle=False)
+            if arr.dtype != np.float16 or arr.shape != (len(keys), dim) or rows_digest(arr) != digest:
+                return None
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None
+        self._arrays[meta.stem] = arr
+        return keys
+
+    def _discard(self, shard: str) -> None:
+        self._arrays.pop(shard, None)
+        for suffix in (".json", ".npy"):
+            try:
+                (self.folder / f"{shard}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache: the shard is simply not used
+
+    def _clean_orphans(self) -> None:
+        # Only old ones: a young temporary file may belong to a writer that is still running.
+        cutoff = time.time() - ORPHAN_AGE_S
+        for path in [*self.folder.glob(".shard-*.tmp*"), *self.folder.glob("shard-*.npy")]:
+            try:
+                if path.suffix == ".npy" and path.with_suffix(".json").exists():
+                    continue
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                continue
 
     def _array(self, shard: str) -> np.ndarray:
         arr = self._arrays.get(shard)
@@ -177,23 +229,38 @@ class FeatureCache:
 
     # -- writing -----------------------------------------------------------------------------
     def store(self, keys: Sequence[str], features: np.ndarray) -> None:
-        """Store one row of ``features`` per key, as a new shard."""
-        if len(keys) == 0:
+        """Store one row of ``features`` per key, as a new shard.
+
+        Never fails the caller: when the cache folder cannot be written (a full or read-only disk)
+        the cache is bypassed from then on and :attr:`warning` says why (also logged once).
+        """
+        if len(keys) == 0 or self.warning is not None:
             return
-        feats = np.asarray(features, dtype=np.float16).reshape(len(keys), -1)
+        feats = np.ascontiguousarray(np.asarray(features, dtype=np.float16).reshape(len(keys), -1))
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            meta_path = self.folder / "meta.json"
-            if not meta_path.exists():
-                write_json(meta_path, {"version": CACHE_VERSION, "key": self.key, **self._description})
             shard = f"shard-{uuid.uuid4().hex[:16]}"
             tmp = self.folder / f".{shard}.tmp.npy"
             try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                meta_path = self.folder / "meta.json"
+                if not meta_path.exists():
+                    write_json(meta_path, {"version": CACHE_VERSION, "key": self.key, **self._description})
                 np.save(tmp, feats, allow_pickle=False)
                 os.replace(tmp, self.folder / f"{shard}.npy")
+                write_json(
+                    self.folder / f"{shard}.json",
+                    {"dim": int(feats.shape[1]), "keys": list(keys), "sha256": rows_digest(feats)},
+                )
+            except OSError as exc:
+                self._discard(shard)
+                self.warning = f"the feature cache in {self.folder} cannot be written ({exc.strerror or exc}); it is bypassed"
+                _log.warning(self.warning)
+                return
             finally:
-                tmp.unlink(missing_ok=True)
-            write_json(self.folder / f"{shard}.json", {"dim": int(feats.shape[1]), "keys": list(keys)})
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
             index = self._load_index()
             for row, k in enumerate(keys):
                 index[k] = (shard, row)

@@ -232,6 +232,8 @@ class EvaluatePage(QWidget):
         if not splits:
             if not run_dir:
                 text = "No trained run yet.\nTrain a model on the Train page; its evaluation appears here."
+            elif not Path(run_dir).is_dir():  # moved or deleted since the project listed it
+                text = f"Run folder not found: {run_dir}"
             elif self.evaluation is None:
                 text = (f"This run has no evaluation yet ({Path(run_dir).name}).\n"
                         "A run that was cancelled before its first epoch ended, or failed, has none.")

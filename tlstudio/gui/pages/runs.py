@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core import run_folder
+from tlstudio.core.errors import TlstudioError
 from tlstudio.core.humanize import format_seconds
 from tlstudio.core.json_file import read_json
 from tlstudio.gui import file_dialogs
@@ -111,6 +112,14 @@ class RunSummary:
         if not self.exists:
             self.status = "folder missing"
         self.created = info.get("created") or record.created or ""
+        # Which data the run learned: runs of several datasets can share one project.
+        self.classes = [str(c) for c in info.get("classes") or []]
+        self.dataset = ""
+        try:
+            config, classes, _ = run_folder.read_run_config(self.run_dir)
+            self.dataset, self.classes = config.data_dir, self.classes or classes
+        except (TlstudioError, OSError, ValueError):  # an old or damaged run: the columns stay empty
+            pass
 
     def series(self, key: str) -> tuple[list[float], list[float]]:
         """x (run epoch, 1-based) and y of one history key, skipping epochs that lack it."""
@@ -129,7 +138,8 @@ class RunsView(QWidget):
     export_requested = Signal(str)  # a run folder the user wants to export
 
     # Name, accuracy and status first: they stay in view at any width; the wide Base and Frozen columns last.
-    COLUMNS = ("Name", "Val accuracy", "Status", "Test acc", "Epochs", "Time", "Created", "Base", "Trainable part")
+    COLUMNS = ("Name", "Val accuracy", "Status", "Test acc", "Epochs", "Time", "Created", "Base", "Trainable part",
+               "Dataset", "Classes")
 
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -262,12 +272,14 @@ class RunsView(QWidget):
             (s.created.replace("T", " ")[:16], s.created),
             (s.base, s.base.lower()),
             (s.frozen, s.frozen.lower()),
+            (Path(s.dataset).name if s.dataset else "", s.dataset.lower()),
+            (f"{len(s.classes)}: {', '.join(s.classes)}" if s.classes else "", len(s.classes)),
         ]
         for col, (text, sort_value) in enumerate(values):
             item = _SortableItem(text)
             item.setData(SORT_ROLE, sort_value)
             item.setData(RUN_ROLE, key)
-            item.setToolTip(str(s.run_dir) if col == 0 else text)
+            item.setToolTip(str(s.run_dir) if col == 0 else s.dataset if col == 9 else text)
             if col in (1, 3, 4, 5):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if col == 0:
