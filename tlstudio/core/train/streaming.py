@@ -16,7 +16,7 @@ stacking). Here the rows stay in the cache's shards (float16 ``.npy`` files, see
 Memory is therefore bounded by about ``buffer_rows`` rows plus one shard, whatever the size of
 the training set, and the shuffle mixes rows from many shards at once (a shard holds the images
 of one cache flush, which need not be mixed by class). The batches feed the same light training
-step as the in-memory head (:func:`tlstudio.core.train.head_fit.fit_small_model`), so events,
+step as the in-memory head (:func:`fit_small_model`), so events,
 cancel, early stopping and checkpoints behave the same.
 """
 
@@ -317,8 +317,6 @@ def train_head_streaming(
     """
     import keras
 
-    from tlstudio.core.train.head_fit import fit_small_model
-
     k = int(head.outputs[0].shape[-1])
     ds = streaming_dataset(
         train_rows, batch_size=batch_size, num_classes=k, seed=seed, first_epoch=initial_epoch, buffer_rows=buffer_rows
@@ -333,3 +331,62 @@ def train_head_streaming(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(label_smoothing)),
     )
 
+
+def fit_small_model(
+    model: Any, dataset: Any, *, epochs: int, initial_epoch: int, steps: int, callbacks: Sequence[Any], loss: Any
+) -> None:
+    """Train ``model`` (compiled) on ``dataset`` of ``(x, one-hot y, sample weight)`` batches.
+
+    Parameters
+    ----------
+    model
+        A compiled Keras model; its optimizer is used.
+    dataset
+        A ``tf.data.Dataset`` of ``(x, y, w)`` batches.
+    epochs, initial_epoch
+        As for ``Model.fit``.
+    steps
+        Batches per epoch, given to the callbacks' ``set_params``.
+    callbacks
+        Keras callbacks, called in order.
+    loss
+        A Keras loss object taking ``(y, probs, sample_weight=w)``.
+    """
+    import keras
+    import tensorflow as tf
+
+    optimizer = model.optimizer
+    variables = model.trainable_variables
+    spec = dataset.element_spec
+
+    @tf.function(input_signature=list(spec), reduce_retracing=True)
+    def step(x: Any, y: Any, w: Any) -> Any:
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            value = loss(y, probs, sample_weight=w)
+        grads = tape.gradient(value, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1), tf.argmax(y, axis=-1)), tf.float32)
+        return value, tf.reduce_sum(hits * w), tf.reduce_sum(w), tf.cast(tf.shape(x)[0], tf.float32)
+
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, steps=steps, verbose=0)
+    model.stop_training = False
+    hooks.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        hooks.on_epoch_begin(epoch)
+        loss_sum = seen = correct = weight = 0.0
+        for batch, (x, y, w) in enumerate(dataset):
+            value, c, sw, n = (float(v) for v in step(x, y, w))
+            loss_sum += value * n
+            seen += n
+            correct += c
+            weight += sw
+            logs = {"loss": loss_sum / max(seen, 1.0), "accuracy": correct / weight if weight else 0.0}
+            hooks.on_train_batch_end(batch, logs)
+            if model.stop_training:
+                break
+        hooks.on_epoch_end(epoch, dict(logs))
+        if model.stop_training:
+            break
+    hooks.on_train_end()
