@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tlstudio.core.train import image_prefetch
@@ -32,3 +34,21 @@ def test_batches_come_in_order_and_a_broken_file_says_why(image_folder, tmp_path
     assert flat[2][0] is None and flat[2][1] and "\n" not in flat[2][1]
     expected = image_prefetch.decode(paths[4], 16, "stretch")[0]
     assert np.array_equal(flat[4][0], expected)
+
+
+def test_start_prefetch_plans_every_uncached_image_by_its_dataset_relative_key(image_folder):
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.data.pipeline import FileSet
+    from tlstudio.core.train.cached_features import start_prefetch
+
+    data = image_folder({"a": 3, "b": 2}, size=(40, 30))
+    abs_paths = sorted(str(p) for p in data.rglob("*.png"))
+    rel_paths = [str(Path(p).relative_to(data)) for p in abs_paths]
+    empty = FileSet([], [], np.zeros(0, np.int32))
+    files = {"train": FileSet(abs_paths, rel_paths, np.zeros(5, np.int32)), "val": empty, "test": empty}
+    prefetch = start_prefetch(TrainConfig(data_dir=str(data)), files)  # absolute paths once made this raise
+    assert prefetch is not None
+    try:
+        assert prefetch.take(abs_paths[0])[0].shape[-1] == 3
+    finally:
+        prefetch.stop()
