@@ -187,6 +187,6 @@ def test_cancel_while_the_cluster_computes_features(cluster, image_folder, tmp_p
         train(tiny_config(data, batch_size=32), tmp_path / "run", emit=emit, cancel=cancel,
               engines=Engines(features=cluster["engines"].features))
     assert time.monotonic() - when["cancel"] < 10
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "cancelled"
+    assert not (tmp_path / "run").exists()  # cancelled before the first epoch: no run folder is left behind
     kept = _shards(tmp_path / "home")
     assert 0 < len(kept) < 160  # what was computed before the cancel is kept, the rest was not computed
