@@ -290,9 +290,8 @@ class MainWindow(QMainWindow):
 
         if self._engine_status is not None:
             return
-        self._engine_status = engine_calls.EngineStatus(self)
+        self._engine_status = engine_calls.engine_status()
         self._engine_status.state_changed.connect(self._on_engine_state)
-        engine_calls.add_state_listener(self._engine_status.post)
         client = engine_calls.start_engine()
         self._on_engine_state(client.state, client.detail)
 
@@ -319,7 +318,8 @@ class MainWindow(QMainWindow):
 
         if self._engine_status is None:
             return
-        engine_calls.remove_state_listener(self._engine_status.post)
+        status, self._engine_status = self._engine_status, None
+        status.state_changed.disconnect(self._on_engine_state)
         engine_calls.stop_engine()
 
     # --- dataset, projects, models ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from tlstudio.engine.client import STATE_FAILED, STATE_STOPPED, EngineClient
 _lock = threading.Lock()
 _client: EngineClient | None = None
 _listeners: list[Callable[[str, str], None]] = []
+_status: EngineStatus | None = None
 
 
 class EngineStatus(QObject):
@@ -37,9 +38,27 @@ class EngineStatus(QObject):
         self.state_changed.emit(state, detail)
 
 
+def engine_status() -> EngineStatus:
+    """The one :class:`EngineStatus` of this process, listening to every engine client it starts.
+
+    Create it first from the GUI thread. It has no parent and lives as long as the process, so the client's
+    thread never emits on a deleted object; windows connect to ``state_changed`` and Qt disconnects them
+    when they are destroyed.
+    """
+    global _status
+    with _lock:
+        if _status is None:
+            _status = EngineStatus()
+            _listeners.append(_status.post)
+        return _status
+
+
 def _broadcast(state: str, detail: str) -> None:
     for listener in list(_listeners):
-        listener(state, detail)
+        try:
+            listener(state, detail)
+        except RuntimeError:  # a listener whose Qt object is gone: the client's thread carries on
+            remove_state_listener(listener)
 
 
 def add_state_listener(listener: Callable[[str, str], None]) -> None:
