@@ -68,9 +68,10 @@ def cut_labels(root: QWidget) -> list[str]:
         box = label.contentsRect()
         fm = label.fontMetrics()
         if label.wordWrap():
-            needed = label.heightForWidth(box.width())
-            if needed > box.height() + 2:
-                found.append(f"{_name(label)} needs {needed} px of height, has {box.height()}")
+            # heightForWidth takes and returns the whole label (padding and frame included), not its contents.
+            needed = label.heightForWidth(label.width())
+            if needed > label.height() + 2:
+                found.append(f"{_name(label)} needs {needed} px of height, has {label.height()}")
         else:
             lines = label.text().splitlines() or [""]
             width = max(fm.horizontalAdvance(line) for line in lines)

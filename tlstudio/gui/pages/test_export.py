@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.gui import file_dialogs
 from tlstudio.gui.widgets.drops import accept_copy, local_paths
-from tlstudio.gui.widgets.fields import spin_box
+from tlstudio.gui.widgets.fields import labelled, spin_box
 from tlstudio.gui.widgets.folder_results import FolderResults, FolderTabs
 from tlstudio.gui.widgets.model_source import ModelSourceBox, describe_loaded_model, display_name
 from tlstudio.gui.widgets.not_sure_box import NotSureBox
@@ -72,7 +72,10 @@ class TestPage(QWidget):
         top.addWidget(self.export_button)
         layout.addLayout(top)
 
-        actions = QHBoxLayout()
+        # A row that wraps: at 1024 px the view options go under the buttons instead of being cut off.
+        actions_row = QWidget()
+        actions = FlowLayout(actions_row, spacing=6)
+        actions.setContentsMargins(0, 0, 0, 0)
         for text, slot, tip in (("Open images…", self.open_files_dialog, "Test image files"),
                                 ("Open folder…", self.open_folder_dialog, "Test every image of a folder, as a table"),
                                 ("Paste", self.paste, "Test an image from the clipboard (Ctrl+V)"),
@@ -81,19 +84,17 @@ class TestPage(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             actions.addWidget(button)
-        actions.addStretch(1)
-        actions.addWidget(QLabel("Show the top"))
         self.top_k = spin_box(1, 10)
         self.top_k.setValue(3)
-        actions.addWidget(self.top_k)
-        self.gradcam_all = QCheckBox("Show what the model looked at")
-        self.gradcam_all.setToolTip("Grad-CAM: overlay on every card the regions that drove the top prediction")
+        actions.addWidget(labelled("Show the top", self.top_k))
+        self.gradcam_all = QCheckBox("Show what the model looked at",
+                                     toolTip="Grad-CAM: overlay on every card the regions that drove the top prediction")
         self.gradcam_all.toggled.connect(self._on_gradcam_all)
         actions.addWidget(self.gradcam_all)
         self.not_sure = NotSureBox()
         self.not_sure.changed.connect(lambda value: [card.set_threshold(value) for card in self.cards.values()])
         actions.addWidget(self.not_sure)
-        layout.addLayout(actions)
+        layout.addWidget(actions_row)
 
         self.model_status = QLabel()
         self.model_status.setWordWrap(True)

@@ -1,8 +1,8 @@
-"""The Train page's row of run buttons: Train, Cancel, Resume, a context line and "Open run folder"."""
+"""The Train page's run buttons (Train, Cancel, Resume, "Open run folder") and, under them, a context line."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
 class TrainControls(QWidget):
@@ -27,10 +27,15 @@ class TrainControls(QWidget):
         self.open_folder_button.setEnabled(False)
         self.context_label = QLabel(self)
         self.context_label.setWordWrap(True)
-        layout = QHBoxLayout(self)
+        # The context line goes under the buttons: beside them it was squeezed into a tall narrow column,
+        # and the row's width pushed the right panel over the settings at 1024 px.
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_folder_button)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.train_button)
-        layout.addWidget(self.cancel_button)
-        layout.addWidget(self.resume_button)
-        layout.addWidget(self.context_label, 1)
-        layout.addWidget(self.open_folder_button)
+        layout.addLayout(buttons)
+        layout.addWidget(self.context_label)
