@@ -2,13 +2,15 @@
 
 Pure functions of the app state, so the words are tested without a window. The plan follows core's
 rules (:mod:`tlstudio.core.train.trainer`): the classifier first with the base as it is; then, when
-fine-tuning has epochs, the layers ticked on the Model page, else the base's top blocks.
+fine-tuning has epochs or base layers are ticked on the Model page, the ticked layers, else the base's
+top blocks, after the classifier has learned.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tlstudio.core.config import DEFAULT_FINE_TUNE_EPOCHS
 from tlstudio.gui.step_status import model_name
 
 
@@ -25,6 +27,30 @@ def cannot_train_reason(state) -> str | None:
     return None
 
 
+def runs_to_convergence(config) -> bool:
+    """Whether the classifier trains until validation stops improving (automatic epochs on cached features).
+
+    With varied (augmented) images there is no cache and the epoch number is used as it is.
+    """
+    return bool(config.is_auto("epochs") and config.use_cache and not config.augment.enabled and config.head_epochs > 0)
+
+
+def unfreezes_base(config) -> bool:
+    """Whether the layers ticked on the Model page (``layer_state``) include any layer of the base."""
+    layers = config.layer_state.get("layers") if isinstance(config.layer_state, dict) else None
+    if not isinstance(layers, list):
+        return bool(config.layer_state)  # a state in another form: trust that it chose something
+    return any(isinstance(e, dict) and e.get("trainable") and str(e.get("path", "")).startswith("base/")
+               for e in layers)
+
+
+def fine_tune_epochs(config) -> int:
+    """The fine-tuning budget the run will use: ticking base layers turns fine-tuning on (core's rule)."""
+    if config.fine_tune_epochs > 0:
+        return int(config.fine_tune_epochs)
+    return DEFAULT_FINE_TUNE_EPOCHS if unfreezes_base(config) else 0
+
+
 def context_text(state) -> str:
     """One line: the data, the base model and the epoch budget."""
     c = state.project.train
@@ -35,23 +61,27 @@ def context_text(state) -> str:
         data = f"data: {Path(c.data_dir).name}"
     else:
         data = "no dataset chosen yet (Data page)"
-    epochs = c.head_epochs + c.fine_tune_epochs
-    return f"{data} · base {model_name(c)} · up to {epochs} epoch{'s' if epochs != 1 else ''}"
+    head = "until it stops improving" if runs_to_convergence(c) else \
+        f"up to {c.head_epochs} epoch{'s' if c.head_epochs != 1 else ''}"
+    fine = fine_tune_epochs(c)
+    return f"{data} · base {model_name(c)} · classifier {head}" + (f", then up to {fine} fine-tuning" if fine else "")
 
 
 def plan_text(config) -> str:
     """What will learn in each phase, in plain words (HTML, one line per phase)."""
-    chosen = bool(config.layer_state)
-    first = f"<b>1.</b> The new classifier learns for up to {config.head_epochs} epochs"
-    if chosen and config.fine_tune_epochs == 0:
-        first += ", together with the layers you ticked on the Model page."
+    how_long = "until it stops improving" if runs_to_convergence(config) else f"for up to {config.head_epochs} epochs"
+    first = f"<b>1.</b> The new classifier learns {how_long}; the base model stays as it is."
+    fine = fine_tune_epochs(config)
+    if fine <= 0:
+        return f"{first}<br><b>2.</b> No fine-tuning (Fine-tuning epochs is 0)."
+    if config.layer_state:
+        what = "the layers you ticked on the Model page learn" if unfreezes_base(config) else \
+            "only the classifier learns again (no base layer is ticked on the Model page)"
     else:
-        first += "; the base model stays as it is."
-    if config.fine_tune_epochs <= 0:
-        second = "<b>2.</b> No fine-tuning (Fine-tuning epochs is 0)."
-    else:
-        what = "the layers you ticked on the Model page" if chosen else \
-            f"the top {config.unfreeze_top} block{'s' if config.unfreeze_top != 1 else ''} of the base"
-        second = (f"<b>2.</b> Fine-tuning: {what} learn too, for up to {config.fine_tune_epochs} epochs at "
-                  f"learning rate {config.fine_tune_lr:g}.")
+        what = f"the top {config.unfreeze_top} block{'s' if config.unfreeze_top != 1 else ''} of the base learn"
+    rate = "1/100 of the classifier's learning rate" if config.is_auto("fine_tune_lr") else \
+        f"learning rate {config.fine_tune_lr:g}"
+    second = f"<b>2.</b> Fine-tuning: {what} too, for up to {fine} epochs at {rate}."
+    if not config.fine_tune_epochs:
+        second += " Ticking base layers turned fine-tuning on."
     return f"{first}<br>{second}"

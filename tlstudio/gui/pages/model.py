@@ -144,8 +144,9 @@ class ModelPage(QWidget):
             self.pooling_combo.addItem(text, value)
         self.pooling_combo.setToolTip("How the base's feature map becomes one feature vector")
         self.pooling_combo.currentIndexChanged.connect(self._head_changed)
-        self.dropout_spin = decimal_box(0.0, 0.9, 0.05)
-        self.dropout_spin.setToolTip("Share of features dropped at random while training; fights overfitting")
+        self.dropout_spin = decimal_box(0.0, 0.9, 0.05, auto=True)
+        self.dropout_spin.setToolTip("Share of features dropped at random while training; fights overfitting.\n"
+                                     "Automatic unless \"Choose dropout\" is unticked on the Train page.")
         self.dropout_spin.valueChanged.connect(self._head_changed)
         self.hidden_spin = spin_box(0, 4096, step=64)
         self.hidden_spin.setSpecialValueText("none")
@@ -196,6 +197,8 @@ class ModelPage(QWidget):
             # A field being edited keeps what the person types (set_quietly leaves focused fields alone).
             set_quietly(self.pooling_combo, cfg.pooling)
             set_quietly(self.dropout_spin, float(cfg.dropout))
+            self.dropout_spin.show_auto("Automatic" if cfg.is_auto("dropout") else "")  # each run chooses it
+            self.dropout_spin.setEnabled(not cfg.is_auto("dropout"))
             set_quietly(self.hidden_spin, int(cfg.hidden_units))
             set_quietly(self.layers.top_spin, int(cfg.unfreeze_top))
         finally:

@@ -11,7 +11,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
 
 
 class _WheelGuard(QObject):
@@ -37,8 +46,33 @@ def guard_wheel(*widgets: QWidget) -> None:
         widget.installEventFilter(_GUARD)
 
 
-def spin_box(low: int, high: int, parent: QWidget | None = None, *, step: int = 1) -> QSpinBox:
-    spin = QSpinBox(parent)
+class _AutoText:
+    """Lets a spin box show a text such as "Automatic" instead of its number while tlstudio chooses the value."""
+
+    auto_text = ""
+
+    def textFromValue(self, value):  # noqa: N802
+        return self.auto_text or super().textFromValue(value)
+
+    def show_auto(self, text: str) -> None:
+        """Show ``text`` instead of the number ("": the number again); the value itself is kept."""
+        if text != self.auto_text:
+            self.auto_text = text
+            blocked = self.blockSignals(True)
+            self.setValue(self.value())  # re-renders the text through textFromValue
+            self.blockSignals(blocked)
+
+
+class AutoSpinBox(_AutoText, QSpinBox):
+    """A :class:`QSpinBox` with :meth:`show_auto`."""
+
+
+class AutoDecimalBox(_AutoText, QDoubleSpinBox):
+    """A :class:`QDoubleSpinBox` with :meth:`show_auto`."""
+
+
+def spin_box(low: int, high: int, parent: QWidget | None = None, *, step: int = 1, auto: bool = False) -> QSpinBox:
+    spin = (AutoSpinBox if auto else QSpinBox)(parent)
     spin.setRange(low, high)
     spin.setSingleStep(step)
     spin.setKeyboardTracking(False)
@@ -46,8 +80,9 @@ def spin_box(low: int, high: int, parent: QWidget | None = None, *, step: int = 
     return spin
 
 
-def decimal_box(low: float, high: float, step: float, decimals: int = 2, parent: QWidget | None = None) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox(parent)
+def decimal_box(low: float, high: float, step: float, decimals: int = 2, parent: QWidget | None = None, *,
+                auto: bool = False) -> QDoubleSpinBox:
+    spin = (AutoDecimalBox if auto else QDoubleSpinBox)(parent)
     spin.setRange(low, high)
     spin.setSingleStep(step)
     spin.setDecimals(decimals)
@@ -64,6 +99,16 @@ def combo_box(parent: QWidget | None = None) -> QComboBox:
     combo.setMinimumContentsLength(14)
     guard_wheel(combo)
     return combo
+
+
+def labelled(text: str, field: QWidget) -> QWidget:
+    """``text`` and ``field`` side by side in one widget, so a row that wraps never parts them."""
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(QLabel(text))
+    row.addWidget(field)
+    return box
 
 
 def set_quietly(widget: QWidget, value) -> None:

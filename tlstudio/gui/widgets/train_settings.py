@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.gui import settings as ui_settings
+from tlstudio.gui import training_plan
 from tlstudio.gui.widgets.augment_preview import AugmentPreview, preview_paths
 from tlstudio.gui.widgets.common import hint
 from tlstudio.gui.widgets.fields import combo_box, decimal_box, guard_wheel, set_quietly, spin_box
@@ -83,6 +84,13 @@ class LearningRateBox(QComboBox):
             self.setEditText(text)
         self.blockSignals(blocked)
 
+    def show_auto(self, text: str) -> None:
+        """Show ``text`` (e.g. "Automatic") instead of a rate; "" leaves the rate :meth:`set_value` shows."""
+        if text:
+            blocked = self.blockSignals(True)
+            self.setEditText(text)
+            self.blockSignals(blocked)
+
 
 class TrainSettingsForm(QWidget):
     """``TrainSettingsForm(state)``: how long, how it learns, images and augmentation, with a live preview."""
@@ -95,6 +103,7 @@ class TrainSettingsForm(QWidget):
         super().__init__(parent)
         self.state = state
         self._preview_seed = 0
+        self.chosen: dict[str, str] = {}  # what the current run chose for its automatic settings
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 4, 0)
 
@@ -113,7 +122,7 @@ class TrainSettingsForm(QWidget):
             return widget
 
         form = form_group("How long to train")
-        self.head_epochs = add(form, "Classifier epochs", spin_box(0, 1000), (
+        self.head_epochs = add(form, "Classifier epochs", spin_box(0, 1000, auto=True), (
             "Passes over the training images while only the new classifier on top of the base learns.\n"
             "Fast (features can be cached); 5-20 is usual."))
         self.fine_tune_epochs = add(form, "Fine-tuning epochs", spin_box(0, 1000), (
@@ -149,10 +158,10 @@ class TrainSettingsForm(QWidget):
         self.class_weights.addItem("Off", "none")
 
         form = form_group("Chosen for you")
-        self.dropout = add(form, "Dropout", decimal_box(0.0, 0.9, 0.05), (
+        self.dropout = add(form, "Dropout", decimal_box(0.0, 0.9, 0.05, auto=True), (
             "Randomly ignores part of the features while the classifier learns, so it cannot lean on a few "
             "of them.\n0 switches it off."))
-        self.threshold = add(form, '"Not sure" below', decimal_box(0.0, 1.0, 0.05), (
+        self.threshold = add(form, '"Not sure" below', decimal_box(0.0, 1.0, 0.05, auto=True), (
             'When the best class gets less than this probability, the model answers "not sure".'))
         self.auto_boxes: dict[str, QCheckBox] = {}
         for name, words in (("head_lr", "the classifier's learning rate"), ("dropout", "dropout"),
@@ -281,10 +290,7 @@ class TrainSettingsForm(QWidget):
         if self.fine_tune_lr.value() != c.fine_tune_lr:
             self.fine_tune_lr.set_value(c.fine_tune_lr)
         self.fine_tune_lr.setEnabled(c.fine_tune_epochs > 0)
-        for name, field_name in AUTO_SETTINGS:  # an automatic value is chosen by the run: its field rests
-            auto = c.is_auto(name)
-            set_quietly(self.auto_boxes[name], auto)
-            getattr(self, field_name).setEnabled(not auto and (field_name != "fine_tune_lr" or c.fine_tune_epochs > 0))
+        self._show_automatic(c)
         a = c.augment
         blocked = self.augment_group.blockSignals(True)
         self.augment_group.setChecked(a.enabled)
@@ -294,9 +300,28 @@ class TrainSettingsForm(QWidget):
             set_quietly(getattr(self, f"aug_{name}"), getattr(a, name))
         self._preview_timer.start()
 
+    def _show_automatic(self, c: TrainConfig) -> None:
+        # An automatic field rests and says "Automatic" (with the value the current run chose), never
+        # a default number that the run will not use.
+        for name, field_name in AUTO_SETTINGS:
+            auto = c.is_auto(name)
+            set_quietly(self.auto_boxes[name], auto)
+            if name == "epochs":  # with varied images (no cache) the run uses the number as it is
+                auto = training_plan.runs_to_convergence(c)
+            field = getattr(self, field_name)
+            field.show_auto(self.auto_text(name) if auto else "")
+            field.setEnabled(not auto and (field_name != "fine_tune_lr" or c.fine_tune_epochs > 0))
+
+    def auto_text(self, name: str) -> str:
+        """What the field of the automatic setting ``name`` shows: "Automatic", and the last run's choice."""
+        chosen = self.chosen.get(name)
+        return f"Automatic (last run: {chosen})" if chosen else "Automatic"
+
     def show_chosen(self, run_dir: str) -> None:
         """Say in plain words what the run in ``run_dir`` chose for the automatic settings."""
         self.chosen_label.setText(describe_chosen(run_dir) if run_dir else "")
+        self.chosen = chosen_values(run_dir) if run_dir else {}
+        self._show_automatic(self.state.project.train)
 
     def reset_to_defaults(self) -> None:
         """Every setting of this form back to the TrainConfig default."""
@@ -320,6 +345,28 @@ class TrainSettingsForm(QWidget):
         else:
             self.preview_caption.setText("Left: the image. Right: random variations.")
         self.preview.refresh(paths, train.augment, train.resize_policy, self._preview_seed)
+
+
+def chosen_values(run_dir: str) -> dict[str, str]:
+    """The value the run in ``run_dir`` chose for each automatic setting (AUTO_SETTINGS names), as text."""
+    from tlstudio.core.errors import TlstudioError
+    from tlstudio.core.run_folder import read_summary
+
+    try:
+        summary = read_summary(run_dir)
+    except (TlstudioError, OSError, ValueError):
+        return {}
+    settings = summary.get("settings") or {}
+    auto = set(settings.get("automatic") or []) if isinstance(settings, dict) else set()
+    found: dict[str, Any] = {key: settings.get(key) for key in ("head_lr", "fine_tune_lr", "dropout")}
+    head = summary.get("head_only")
+    found["epochs"] = head.get("run_epoch") if isinstance(head, dict) else None  # the epoch it kept
+    threshold = summary.get("threshold")
+    found["threshold"] = threshold.get("value") if isinstance(threshold, dict) else None
+    formats = {"head_lr": "{:g}", "fine_tune_lr": "{:g}", "dropout": "{:.2f}", "epochs": "{:d}", "threshold": "{:.2f}"}
+    return {name: formats[name].format(value) for name, value in found.items()
+            if name in auto and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (name != "epochs" or isinstance(value, int))}
 
 
 def describe_chosen(run_dir: str) -> str:
