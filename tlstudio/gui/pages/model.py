@@ -201,6 +201,7 @@ class ModelPage(QWidget):
             self.dropout_spin.setEnabled(not cfg.is_auto("dropout"))
             set_quietly(self.hidden_spin, int(cfg.hidden_units))
             set_quietly(self.layers.top_spin, int(cfg.unfreeze_top))
+            self.layers.set_fine_tune_epochs(cfg.fine_tune_epochs)  # its "will be fine-tuned" line
         finally:
             self._loading = False
         self.weights_box.load()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core.config import DEFAULT_FINE_TUNE_EPOCHS
 from tlstudio.gui.widgets.common import button, heading, hint
 from tlstudio.gui.widgets.fields import spin_box
 from tlstudio.gui.widgets.layer_tree_model import COL_NAME, COLUMNS, LayerFilterProxy, LayerTreeModel
@@ -90,6 +91,12 @@ class LayerPanel(QWidget):
         self.totals = QLabel()
         self.totals.setWordWrap(True)
         v.addWidget(self.totals)
+        # What the ticks mean for the run, in words: ticked base blocks are fine-tuned after the classifier
+        # has learned, and ticking them with fine-tuning off turns it on.
+        self.plan_note = QLabel()
+        self.plan_note.setWordWrap(True)
+        v.addWidget(self.plan_note)
+        self.fine_tune_epochs = 0  # the Train page's "Fine-tuning epochs" (the Model page keeps it current)
         self.empty_text = "Press Build model to see the layers and choose which ones train."
         self.update_buttons()
 
@@ -122,8 +129,36 @@ class LayerPanel(QWidget):
         self.update_totals()
         self.edited.emit()
 
+    def set_fine_tune_epochs(self, epochs: int) -> None:
+        self.fine_tune_epochs = int(epochs)
+        self.update_totals()
+
+    def tuned_blocks(self) -> int | None:
+        """How many blocks of the base have a ticked layer (None: layers are ticked outside the blocks)."""
+        tree = self.tree
+        if tree is None or tree.base.trainable_params == 0:
+            return 0
+        try:
+            count = sum(1 for b in tree.block_names() if tree.node(tree.base.path + (b,)).trainable_params > 0)
+        except Exception:  # an own model whose blocks sit deeper: say "layers" instead of counting
+            return None
+        return count or None
+
+    def plan_words(self) -> str:
+        """One line: what of the base learns, and when."""
+        blocks = self.tuned_blocks()
+        if blocks == 0:
+            return "Only the new classifier learns; the base model stays as it is."
+        what = "Some layers of the base" if blocks is None else f"{blocks} block{'s' if blocks != 1 else ''} of the base"
+        if self.fine_tune_epochs > 0:
+            return f"{what} will be fine-tuned after the classifier is trained (up to {self.fine_tune_epochs} epochs)."
+        return (f"{what} will be fine-tuned after the classifier is trained: ticking them turned fine-tuning on "
+                f"(up to {DEFAULT_FINE_TUNE_EPOCHS} epochs).")
+
     def update_totals(self) -> None:
         tree = self.tree
+        self.plan_note.setText("" if tree is None else self.plan_words())
+        self.plan_note.setVisible(tree is not None)
         if tree is None:
             self.totals.setText("")
             return
