@@ -52,3 +52,41 @@ def test_another_class_reads_not_sure_with_its_best_guess_and_the_threshold_is_a
     assert not grey_card.is_not_sure()
     page.not_sure.spin.setValue(50)
     assert grey_card.is_not_sure() and grey_card.status_label.isVisible()
+
+
+def test_folder_tables_follow_the_threshold_without_predicting_again(qtbot, page, tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    for name, colour in (("grey", OTHER_COLOURS["grey"]), ("yellow", OTHER_COLOURS["yellow"]), ("red", COLORS["red"])):
+        write_image(folder / f"{name}.png", colour)
+    page.add_paths([folder])
+    table = page.folder_list()[0]
+    qtbot.waitUntil(lambda: table.finished, timeout=60000)
+    assert page.not_sure.value() == pytest.approx(0.8)
+
+    def labels():
+        return {row[0]: (row[1], row[3]) for row in table.rows()}
+
+    def csv_labels():
+        return {line.split(",")[0].rsplit("/", 1)[-1]: line.split(",")[1] for line in table.csv_text().splitlines()[1:]}
+
+    got = labels()  # grey: a third each; yellow: about two thirds red; red: sure
+    assert got["grey.png"][0] == "not sure" and got["grey.png"][1].startswith("Best guess: ")
+    assert got["yellow.png"][0] == "not sure" and got["red.png"][0] == "red"
+    # Moving the threshold relabels the rows and the CSV from the probabilities already there.
+    monkeypatch.setattr(page._worker, "submit_folder", lambda *a, **k: pytest.fail("predicted again"))
+    probabilities = [row[2] for row in table.rows()]
+    page.not_sure.spin.setValue(50)
+    assert labels()["yellow.png"][0] == "red" and labels()["grey.png"][0] == "not sure"
+    assert csv_labels()["yellow.png"] == "red" and csv_labels()["grey.png"] == "not sure"
+    page.not_sure.spin.setValue(0)  # "off": every row names its best class
+    assert all(label != "not sure" for label, _note in labels().values())
+    assert not labels()["grey.png"][1].startswith("Best guess")
+    assert "not sure" not in csv_labels().values()
+    assert [row[2] for row in table.rows()] == probabilities
+    # A folder added later starts from the threshold shown.
+    page.not_sure.spin.setValue(90)
+    monkeypatch.undo()
+    page.add_paths([folder])
+    second = page.folder_list()[1]
+    qtbot.waitUntil(lambda: second.finished, timeout=60000)
+    assert {row[0]: row[1] for row in second.rows()}["yellow.png"] == "not sure"

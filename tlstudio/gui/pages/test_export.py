@@ -66,8 +66,7 @@ class TestPage(QWidget):
         self.model_combo = ModelSourceBox(state)
         self.model_combo.source_changed.connect(self._model_choice_changed)
         top.addWidget(self.model_combo, 1)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Export the chosen model: .keras, SavedModel, TFLite, ONNX")
+        self.export_button = QPushButton("Export…", toolTip="Export the chosen model: .keras, SavedModel, TFLite, ONNX")
         self.export_button.clicked.connect(self.open_export_dialog)
         top.addWidget(self.export_button)
         layout.addLayout(top)
@@ -120,6 +119,7 @@ class TestPage(QWidget):
         self.folder_tabs = FolderTabs()
         self.folder_tabs.cancel_requested.connect(self._cancel_folder)
         self.folder_tabs.closed.connect(self._update_hint)
+        self.not_sure.changed.connect(self.folder_tabs.set_threshold)  # tables relabelled, not predicted again
         self.splitter.addWidget(self.folder_tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)

@@ -1,9 +1,14 @@
-"""The predictions for one folder of images on the Test page: a sortable table, progress, Cancel and Save CSV."""
+"""The predictions for one folder of images on the Test page: a sortable table, progress, Cancel and Save CSV.
+
+The table and the CSV follow the page's "Not sure below" threshold: changing it relabels the rows from the
+probabilities already predicted, without asking the model again.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal
@@ -27,6 +32,15 @@ from tlstudio.gui import file_dialogs
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
+NOT_SURE = "not sure"  # core.deploy.predict.NOT_SURE, spelled here so the page opens before numpy loads
+
+
+def relabelled(prediction, threshold: float):
+    """``prediction`` answered under ``threshold``: "not sure" below it, else its best class (0: never not sure)."""
+    if prediction.error or not prediction.top:
+        return prediction
+    label = NOT_SURE if threshold and prediction.probability < threshold else prediction.top[0][0]
+    return prediction if label == prediction.label else replace(prediction, label=label)
 
 
 class FolderResults(QWidget):
@@ -36,12 +50,13 @@ class FolderResults(QWidget):
 
     COLUMNS = ("File", "Top-1", "Probability", "Note")
 
-    def __init__(self, job_id: int, folder: Path, paths: list[Path], parent=None) -> None:
+    def __init__(self, job_id: int, folder: Path, paths: list[Path], parent=None, threshold: float = 0.0) -> None:
         super().__init__(parent)
         self.job_id = job_id
         self.folder = Path(folder)
         self.paths = list(paths)
-        self.predictions: list = []
+        self.predictions: list = []  # as shown: relabelled under ``threshold``
+        self.threshold = float(threshold or 0.0)
         self.finished = False
 
         layout = QVBoxLayout(self)
@@ -91,9 +106,17 @@ class FolderResults(QWidget):
         if not self.finished:
             self.status_label.setText(text)
 
+    def set_threshold(self, threshold: float) -> None:
+        """Answer "not sure" below ``threshold`` (0-1, 0: never): rows and CSV relabelled, nothing predicted again."""
+        self.threshold = float(threshold or 0.0)
+        self.predictions = [relabelled(p, self.threshold) for p in self.predictions]
+        for r, (path, prediction) in enumerate(zip(self.paths, self.predictions, strict=False)):
+            for c, item in enumerate(self._row(path, prediction)[1:], start=1):
+                self.model.setItem(r, c, item)
+
     def set_results(self, predictions, cancelled: bool = False) -> None:
         self.finished = True
-        self.predictions = list(predictions)
+        self.predictions = [relabelled(p, self.threshold) for p in predictions]
         self.model.setRowCount(0)
         for path, prediction in zip(self.paths, self.predictions, strict=False):
             self.model.appendRow(self._row(path, prediction))
@@ -125,14 +148,19 @@ class FolderResults(QWidget):
             note.setForeground(QBrush(QColor("#c0392b")))
             note.setToolTip(prediction.error)
         else:
-            top = QStandardItem(prediction.label)
+            unsure = prediction.label == NOT_SURE
+            top = QStandardItem(prediction.label)  # "not sure" as in the CSV and `tlstudio predict`
             top.setData(prediction.label.lower(), SORT_ROLE)
             prob = QStandardItem(f"{prediction.probability:.1%}")
             prob.setData(float(prediction.probability), SORT_ROLE)
             prob.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            others = ", ".join(f"{name} {p:.0%}" for name, p in prediction.top[1:])
+            guesses = prediction.top if unsure else prediction.top[1:]
+            others = ("Best guess: " if unsure else "") + ", ".join(f"{name} {p:.0%}" for name, p in guesses)
             note = QStandardItem(others)
             note.setData(others, SORT_ROLE)
+            if unsure:
+                top.setForeground(QBrush(QColor("#9a6700")))
+                top.setToolTip(f"The best class is under the {self.threshold:.0%} threshold")
         return [file_item, top, prob, note]
 
     def rows(self) -> list[tuple[str, str, str, str]]:
@@ -198,12 +226,13 @@ class FolderTabs(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.panels: dict[int, FolderResults] = {}
+        self.threshold = 0.0  # the page's "Not sure below", for every table
         self.setTabsClosable(True)
         self.tabCloseRequested.connect(self.close_tab)
         self.hide()
 
     def add(self, job_id: int, folder: Path, paths: list[Path], waiting_text: str) -> FolderResults:
-        panel = FolderResults(job_id, folder, paths)
+        panel = FolderResults(job_id, folder, paths, threshold=self.threshold)
         panel.cancel_requested.connect(self.cancel_requested)
         panel.set_waiting(waiting_text)
         self.panels[job_id] = panel
@@ -211,6 +240,12 @@ class FolderTabs(QTabWidget):
         self.setCurrentWidget(panel)
         self.show()
         return panel
+
+    def set_threshold(self, threshold: float) -> None:
+        """Relabel every table under the "Not sure below" ``threshold`` (0-1)."""
+        self.threshold = float(threshold or 0.0)
+        for panel in self.panels.values():
+            panel.set_threshold(self.threshold)
 
     def close_tab(self, index: int) -> None:
         panel = self.widget(index)
