@@ -60,3 +60,20 @@ def test_the_fields_show_what_the_current_run_chose(qtbot, trained_runs):  # noq
     assert texts["head_lr"] == "Automatic"  # that run did not choose it
     state.set_current_run("")
     assert field_texts(page.settings)["dropout"] == "Automatic"
+
+
+def test_fine_tuning_epochs_say_what_ticked_layers_will_run(qtbot):
+    state = AppState()
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    field = page.settings.fine_tune_epochs
+    assert field.text() == "0"
+    ticked = {"version": 1, "layers": [{"path": "base/conv1", "trainable": True}]}
+    state.update_train_config(layer_state=ticked)  # ticked on the Model page: core fine-tunes 10 epochs
+    assert field.text() == "10 (layers ticked on the Model page)" and field.value() == 0
+    state.update_train_config(auto_fine_tune_lr=False)
+    assert page.settings.fine_tune_lr.isEnabled()  # a fine-tuning phase will run: its rate can be set
+    field.setValue(4)
+    assert field.text() == "4" and state.project.train.fine_tune_epochs == 4
+    state.update_train_config(fine_tune_epochs=0, layer_state=None)
+    assert field.text() == "0" and not page.settings.fine_tune_lr.isEnabled()

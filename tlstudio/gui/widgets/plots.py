@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 # isort: split
 # pyqtgraph after PySide6: it binds to the Qt module already imported.
@@ -25,6 +25,16 @@ from tlstudio.core.events import PHASE_FINE_TUNE, BatchEnded, EpochEnded, PhaseS
 TRAIN_COLOUR = (31, 119, 180)
 VAL_COLOUR = (255, 127, 14)
 BATCH_COLOUR = (31, 119, 180, 110)
+
+
+def legend_html() -> str:
+    """The plots' key in words and colours: the batch curve, training and validation points."""
+
+    def swatch(colour, mark: str) -> str:
+        return f'<span style="color: rgb({colour[0]}, {colour[1]}, {colour[2]}); font-weight: bold;">{mark}</span>'
+
+    return (f"{swatch(BATCH_COLOUR, '&#8212;')} batches (smoothed) &nbsp;&nbsp; "
+            f"{swatch(TRAIN_COLOUR, '&#9679;')} training &nbsp;&nbsp; {swatch(VAL_COLOUR, '&#9679;')} validation")
 
 
 def _x_span(x_max: float) -> tuple[float, float]:
@@ -73,11 +83,16 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None, *, smoothing: float = 0.9, redraw_hz: float = 10.0) -> None:
         super().__init__(parent)
         self.smoothing = smoothing
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        # Loss falls and accuracy rises: each legend sits where its curves usually are not.
-        self.loss_plot = self._make_plot("Loss", "loss", legend_offset=(-10, 10))
-        self.acc_plot = self._make_plot("Accuracy", "accuracy", legend_offset=(-10, -10))
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        layout = QHBoxLayout()
+        outer.addLayout(layout, 1)
+        # One key under both plots: a legend inside a plot 170 px wide at the smallest window was cut off.
+        self.legend = QLabel(legend_html(), self)
+        self.legend.setWordWrap(True)
+        outer.addWidget(self.legend)
+        self.loss_plot = self._make_plot("Loss", "loss")
+        self.acc_plot = self._make_plot("Accuracy", "accuracy")
         for plot in (self.loss_plot, self.acc_plot):
             plot.disableAutoRange()
             plot.setXRange(*_x_span(1.0), padding=0)
@@ -125,7 +140,7 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(max(1, int(1000 / redraw_hz)))
         self._timer.timeout.connect(self._redraw_batches)
 
-    def _make_plot(self, title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
+    def _make_plot(self, title: str, y_label: str) -> pg.PlotWidget:
         # Colours from the palette, so the plots read in light and dark themes alike.
         palette = self.palette()
         fg = palette.text().color()
@@ -138,9 +153,6 @@ class TrainingPlots(QWidget):
         plot.setLabel("bottom", "epoch")
         plot.setLabel("left", y_label)
         plot.showGrid(x=True, y=True, alpha=0.25)
-        bg = palette.base().color()
-        bg.setAlpha(200)
-        plot.addLegend(offset=legend_offset, labelTextColor=fg, brush=pg.mkBrush(bg))
         plot.setMouseEnabled(x=False, y=False)
         plot.setMenuEnabled(False)
         plot.getPlotItem().setDownsampling(auto=True, mode="peak")

@@ -289,7 +289,10 @@ class TrainSettingsForm(QWidget):
             self.head_lr.set_value(c.head_lr)
         if self.fine_tune_lr.value() != c.fine_tune_lr:
             self.fine_tune_lr.set_value(c.fine_tune_lr)
-        self.fine_tune_lr.setEnabled(c.fine_tune_epochs > 0)
+        # 0 means none, unless base layers are ticked on the Model page: core then fine-tunes them anyway.
+        fine = training_plan.fine_tune_epochs(c)
+        self.fine_tune_epochs.setSpecialValueText(f"{fine} (layers ticked on the Model page)" if fine else "")
+        self.fine_tune_lr.setEnabled(fine > 0)
         self._show_automatic(c)
         a = c.augment
         blocked = self.augment_group.blockSignals(True)
@@ -310,7 +313,7 @@ class TrainSettingsForm(QWidget):
                 auto = training_plan.runs_to_convergence(c)
             field = getattr(self, field_name)
             field.show_auto(self.auto_text(name) if auto else "")
-            field.setEnabled(not auto and (field_name != "fine_tune_lr" or c.fine_tune_epochs > 0))
+            field.setEnabled(not auto and (field_name != "fine_tune_lr" or training_plan.fine_tune_epochs(c) > 0))
 
     def auto_text(self, name: str) -> str:
         """What the field of the automatic setting ``name`` shows: "Automatic", and the last run's choice."""
