@@ -142,7 +142,9 @@ class _CancelOnFirstEpoch(QObject):
 
 def test_cancel_from_the_first_epoch_keeps_a_usable_model(qtbot, page_with_data):
     state, page = page_with_data
-    state.update_train_config(head_epochs=30)
+    # End to end, without the feature cache: on cached features 30 epochs of the small classifier take
+    # milliseconds, and the run would finish before the cancel arrives.
+    state.update_train_config(head_epochs=30, use_cache=False)
     assert page.start_training()
     canceller = _CancelOnFirstEpoch(page)
     page._worker.epoch_ended.connect(canceller.on_epoch)
