@@ -77,3 +77,12 @@ def test_fine_tuning_epochs_say_what_ticked_layers_will_run(qtbot):
     assert field.text() == "4" and state.project.train.fine_tune_epochs == 4
     state.update_train_config(fine_tune_epochs=0, layer_state=None)
     assert field.text() == "0" and not page.settings.fine_tune_lr.isEnabled()
+
+
+def test_the_model_pages_dropout_says_automatic_too(qtbot, main_window):
+    page = main_window.page("model")
+    page.auto_build = False
+    main_window.go_to("model")
+    assert page.dropout_spin.text() == "Automatic" and not page.dropout_spin.isEnabled()
+    main_window.state.update_train_config(auto_dropout=False)  # unticked on the Train page
+    assert page.dropout_spin.text() == "0.20" and page.dropout_spin.isEnabled()
