@@ -8,6 +8,7 @@ from tlstudio.core import run_folder
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data.pipeline import SkipLog
 from tlstudio.core.json_file import read_json
+from tlstudio.core.train.cached_features import CachedSplits
 from tlstudio.core.train.engines import Engines
 from tlstudio.core.train.summary import run_summary, write_run_files
 
@@ -17,7 +18,7 @@ def _trainer(tmp_path, data=None):
     return SimpleNamespace(
         config=TrainConfig(base="MobileNet", alpha=0.25, input_size=96), ckpt=SimpleNamespace(created=None),
         data=data, size=None, progress=progress, frozen_summary="base frozen", outcome={"kept": "head only"},
-        engines=Engines(), cached=SimpleNamespace(computed=5, hits=3), run_dir=tmp_path, skip_log=SkipLog(),
+        engines=Engines(), cached=CachedSplits(computed=5, hits=3, nbytes=800, budget=1000), run_dir=tmp_path, skip_log=SkipLog(),
     )
 
 
@@ -28,6 +29,7 @@ def test_summary_before_data_is_known(tmp_path):
     assert summary["epochs_run"] == 4 and summary["train_seconds"] == 12.346 and summary["input_size"] == 96
     assert summary["kept"] == "head only"
     assert summary["features"] == {"engine": "local", "computed": 5, "from_cache": 3}
+    assert summary["head_features"] == {"held": "in memory", "bytes": 800, "budget_bytes": 1000}
     assert summary["created"] and summary["updated"]
 
 

@@ -1,8 +1,10 @@
 """Filling the embedding cache for a run: the frozen base runs once per image not yet cached.
 
 The store itself (shards on disk, keys) is :mod:`tlstudio.core.train.feature_cache`; this module
-decides what one run needs from it, runs the base on the misses and hands back in-memory arrays
-per split, ready for the head phase and for evaluation.
+decides what one run needs from it, runs the base on the misses and hands back the features
+per split, ready for the head phase and for evaluation: in-memory arrays, or, when they would
+not fit in the memory budget (:func:`tlstudio.core.train.streaming.memory_budget`), arrays that
+read their rows from the cache shards when indexed (the head phase then streams them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data.pipeline import FileSet
-from tlstudio.core.errors import Cancelled
+from tlstudio.core.errors import Cancelled, TlstudioError
 from tlstudio.core.events import PHASE_CACHING, CacheProgress, Event, FileSkipped, PhaseStarted, RateLimit
 from tlstudio.core.train.image_prefetch import ImagePrefetch, decoded_batches
 
@@ -29,11 +31,31 @@ PROGRESS_EVENTS_PER_SECOND = 10.0
 
 @dataclass
 class CachedSplits:
-    """Features of each split in memory: ``arrays[split] = (features, labels, kept indices)``."""
+    """Features of each split: ``arrays[split] = (features, labels, kept indices)``.
 
-    arrays: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = field(default_factory=dict)
+    ``features`` is a float32 array in memory, or, when the run's features exceed the memory
+    budget (``streamed``), a :class:`~tlstudio.core.train.streaming.StreamedFeatures` over the
+    cache shards (same ``len``, ``shape`` and indexing; rows are read when asked for).
+    """
+
+    arrays: dict[str, tuple[Any, np.ndarray, list[int]]] = field(default_factory=dict)
     hits: int = 0  # images whose features came from the cache on disk
     computed: int = 0  # images the base was run on
+    streamed: bool = False  # the features stay in the cache shards (over the memory budget)
+    nbytes: int = 0  # rows x width x 4 of every split: what holding them in memory takes
+    budget: int = 0  # the memory budget they were compared with
+
+    def memory_record(self) -> dict[str, Any]:
+        """``run.json``'s ``"head_features"``: where the head phase read its features from, and why."""
+        return {"held": "streamed" if self.streamed else "in memory", "bytes": int(self.nbytes),
+                "budget_bytes": int(self.budget)}
+
+
+class _KeysOnly(dict):  # type: ignore[type-arg]
+    """File keys found or computed, without their features: a streamed run reads them back from the cache."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, None)
 
 
 def compute_features(fn: Callable[[Any], Any], images: Any) -> np.ndarray:
@@ -131,6 +153,7 @@ def fill_cache(
     import tensorflow as tf
 
     from tlstudio.core.train.feature_cache import FeatureCache, file_key, model_key
+    from tlstudio.core.train.streaming import StreamedFeatures, memory_budget, rows_from_cache
 
     def drain_skips() -> None:
         for s in skip_log.drain():
@@ -151,10 +174,18 @@ def fill_cache(
                 continue
             entries.append((name, i, file_key(rel, st.st_size, st.st_mtime_ns)))
     total = len(entries)
+    dim = int(feature_model.outputs[0].shape[-1])
+    budget, nbytes = memory_budget(), total * dim * 4
+    streamed = nbytes > budget
     emit(PhaseStarted(phase=PHASE_CACHING, epochs=0, steps_per_epoch=total))
     drain_skips()
-    found = cache.lookup([k for _, _, k in entries])
-    result = CachedSplits(hits=len(found))
+    if streamed:
+        log(f"the features of {total} images ({nbytes / 2**20:,.0f} MB) exceed the memory budget "
+            f"({budget / 2**20:,.0f} MB): the head phase streams them from the cache")
+        found: dict[str, Any] = _KeysOnly.fromkeys(cache.locate([k for _, _, k in entries]))
+    else:
+        found = cache.lookup([k for _, _, k in entries])
+    result = CachedSplits(hits=len(found), streamed=streamed, nbytes=nbytes, budget=budget)
     hits = result.hits
     emit(CacheProgress(done=hits, total=total, hits=hits))
     misses = [e for e in entries if e[2] not in found]
@@ -196,9 +227,9 @@ def fill_cache(
                 for j, good in enumerate(ok):
                     if good:
                         key = misses[pos + j][2]
-                        found[key] = feats[row]  # type: ignore[index]
                         pending_keys.append(key)
-                        pending.append(found[key])
+                        pending.append(feats[row])  # type: ignore[index]
+                        found[key] = pending[-1]
                         row += 1
                 pos += len(batch)
                 done += len(batch)
@@ -213,15 +244,24 @@ def fill_cache(
             batches.close()
             if pending_keys:
                 cache.store(pending_keys, np.stack(pending))
-    dim = int(feature_model.outputs[0].shape[-1])
+    if streamed and cache.warning is not None:
+        raise TlstudioError(f"the feature cache in {cache.folder} cannot be written, and this run's features exceed "
+                            "the memory budget so they are read back from it (free space there, or raise "
+                            "TLSTUDIO_STREAM_ABOVE_BYTES)")
     for name in splits:
-        rows, labels, kept = [], [], []
+        keys, labels, kept = [], [], []
         fs = files[name]
         for s, i, k in entries:
             if s == name and k in found:
-                rows.append(found[k])
+                keys.append(k)
                 labels.append(fs.labels[i])
                 kept.append(i)
-        x = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-        result.arrays[name] = (x, np.asarray(labels, dtype=np.int32), kept)
+        y = np.asarray(labels, dtype=np.int32)
+        if not keys:
+            x: Any = np.zeros((0, dim), np.float32)
+        elif streamed:
+            x = StreamedFeatures(rows_from_cache(cache, keys, y))
+        else:
+            x = np.stack([found[k] for k in keys]).astype(np.float32)
+        result.arrays[name] = (x, y, kept)
     return result

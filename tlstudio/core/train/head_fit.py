@@ -1,18 +1,23 @@
-"""The head phase on cached features: the small head trained on in-memory arrays, in seconds.
+"""The head phase on cached features: the small head trained on the cached features, in seconds.
 
 The head trains in numpy (:class:`~tlstudio.core.train.head_stack.HeadStack`, Keras's own update
 rules) and its weights are put into the Keras head after every epoch, so the same Keras callbacks
 as ``fit``'s (events, cancel, early stopping, checkpoints) see it exactly as they would a fitted
 model: nothing is traced, which on cached features costs more than the training itself. With
 several replicas (multi-GPU) Keras's ``fit`` is used instead.
+
+Features that exceed the memory budget (``CachedSplits.streamed``) are never loaded whole: the
+batches stream from the cache shards window by window (:func:`tlstudio.core.train.streaming.iterate_batches`),
+validation reads them chunk by chunk, and the automatic settings are searched on a random
+subsample that fits in memory (recorded in the search's ``"rows"``).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +27,12 @@ from tlstudio.core.events import PHASE_HEAD, Event, PhaseStarted
 from tlstudio.core.train.cached_features import CachedSplits
 from tlstudio.core.train.head_stack import HeadStack
 from tlstudio.core.train.run_data import TrainingError
+
+Batches = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+#: Validation rows scored at once on streamed features.
+VALIDATION_CHUNK = 16_384
+#: The settings search on streamed features uses at least this many training rows (all when fewer).
+SEARCH_MIN_ROWS = 1024
 
 
 @dataclass
@@ -75,27 +86,45 @@ def fit_numpy_head(
 
     ``head`` (a Keras model) receives the weights after every epoch, before ``on_epoch_end``.
     """
-    import keras
-
     x, y, w = data
     n, bs = len(x), max(1, int(batch_size))
-    steps = math.ceil(n / bs)
     rng = np.random.default_rng(seed + initial_epoch)
+
+    def batches(epoch: int) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        order = rng.permutation(n)
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            yield x[idx], y[idx], w[idx]
+
+    fit_numpy_batches(head, stack, batches, steps=math.ceil(n / bs), epochs=epochs, initial_epoch=initial_epoch,
+                      callbacks=callbacks)
+
+
+def fit_numpy_batches(
+    head: Any, stack: HeadStack, batches: Batches, *, steps: int, epochs: int, initial_epoch: int,
+    callbacks: Sequence[Any],
+) -> None:
+    """Train head 0 of ``stack`` on ``batches(epoch)`` = ``(x, class indices, weights)`` batches, epoch by epoch.
+
+    The Keras ``callbacks`` are driven as ``fit`` would (``steps`` batches an epoch); ``head`` (a
+    Keras model) receives the weights after every epoch, before ``on_epoch_end``.
+    """
+    import keras
+
     hooks = keras.callbacks.CallbackList(list(callbacks), model=head, epochs=epochs, steps=steps, verbose=0)
     head.stop_training = False
     hooks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        order = rng.permutation(n)
-        loss_sum = correct = weight = 0.0
+        loss_sum = seen = correct = weight = 0.0
         logs: dict[str, float] = {}
-        for batch, start in enumerate(range(0, n, bs)):
-            idx = order[start : start + bs]
-            loss, hits = stack.step(x[idx], y[idx], w[idx])
-            loss_sum += float(loss[0]) * len(idx)
+        for batch, (xb, yb, wb) in enumerate(batches(epoch)):
+            loss, hits = stack.step(xb, yb, wb)
+            loss_sum += float(loss[0]) * len(yb)
+            seen += len(yb)
             correct += float(hits[0])
-            weight += float(w[idx].sum())
-            logs = {"loss": loss_sum / (start + len(idx)), "accuracy": correct / weight if weight else 0.0}
+            weight += float(wb.sum())
+            logs = {"loss": loss_sum / seen, "accuracy": correct / weight if weight else 0.0}
             hooks.on_train_batch_end(batch, logs)
             if head.stop_training:
                 break
@@ -151,6 +180,13 @@ def train_head_on_features(
     stack.set_weights(0, head.get_weights())
 
     def validate() -> tuple[float, float]:
+        if cached.streamed:  # chunk by chunk: the rows are read from the cache shards
+            loss_sum = hits = 0.0
+            for i in range(0, len(xv), VALIDATION_CHUNK):
+                loss, acc = stack.loss_and_accuracy(xv[i : i + VALIDATION_CHUNK], yv[i : i + VALIDATION_CHUNK])
+                n = min(VALIDATION_CHUNK, len(xv) - i)
+                loss_sum, hits = loss_sum + float(loss[0]) * n, hits + float(acc[0]) * n
+            return loss_sum / len(xv), hits / len(xv)
         loss, acc = stack.loss_and_accuracy(xv, yv)
         return float(loss[0]), float(acc[0])
 
@@ -166,7 +202,20 @@ def train_head_on_features(
     )
     stopper = CancelOnRequest(cancel)
     w = class_weights[y].astype(np.float32)
-    if device.strategy.num_replicas_in_sync == 1:
+    if cached.streamed:
+        # The head is tiny and the shards are read at disk speed: one process, numpy, whatever the replicas.
+        from tlstudio.core.train.streaming import iterate_batches
+
+        rows = replace(x.rows, weights=w)
+        seed = int(config.seed)
+
+        def streamed_batches(epoch: int) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            return iterate_batches(rows, batch_size=bs, num_classes=k, epoch=epoch, seed=seed, one_hot=False)
+
+        log(f"the head trains on {len(x)} feature rows streamed from the cache")
+        fit_numpy_batches(head, stack, streamed_batches, steps=steps, epochs=epochs, initial_epoch=start,
+                          callbacks=[events, stopper])
+    elif device.strategy.num_replicas_in_sync == 1:
         fit_numpy_head(head, stack, (x, y, w), epochs=epochs, initial_epoch=start, batch_size=bs,
                        callbacks=[events, stopper], seed=int(config.seed))
     else:
@@ -211,6 +260,11 @@ def choose_head_settings(
     )
     if not auto or len(x) == 0 or len(xv) == 0:
         return settings, None
+    rows_note = None
+    if cached.streamed:
+        x, y, xv, yv, rows_note = search_sample(x, y, xv, yv, budget=cached.budget, seed=int(config.seed))
+        log(f"automatic settings are searched on {rows_note['train']} of {rows_note['of_train']} training and "
+            f"{rows_note['val']} of {rows_note['of_val']} validation images (the features exceed the memory budget)")
     grid = search_grid(
         config.optimizer,
         None if config.is_auto("head_lr") else (float(config.head_lr),),
@@ -226,4 +280,26 @@ def choose_head_settings(
         f"automatic settings: learning rate {found.head_lr:g}, dropout {found.dropout:g} "
         f"(best of {len(grid)} on the validation images, {found.seconds:.1f} s)"
     )
-    return settings, found.to_json()
+    record = found.to_json()
+    if rows_note is not None:
+        record["rows"] = rows_note
+    return settings, record
+
+
+def search_sample(
+    x: Any, y: np.ndarray, xv: Any, yv: np.ndarray, *, budget: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """A random subsample of the train and validation features, loaded, that fits in half of ``budget`` bytes.
+
+    Both splits keep their shares; the rows are read in index order (sequential in the shards).
+    Returns the four arrays and ``{"train": n, "of_train": N, "val": m, "of_val": M}``.
+    """
+    n, nv = len(x), len(xv)
+    dim = int(x.shape[1])
+    fit_rows = max(SEARCH_MIN_ROWS, int(budget) // (2 * dim * 4))
+    share = min(1.0, fit_rows / max(1, n + nv))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(n, size=max(1, min(n, round(n * share))), replace=False))
+    pick_v = np.sort(rng.choice(nv, size=max(1, min(nv, round(nv * share))), replace=False))
+    note = {"train": int(len(pick)), "of_train": int(n), "val": int(len(pick_v)), "of_val": int(nv)}
+    return x[pick], y[pick], xv[pick_v], yv[pick_v], note

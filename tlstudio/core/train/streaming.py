@@ -23,6 +23,7 @@ cancel, early stopping and checkpoints behave the same.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,44 @@ import numpy as np
 
 #: Rows gathered and shuffled together (65,536 rows of 1,280 float32 = 320 MB).
 DEFAULT_BUFFER_ROWS = 65_536
+#: A run's features above this many bytes (rows x width x 4) are streamed from the cache shards
+#: instead of loaded; None: ``$TLSTUDIO_STREAM_ABOVE_BYTES``, else a quarter of the available memory.
+STREAM_ABOVE_BYTES: int | None = None
+#: Never stream below this (the automatic budget on a machine short of memory).
+MIN_BUDGET_BYTES = 256 * 1024**2
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``; else free pages; else 4 GiB)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3
+
+
+def memory_budget() -> int:
+    """Bytes of features a run may hold in memory for its head phase (see :data:`STREAM_ABOVE_BYTES`).
+
+    The automatic budget is a quarter of the available memory: the in-memory head holds the
+    features about one and a half times (the cache's float16 rows and the float32 arrays), and
+    TensorFlow, the base model and the rest of the machine need the remainder.
+    """
+    if STREAM_ABOVE_BYTES is not None:
+        return int(STREAM_ABOVE_BYTES)
+    text = os.environ.get("TLSTUDIO_STREAM_ABOVE_BYTES", "").strip()
+    if text:
+        try:
+            return int(float(text))
+        except ValueError:
+            pass  # a malformed override: the automatic budget
+    return max(MIN_BUDGET_BYTES, available_memory() // 4)
 
 
 @dataclass(frozen=True)
@@ -144,6 +183,7 @@ def iterate_batches(
     seed: int = 0,
     shuffle: bool = True,
     buffer_rows: int = DEFAULT_BUFFER_ROWS,
+    one_hot: bool = True,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One epoch of ``(features float32 (b, D), one-hot labels float32 (b, K), weights float32 (b,))``.
 
@@ -162,6 +202,8 @@ def iterate_batches(
         the split's order only when the split is itself in shard order.
     buffer_rows
         About how many rows are held and shuffled at once (the memory bound).
+    one_hot
+        False yields the labels as class indices (int32), as the numpy head takes them.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -200,9 +242,44 @@ def iterate_batches(
         for start in range(0, full, batch_size):
             pick = order[start : start + batch_size]
             sel = idx[pick]
-            yield x[pick], eye[rows.labels[sel]], rows.weights[sel]
+            labels = rows.labels[sel]
+            yield x[pick], eye[labels] if one_hot else labels, rows.weights[sel]
         carry_x, carry_i = x[order[full:]], idx[order[full:]]
         del x, idx
+
+
+class StreamedFeatures:
+    """One split's features as a read-only array over the cache shards, read only when indexed.
+
+    ``len(x)``, ``x.shape`` and ``x[a:b]`` / ``x[indices]`` (float32 rows, in the order asked)
+    behave as on the in-memory array, so code that scores a head chunk by chunk (evaluation)
+    runs unchanged on a split that does not fit in memory.
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, rows: ShardRows) -> None:
+        self.rows = rows
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), self.rows.dim)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        idx = np.arange(len(self.rows))[key] if isinstance(key, slice) else np.asarray(key, np.int64).reshape(-1)
+        out = np.empty((len(idx), self.rows.dim), np.float32)
+        if len(idx) == 0:
+            return out
+        shard, row = self.rows.shard_of[idx], self.rows.row[idx]
+        order = np.lexsort((row, shard))  # shard by shard, rows in file order: sequential reads
+        cuts = np.flatnonzero(np.diff(shard[order])) + 1
+        for group in np.split(order, cuts):
+            out[group] = _read_rows(self.rows.shards[int(shard[group[0]])], row[group])
+        return out
 
 
 def steps_per_epoch(rows: ShardRows, batch_size: int) -> int:

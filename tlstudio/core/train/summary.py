@@ -55,6 +55,8 @@ def run_summary(trainer: Any, status: str, **extra: Any) -> dict[str, Any]:
         "frozen_summary": trainer.frozen_summary,
         **trainer.outcome,
         "features": features_record(trainer.engines, trainer.cached),
+        # Where the head phase read the cached features from: "in memory" or "streamed" (over the budget).
+        "head_features": trainer.cached.memory_record() if trainer.cached is not None else None,
     }
 
 
