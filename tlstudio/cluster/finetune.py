@@ -18,12 +18,17 @@ when trying it decide the shape of this module:
   ``ray.train.Checkpoint``.
 
 Progress, early stopping and cancel go through a small coordinator actor: rank 0 posts batch and
-epoch results (and the weights at each epoch end, for the driver's checkpoints and best-weights
-tracking); the driver turns them into the same Keras callback calls a local run makes, so the
+epoch results (and the weights and optimizer variables at each epoch end, for the driver's
+checkpoints and best-weights tracking); the driver turns them into the same Keras callback calls a local run makes, so the
 same events come out. To stop (cancel, early stopping) the driver raises a flag in the
 coordinator; every worker reads it at every step and the flags are summed across workers inside
 the step, so all workers stop at the same step (a worker leaving alone would leave the others
 waiting in an all-reduce). Only the driver writes the run folder.
+
+Resuming continues the optimizer too: the driver's checkpoints hold the workers' optimizer
+variables (step count, moments), a resumed fit sends them to every worker, which loads them
+before its first step, and the final Ray checkpoint keeps them beside ``model.keras``
+(``optimizer.npz``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,55 @@ from tlstudio.cluster import ClusterError
 
 #: How often the driver collects progress from the coordinator.
 POLL_SECONDS = 0.1
+#: In a Ray checkpoint folder: the model, and the optimizer's variables beside it.
+MODEL_FILE, OPTIMIZER_FILE = "model.keras", "optimizer.npz"
+
+
+def optimizer_state(model: Any) -> list[np.ndarray] | None:
+    """The variables of ``model``'s optimizer once it has taken a step (what a resume continues), else None."""
+    from tlstudio.core.train.checkpoints import optimizer_arrays
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not optimizer.built or int(optimizer.iterations.numpy()) == 0:
+        return None
+    return optimizer_arrays(optimizer)
+
+
+def put_optimizer_state(model: Any, arrays: Sequence[np.ndarray] | None) -> bool:
+    """Load optimizer variables into ``model``'s optimizer; False (left as it was) when it has none or they do not fit."""
+    from tlstudio.core.train.checkpoints import restore_optimizer
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not arrays:
+        return False
+    try:
+        return restore_optimizer(optimizer, model.trainable_variables, [np.asarray(a) for a in arrays])
+    except (ValueError, TypeError, RuntimeError):  # e.g. a loss-scaling optimizer's other variables
+        return False
+
+
+def save_training_checkpoint(folder: str, model: Any, optimizer: Any) -> None:
+    """Write ``model.keras`` and ``optimizer``'s variables beside it (``optimizer.npz``) into ``folder``."""
+    from pathlib import Path
+
+    from tlstudio.core.train.checkpoints import optimizer_arrays, save_arrays
+
+    model.save(os.path.join(folder, MODEL_FILE))
+    save_arrays(Path(folder) / OPTIMIZER_FILE, optimizer_arrays(optimizer))
+
+
+def load_training_checkpoint(folder: str, model: Any) -> bool:
+    """Put the weights a :func:`save_training_checkpoint` folder holds into ``model``, and its optimizer
+    variables into ``model.optimizer`` when the model has one; returns whether the optimizer was restored."""
+    from pathlib import Path
+
+    from tlstudio.cluster.features import model_from_bytes
+    from tlstudio.core.train.checkpoints import load_arrays
+
+    with open(os.path.join(folder, MODEL_FILE), "rb") as f:
+        model.set_weights(model_from_bytes(f.read()).get_weights())
+    path = Path(folder) / OPTIMIZER_FILE
+    return put_optimizer_state(model, load_arrays(path)) if path.is_file() else False
 
 
 class Coordinator:
@@ -93,6 +147,7 @@ def fine_tune_loop(cfg: dict[str, Any]) -> None:
 
     from tlstudio.cluster.features import model_from_bytes
     from tlstudio.core.data.pipeline import FileSet, SkipLog, make_dataset
+    from tlstudio.core.train.checkpoints import optimizer_arrays, restore_optimizer
     from tlstudio.core.train.device import make_optimizer
     from tlstudio.core.train.feature_cache import weights_digest
 
@@ -107,6 +162,11 @@ def fine_tune_loop(cfg: dict[str, Any]) -> None:
         model = model_from_bytes(ray.get(cfg["model"][0]))
         optimizer = make_optimizer(cfg["optimizer"], float(cfg["lr"]))
         optimizer.build(model.trainable_variables)
+        # A resumed fit continues the optimizer the driver's checkpoint saved (step count, moments).
+        saved = ray.get(cfg["optimizer_state"][0]) if cfg.get("optimizer_state") else None
+        restored = bool(saved) and restore_optimizer(optimizer, model.trainable_variables, saved)
+    if rank == 0:
+        coord.post.remote("optimizer", restored, int(optimizer.iterations.numpy()))
     synchronize_batchnorm(model)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=float(cfg["label_smoothing"]), reduction=None)
     skip_log = SkipLog()
@@ -191,13 +251,14 @@ def fine_tune_loop(cfg: dict[str, Any]) -> None:
             logs = {"loss": loss_sum / max(seen, 1.0), "accuracy": correct / weight if weight else 0.0,
                     "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.perf_counter() - t0}
             skipped = [(s.path, s.reason) for s in skip_log.drain()]
-            coord.post.remote("epoch", epoch, logs, [np.asarray(v) for v in model.get_weights()], skipped)
+            coord.post.remote("epoch", epoch, logs, [np.asarray(v) for v in model.get_weights()], skipped,
+                              optimizer_arrays(optimizer))
     # Per weight, so a test (or a person) can say which variable drifted if replicas ever differ.
     coord.post.remote("digest", rank, [(v.path, weights_digest([np.asarray(v)])) for v in model.weights])
     with tempfile.TemporaryDirectory(prefix="tlstudio-ckpt-") as tmp:
         checkpoint = None
         if rank == 0:
-            model.save(os.path.join(tmp, "model.keras"))
+            save_training_checkpoint(tmp, model, optimizer)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report({"stopped": stopped}, checkpoint=checkpoint)
 
@@ -222,6 +283,10 @@ class RayFineTuner:
         self.workers = workers
         self.cpus_per_worker = float(cpus_per_worker)
         self.digests: dict[int, list[tuple[str, str]]] = {}  # per rank: (weight path, digest)
+        #: Of the last fit: whether the workers started from a saved optimizer state, and its step count.
+        self.optimizer_start: tuple[bool, int] | None = None
+        #: Of the last fit, per epoch: the workers' optimizer step count at its end (as the driver's checkpoint saves it).
+        self.epoch_iterations: dict[int, int] = {}
 
     def scaling(self) -> tuple[int, bool]:
         import ray
@@ -260,7 +325,9 @@ class RayFineTuner:
 
         ``train`` is ``(dataset-relative paths, labels, sample weights)``, ``val`` ``(paths, labels)``;
         ``steps`` is the number of batches per epoch given to the callbacks' ``set_params``.
-        At the end ``model`` holds the trained weights (also when stopped early or cancelled).
+        At the end ``model`` holds the trained weights (also when stopped early or cancelled), and
+        ``model.optimizer`` (when compiled) the workers' optimizer variables; an optimizer that has
+        already taken steps (a resumed run's, restored from its checkpoint) is where the workers start.
         The callbacks (the run's events and cancel callbacks) get ``on_epoch_end`` with the weights
         of that epoch already in ``model``, so checkpoints and best-weights tracking work as locally.
         """
@@ -269,14 +336,16 @@ class RayFineTuner:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.tensorflow import TensorflowTrainer
 
-        from tlstudio.cluster.features import model_from_bytes, model_to_bytes
+        from tlstudio.cluster.features import model_to_bytes
 
         workers, use_gpu = self.scaling()
         coord = ray.remote(num_cpus=0)(Coordinator).remote()
         model_ref = ray.put(model_to_bytes(model))
+        saved = optimizer_state(model)
         cfg = {
             "coordinator": [coord],
             "model": [model_ref],
+            "optimizer_state": [ray.put(saved)] if saved else None,
             "root": root,
             "train": {"rel": list(train[0]), "labels": np.asarray(train[1]).tolist(),
                       "weights": np.asarray(train[2], np.float32).tolist()},
@@ -309,7 +378,7 @@ class RayFineTuner:
         callback.on_train_begin()
         thread.start()
         state = {"epoch": None, "stop_sent": False}
-        self.digests = {}
+        self.digests, self.optimizer_start, self.epoch_iterations = {}, None, {}
         try:
             while True:
                 alive = thread.is_alive()
@@ -333,9 +402,7 @@ class RayFineTuner:
         result = outcome["result"]
         if result.checkpoint is not None:
             with result.checkpoint.as_directory() as folder:
-                with open(os.path.join(folder, "model.keras"), "rb") as f:
-                    trained = model_from_bytes(f.read())
-            model.set_weights(trained.get_weights())
+                load_training_checkpoint(folder, model)
         callback.on_train_end()
         ray.kill(coord)
 
@@ -348,7 +415,7 @@ class RayFineTuner:
                 callback.on_epoch_begin(epoch)
             callback.on_train_batch_end(batch, logs)
         elif kind == "epoch":
-            _, epoch, logs, weights, skipped = message
+            _, epoch, logs, weights, skipped, optimizer = message
             if skip_log is not None:
                 for path, reason in skipped:
                     skip_log.add(path, reason)
@@ -356,6 +423,10 @@ class RayFineTuner:
                 state["epoch"] = epoch
                 callback.on_epoch_begin(epoch)
             model.set_weights(weights)
+            if put_optimizer_state(model, optimizer):  # so the run's checkpoint of this epoch holds it
+                self.epoch_iterations[int(epoch)] = int(model.optimizer.iterations.numpy())
             callback.on_epoch_end(epoch, logs)
         elif kind == "digest":
             self.digests[int(message[1])] = message[2]
+        elif kind == "optimizer":
+            self.optimizer_start = (bool(message[1]), int(message[2]))
