@@ -151,6 +151,34 @@ def test_fine_tuning_on_two_workers_keeps_the_replicas_identical(cluster, image_
     assert [r["phase"] for r in history["epochs"]] == ["head", "fine_tune"]
 
 
+def test_a_resumed_cluster_fine_tune_continues_the_optimizer(cluster, image_folder, tmp_path):
+    from tlstudio.core.train.checkpoints import load_arrays
+    from tlstudio.core.train.run_data import TrainingError
+
+    data = image_folder({"red": 8, "green": 8})
+    config = tiny_config(data, fine_tune_epochs=3, unfreeze_top=1, early_stopping=False)
+    run = tmp_path / "run"
+    tuner = cluster["engines"].fine_tuner
+
+    def crash(event):  # dies during the second fine-tuning epoch, after the first one's checkpoint
+        if isinstance(event, ev.BatchEnded) and event.phase == ev.PHASE_FINE_TUNE and event.epoch == 1:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(TrainingError):
+        train(config, run, emit=crash, **cluster)
+    assert tuner.optimizer_start == (False, 0)  # a fresh fine-tune starts a fresh optimizer
+    steps = tuner.epoch_iterations[0]
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["phase"] == ev.PHASE_FINE_TUNE and state["epochs_done"] == 1
+    saved = load_arrays(run / "checkpoints" / state["optimizer"])  # the workers' optimizer, not the driver's idle one
+    assert steps > 0 and int(saved[0]) == steps
+
+    result = train(None, run, resume=True, **cluster)
+    assert result.status == "finished"
+    assert tuner.optimizer_start == (True, steps)  # every worker started from the saved step count
+    assert tuner.epoch_iterations == {1: 2 * steps, 2: 3 * steps}
+
+
 def test_cancel_stops_cluster_fine_tuning_within_seconds(cluster, image_folder, tmp_path):
     data = image_folder({"red": 10, "green": 10})
     cancel = threading.Event()
