@@ -48,6 +48,8 @@ def cluster():
         temp_dir = session.temp_dir
         assert session.resources()["CPU"] == 2
         assert len(processes_under(temp_dir)) >= 2  # raylet and GCS at least, started from our folder
+        # In process groups of their own: Ray's clean-up signals to a group never reach this test runner.
+        assert os.getpgrp() not in {_group(pid) for pid in processes_under(temp_dir)}
         outside = [a for a in _listening(processes_under(temp_dir)) if a not in LOOPBACK]
         assert outside == [], f"the local cluster listens beyond this machine: {outside}"
         yield extra
@@ -56,6 +58,13 @@ def cluster():
         time.sleep(0.2)
     assert processes_under(temp_dir) == [], "the local cluster left processes behind"
     assert not os.path.exists(temp_dir)
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:  # gone meanwhile
+        return None
 
 
 LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}

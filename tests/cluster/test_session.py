@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -54,3 +55,24 @@ def test_workers_get_keras_3_and_tlstudio(monkeypatch):
     assert remote["py_modules"][0].endswith("tlstudio")  # the driver's own version runs on the workers
     monkeypatch.setenv("TLSTUDIO_RAY_SHIP_CODE", "0")
     assert "py_modules" not in runtime_env(parse_address("auto"))
+
+
+def test_processes_ray_starts_for_a_local_cluster_lead_their_own_process_group():
+    """Ray's pre-exec hook, as its process starter calls it in the child: inside the block the child
+    leads a group of its own (and still fate-shares with us); outside it, Ray's hook is untouched."""
+    import subprocess
+
+    pytest.importorskip("ray")
+    from ray._private import utils as ray_utils
+
+    from tlstudio.cluster.session import _own_process_groups
+
+    original = ray_utils.set_kill_on_parent_death_linux
+    with _own_process_groups():
+        child = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: ray_utils.set_kill_on_parent_death_linux())
+    try:
+        assert os.getpgid(child.pid) == child.pid != os.getpgrp()
+        assert ray_utils.set_kill_on_parent_death_linux is original
+    finally:
+        child.kill()  # our own child, by its id
+        child.wait()

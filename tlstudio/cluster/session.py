@@ -4,7 +4,10 @@
 
 - ``local:N`` starts a private Ray cluster of N worker CPUs on this machine, with no dashboard
   and its own temporary folder, and stops it (raylet, GCS, workers) when the session ends: for trying
-  the cluster path on one machine and for tests.
+  the cluster path on one machine and for tests. Its processes lead process groups of their own,
+  never the caller's: Ray sends signals to whole process groups when it cleans up (the raylet ends
+  each worker's group; its reaper ends its own group), and a cluster in the caller's group would put
+  the caller (a terminal's job, a test runner and its workers) within reach of those signals.
 - ``auto`` joins the cluster this machine belongs to (``ray start`` was run here).
 - ``ray://host:10001`` connects through Ray Client to a remote head node; any other address
   Ray understands (``host:6379``) is passed through.
@@ -20,6 +23,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,21 +141,21 @@ class ClusterSession:
         renv = runtime_env(self.address)
         try:
             if self.address.is_local:
-                # Short path: Ray's Unix sockets live under it and must stay under ~100 characters.
-                self.temp_dir = tempfile.mkdtemp(prefix="tlray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+                self.temp_dir = tempfile.mkdtemp(prefix="tlray-", dir=_short_temp_root())
                 self.storage_dir = os.path.join(self.temp_dir, "train")
-                ray.init(
-                    address="local",  # a new cluster even when RAY_ADDRESS names another one
-                    num_cpus=self.address.local_workers,
-                    num_gpus=0,
-                    include_dashboard=False,
-                    _temp_dir=self.temp_dir,
-                    _node_ip_address="127.0.0.1",  # and token authentication, on by default
-                    runtime_env=renv,
-                    object_store_memory=LOCAL_OBJECT_STORE,
-                    log_to_driver=False,
-                    logging_level="WARNING",
-                )
+                with _own_process_groups():
+                    ray.init(
+                        address="local",  # a new cluster even when RAY_ADDRESS names another one
+                        num_cpus=self.address.local_workers,
+                        num_gpus=0,
+                        include_dashboard=False,
+                        _temp_dir=self.temp_dir,
+                        _node_ip_address="127.0.0.1",  # and token authentication, on by default
+                        runtime_env=renv,
+                        object_store_memory=LOCAL_OBJECT_STORE,
+                        log_to_driver=False,
+                        logging_level="WARNING",
+                    )
             else:
                 self.storage_dir = os.environ.get("TLSTUDIO_RAY_STORAGE") or None
                 ray.init(address=self.address.text, runtime_env=renv, log_to_driver=False, logging_level="WARNING")
@@ -181,6 +186,47 @@ class ClusterSession:
     def _remove_temp(self) -> None:
         if self.temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _short_temp_root() -> str | None:
+    """Where a local cluster's folder goes: the temporary folder (``$TMPDIR``) when its path is short,
+    else /tmp. Ray's Unix sockets live under the folder and their paths must stay under ~100 characters."""
+    root = tempfile.gettempdir()
+    if len(root) <= 40:
+        return root
+    return "/tmp" if os.path.isdir("/tmp") else None
+
+
+@contextmanager
+def _own_process_groups() -> Iterator[None]:
+    """While Ray starts a local cluster, every process it starts (GCS, raylet, log monitor) leads a
+    process group of its own instead of joining this process's group.
+
+    Ray starts them through one pre-exec hook that every one of them runs (the Linux fate-sharing
+    setup, ``set_kill_on_parent_death_linux``); a ``setpgid(0, 0)`` is added in front of it. The
+    processes still die with this one (fate-sharing is kept) and still ignore the terminal's Ctrl-C
+    (Ray blocks SIGINT in them), so nothing changes for a person at a terminal. Where the hook is
+    not there (another Ray), the processes stay in this group, as Ray would have them.
+    """
+    try:
+        from ray._private import utils as ray_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(ray_utils, "set_kill_on_parent_death_linux", None)
+    if original is None or not hasattr(os, "setpgid"):
+        yield
+        return
+
+    def own_group_then_original() -> None:  # runs in the child, between fork and exec
+        os.setpgid(0, 0)
+        original()
+
+    ray_utils.set_kill_on_parent_death_linux = own_group_then_original
+    try:
+        yield
+    finally:
+        ray_utils.set_kill_on_parent_death_linux = original
 
 
 def _quiet_ray_data() -> None:
