@@ -3,7 +3,9 @@
 Writes synthetic cache shards once (tlstudio's own format: float16 ``.npy`` shards of 2,048 rows
 with their JSON index, as the cache fill writes them), then trains a linear softmax head for one
 epoch in a fresh process per size and prints its peak resident memory (``ru_maxrss``) and the
-epoch's wall time. At the smallest size it also trains the same head the in-memory way (every
+epoch's wall time, two ways: the Keras step over a ``tf.data`` stream (``train_head_streaming``), and
+the path a run's head phase takes above its memory budget (the numpy head over
+``iterate_batches``, ``head_fit.fit_numpy_batches``). At the smallest size it also trains the same head the in-memory way (every
 feature copied into one float32 array, as the head phase does for small datasets) and prints
 the ratios.
 
@@ -72,7 +74,9 @@ def child(folder: Path, rows: int, mode: str, batch_size: int) -> dict[str, floa
 
     from tlstudio.core.train import streaming
     from tlstudio.core.train.feature_cache import FeatureCache
-    from tlstudio.core.train.head_fit import fit_small_model
+    from tlstudio.core.train.head_fit import fit_numpy_batches
+    from tlstudio.core.train.head_stack import HeadStack
+    from tlstudio.core.train.streaming import fit_small_model
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cache = FeatureCache(f"bench{rows}".ljust(40, "0"), root=folder)
@@ -85,6 +89,9 @@ def child(folder: Path, rows: int, mode: str, batch_size: int) -> dict[str, floa
     if mode == "stream":
         train_rows = streaming.rows_from_cache(cache, keys, labels)
         ds = streaming.streaming_dataset(train_rows, batch_size=batch_size, num_classes=CLASSES)
+    elif mode == "run":
+        train_rows = streaming.rows_from_cache(cache, keys, labels)
+        stack = HeadStack(DIM, CLASSES, [1e-3], [0.0], seed=0)
     else:
         import tensorflow as tf
 
@@ -107,8 +114,15 @@ def child(folder: Path, rows: int, mode: str, batch_size: int) -> dict[str, floa
 
     t0 = time.perf_counter()
     steps = -(-rows // batch_size)
-    fit_small_model(head, ds, epochs=1, initial_epoch=0, steps=steps, callbacks=[Last()],
-                    loss=keras.losses.CategoricalCrossentropy())
+    if mode == "run":
+        def batches(epoch: int):
+            return streaming.iterate_batches(train_rows, batch_size=batch_size, num_classes=CLASSES, epoch=epoch,
+                                             one_hot=False)
+
+        fit_numpy_batches(head, stack, batches, steps=steps, epochs=1, initial_epoch=0, callbacks=[Last()])
+    else:
+        fit_small_model(head, ds, epochs=1, initial_epoch=0, steps=steps, callbacks=[Last()],
+                        loss=keras.losses.CategoricalCrossentropy())
     epoch = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rows": rows, "mode": mode, "prepare_s": prepare, "epoch_s": epoch, "peak_rss_mb": peak,
@@ -128,7 +142,7 @@ def main() -> None:
     p.add_argument("--rows", default="100000,1000000", help="comma-separated sizes")
     p.add_argument("--dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "tlstudio-streaming-bench"))
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--child", choices=("stream", "memory"))
+    p.add_argument("--child", choices=("stream", "run", "memory"))
     args = p.parse_args()
     folder = Path(args.dir)
     sizes = [int(s) for s in args.rows.split(",")]
@@ -147,6 +161,10 @@ def main() -> None:
         print(f"streamed  {rows:>9,} rows: epoch {r['epoch_s']:7.1f} s ({rows / r['epoch_s']:,.0f} rows/s), "
               f"peak RSS {r['peak_rss_mb']:6.0f} MB (after imports {r['rss_after_imports_mb']:.0f} MB), "
               f"index {r['prepare_s']:.1f} s, loss {r['loss']:.3f}", flush=True)
+        r = run_child(folder, rows, "run", args.batch_size)
+        print(f"run path  {rows:>9,} rows: epoch {r['epoch_s']:7.1f} s ({rows / r['epoch_s']:,.0f} rows/s), "
+              f"peak RSS {r['peak_rss_mb']:6.0f} MB (numpy head over iterate_batches, as a run above its budget)",
+              flush=True)
     small = sizes[0]
     m = run_child(folder, small, "memory", args.batch_size)
     s = results[0]
