@@ -152,10 +152,12 @@ def _no_dangling_qthreads(request):
         except RuntimeError:  # the C++ object is already gone: the thread was cleaned up
             pass
     # Collect this test's Qt wrappers now, on the GUI thread, rather than letting a later cycle
-    # collection run their destructors inside some worker thread of another test.
-    import gc
+    # collection run their destructors inside some worker thread of another test. Only after tests
+    # that used Qt: with TensorFlow loaded a full collection takes seconds.
+    if started or "qtbot" in request.fixturenames or "qapp" in request.fixturenames:
+        import gc
 
-    gc.collect()
+        gc.collect()
     if dangling:
         message = _describe_dangling(dangling)
         for thread, _ in dangling:  # stop them so the next test starts clean
