@@ -109,9 +109,12 @@ def console_main() -> int:
 
 
 def exit_now(code: int) -> None:
-    """End the process with ``code`` after running the exit handlers and flushing the output."""
+    """End the process with ``code`` the way the interpreter's exit begins, without its teardown:
+    wait for threads that are not daemons, run the exit handlers, flush the output."""
     import atexit
+    import threading
 
+    threading._shutdown()  # type: ignore[attr-defined]  # joins non-daemon threads, as at a normal exit
     atexit._run_exitfuncs()  # weakref finalizers (temporary folders) and registered handlers
     for stream in (sys.stdout, sys.stderr):
         try:
