@@ -20,7 +20,10 @@ after the other (alternating, so a change in the machine's load hits both sides 
 It prints the whole-process times and their ratio (goal <= 0.15), the fit times (tlstudio's
 ``train_seconds``: caching, search and every epoch; the recipe's ``fit``) and their ratio (goal
 <= 0.12), the warm retrain (goal <= 1.5 s), the CPU seconds each used per wall second (2 cores:
-at most 2.0), and the validation accuracies. Timings are of this machine at this moment.
+at most 2.0), the validation accuracies, and where (a)'s time went (``run.json``'s
+"stage_seconds": data, tensorflow (its import), build, features, search, head, save, evaluate;
+the rest is the interpreter, imports before the run, and the exit). Timings are of this machine
+at this moment.
 """
 
 from __future__ import annotations
@@ -112,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
                                           str(args.epochs), "--recipe", str(Path(tmp) / f"recipe{r}.keras")], env)
             c_wall, _, c_out = timed([*tl, "--lr", "0.003", "--out", str(Path(tmp) / f"warm{r}")], env)
             a, b, c = (json.loads(o.strip().splitlines()[-1]) for o in (a_out, b_out, c_out))
+            stages = json.loads((Path(tmp) / f"cold{r}" / "run.json").read_text()).get("stage_seconds", {})
             rows.append({"a_wall": a_wall, "a_cpu": a_cpu, "a_fit": a["train_seconds"], "a_acc": a["val_accuracy"],
                          "b_wall": b_wall, "b_cpu": b_cpu, "b_fit": b["fit_seconds"], "b_acc": b["val_accuracy"],
                          "c_wall": c_wall, "c_fit": c["train_seconds"], "c_acc": c["val_accuracy"],
-                         "settings": a["settings"], "epochs": a["epochs_run"]})
+                         "settings": a["settings"], "epochs": a["epochs_run"], "a_stages": stages})
 
     print(f"data: {data}  cpu cores: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}")
     for i, x in enumerate(rows):
@@ -127,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
               f"cpu/wall {x['b_cpu'] / x['b_wall']:.2f}  val accuracy {x['b_acc']:.3f}  ({args.epochs} epochs)")
         print(f"  (c) tlstudio retrain, warm process {x['c_wall']:7.2f} s  fit {x['c_fit']:6.2f} s  "
               f"val accuracy {x['c_acc']:.3f}")
+        stages = x["a_stages"]
+        if stages:
+            outside = x["a_wall"] - sum(stages.values())
+            print("  (a) where its time went:  " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
+                  + f", outside the run (interpreter, imports, argument parsing, exit) {outside:.2f} s")
         print(f"  whole-process ratio (a)/(b): {x['a_wall'] / x['b_wall']:.3f}   goal <= 0.15")
         print(f"  fit-time ratio (a)/(b):      {x['a_fit'] / x['b_fit']:.3f}   goal <= 0.12")
         print(f"  CPU-seconds ratio (a)/(b):   {x['a_cpu'] / x['b_cpu']:.3f}   (less sensitive to other work on the machine)")

@@ -93,6 +93,37 @@ def _report(name: str, message: str, debug: bool) -> None:
     print(f"{name}: {first}", file=sys.stderr)
 
 
+def console_main() -> int:
+    """Entry point of the ``tlstudio`` script and of ``python -m tlstudio``: :func:`main`, then exit.
+
+    A command that loaded TensorFlow leaves quickly: the exit handlers run and the output is
+    flushed, then the process ends without the interpreter's teardown, which with TensorFlow
+    loaded takes about a second (its modules and native threads torn down one by one) and
+    changes nothing on disk: every file of the command is written and closed by then.
+    In-process callers (tests, scripts) use :func:`main`, which always returns.
+    """
+    code = main()
+    if "tensorflow" in sys.modules:
+        exit_now(code)
+    return code
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` the way the interpreter's exit begins, without its teardown:
+    wait for threads that are not daemons, run the exit handlers, flush the output."""
+    import atexit
+    import threading
+
+    threading._shutdown()  # type: ignore[attr-defined]  # joins non-daemon threads, as at a normal exit
+    atexit._run_exitfuncs()  # weakref finalizers (temporary folders) and registered handlers
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 def gui_main() -> int:
     """Entry point of the ``tlstudio-gui`` script."""
     from tlstudio.app import main as app_main

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 from tlstudio.core import run_folder
@@ -10,7 +11,7 @@ from tlstudio.core.data.pipeline import SkipLog
 from tlstudio.core.json_file import read_json
 from tlstudio.core.train.cached_features import CachedSplits
 from tlstudio.core.train.engines import Engines
-from tlstudio.core.train.summary import run_summary, write_run_files
+from tlstudio.core.train.summary import StageClock, run_summary, write_run_files
 
 
 def _trainer(tmp_path, data=None):
@@ -45,3 +46,21 @@ def test_write_run_files_writes_history_evaluation_skipped_and_summary(tmp_path)
     assert read_json(tmp_path / run_folder.HISTORY_FILE) == {"epochs": [1, 2]}
     summary = run_folder.read_summary(tmp_path)
     assert summary.status == run_folder.STATUS_FINISHED
+
+
+def test_stage_clock_adds_up_the_time_of_each_stage():
+    clock = StageClock()
+    with clock("features"):
+        time.sleep(0.02)
+    try:
+        with clock("features"):  # a stage that ends in an error still counts
+            time.sleep(0.02)
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    with clock("save"):
+        pass
+    assert list(clock.seconds) == ["features", "save"]
+    assert 0.04 <= clock.seconds["features"] < 1.0 and clock.seconds["save"] < 0.02
+    trainer = SimpleNamespace(**vars(_trainer(None)), clock=clock)
+    assert run_summary(trainer, run_folder.STATUS_RUNNING)["stage_seconds"] == clock.seconds

@@ -106,6 +106,9 @@ def test_events_in_order_and_a_complete_run_folder(image_folder, tmp_path):
     assert len(info.history["epochs"]) == 3 and len(info.history["batches"]) == 6
     assert info.evaluation["splits"]["val"]["confusion"] and "test" in info.evaluation["splits"]
     assert info.summary["num_test"] == 4 and info.summary["epochs_run"] == 3
+    stages = info.summary["stage_seconds"]  # where the run's time went, stage by stage
+    assert list(stages) == ["data", "tensorflow", "build", "features", "search", "head", "fine_tune", "save", "evaluate"]
+    assert all(seconds >= 0 for seconds in stages.values())
     assert info.config.fine_tune_epochs == 1 and info.config.split.test_fraction == 0.2
     assert (run / "labels.txt").read_text().split() == ["green", "red"]
 

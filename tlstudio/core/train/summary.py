@@ -5,12 +5,33 @@ Kept apart from the phases in ``trainer`` so that what a run records is read in 
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from tlstudio.core import run_folder
 from tlstudio.core.atomic import write_json
 from tlstudio.core.train.engines import features_record
 from tlstudio.core.train.run_data import chosen_val_fraction
+
+
+class StageClock:
+    """Wall seconds of each stage of a run (``run.json`` "stage_seconds"), to see where a run's time goes.
+
+    ``with clock("features"): ...`` adds the time of the block to that stage (a stage run twice adds up).
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
 def run_summary(trainer: Any, status: str, **extra: Any) -> dict[str, Any]:
@@ -57,6 +78,7 @@ def run_summary(trainer: Any, status: str, **extra: Any) -> dict[str, Any]:
         "features": features_record(trainer.engines, trainer.cached),
         # Where the head phase read the cached features from: "in memory" or "streamed" (over the budget).
         "head_features": trainer.cached.memory_record() if trainer.cached is not None else None,
+        "stage_seconds": dict(getattr(getattr(trainer, "clock", None), "seconds", {})),
     }
 
 

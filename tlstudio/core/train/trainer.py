@@ -61,7 +61,7 @@ from tlstudio.core.train.engines import Engines, fit_elsewhere
 from tlstudio.core.train.head_fit import zero_output_layer
 from tlstudio.core.train.result import TrainResult
 from tlstudio.core.train.run_data import TrainingError, class_weights_for, image_datasets, prepare_data
-from tlstudio.core.train.summary import run_summary, write_run_files
+from tlstudio.core.train.summary import StageClock, run_summary, write_run_files
 
 Emit = Callable[[Event], None]
 #: The settings a run can choose itself (``TrainConfig.auto_<name>``).
@@ -166,6 +166,7 @@ class _Trainer:
         self.search: dict[str, Any] | None = None
         self.ft_epochs = 0
         self.best = BestTracker(patience=3)
+        self.clock = StageClock()  # wall seconds per stage, in run.json
         self.ckpt = Checkpointer(run_dir, self.progress, self.best, self.skip_log, self.progress.seconds)
 
     # -- events and bookkeeping --------------------------------------------------------------
@@ -245,17 +246,20 @@ class _Trainer:
     def run(self) -> TrainResult:
         from tlstudio.core.train.device import setup_device
 
-        config = self.prepare()
+        with self.clock("data"):
+            config = self.prepare()
         if config.use_cache and not config.augment.enabled and config.head_epochs > 0 and not self.resume:
             self.prefetch = start_prefetch(config, self.data.files)  # the second core decodes while TensorFlow loads
         state = self.ckpt.read() if self.resume else None
         if state:
             self.ckpt.restore_progress(state)
         self.augmenter = make_augmenter(config, int(config.seed))
-        self.device = setup_device()
+        with self.clock("tensorflow"):
+            self.device = setup_device()
         if self.device.on_gpu:
             self.log(f"training on {self.device.gpus} GPU(s) with mixed precision")
-        self.build(config)
+        with self.clock("build"):
+            self.build(config)
         freezing.set_head_phase_trainable(self.model, config)
         self.ft_epochs = 0
         if freezing.fine_tune_wanted(self.model, config):
@@ -338,26 +342,29 @@ class _Trainer:
         files = self.data.files
         splits = ["train", "val"] + (["test"] if len(files["test"]) else [])
         assert self.size is not None
-        self.cached = fill_cache(
-            files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
-            skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel, engine=self.engines.features,
-            prefetch=self.prefetch if self.prefetch is not None and self.prefetch.size == self.size else None,
-        )
+        with self.clock("features"):
+            self.cached = fill_cache(
+                files, splits, feature_model=feature_model(self.model), config=config, size=self.size,
+                skip_log=self.skip_log, emit=self.emit, log=self.log, cancel=self.cancel, engine=self.engines.features,
+                prefetch=self.prefetch if self.prefetch is not None and self.prefetch.size == self.size else None,
+            )
         if self.prefetch is not None:
             self.prefetch.stop()
-        settings, self.search = choose_head_settings(
-            self.cached, config, num_classes=len(self.data.classes), class_weights=self.sample_weight_per_class,
-            cancel=self.cancel, log=self.log,
-        )
+        with self.clock("search"):
+            settings, self.search = choose_head_settings(
+                self.cached, config, num_classes=len(self.data.classes), class_weights=self.sample_weight_per_class,
+                cancel=self.cancel, log=self.log,
+            )
         self.settings = {**settings.to_json(), "automatic": [n for n in AUTO_NAMES if config.is_auto(n)]}
         self.ckpt.notes.update(settings=self.settings, search=self.search)  # for a resume
         self.best.patience, self.best.relative_delta = settings.patience, AUTO_HEAD_RELATIVE_DELTA if config.is_auto("epochs") else 0.0
         set_dropout(self.head_layer, settings.dropout)
-        head, interrupted = train_head_on_features(
-            self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
-            class_weights=self.sample_weight_per_class, start=start, state=state, ckpt=self.ckpt,
-            emit=self.emit, cancel=self.cancel, skip_log=self.skip_log, log=self.log,
-        )
+        with self.clock(PHASE_HEAD):
+            head, interrupted = train_head_on_features(
+                self.cached, config, settings, num_classes=len(self.data.classes), device=self.device,
+                class_weights=self.sample_weight_per_class, start=start, state=state, ckpt=self.ckpt,
+                emit=self.emit, cancel=self.cancel, skip_log=self.skip_log, log=self.log,
+            )
         self.head_model = head
         self.cancelled = self.cancelled or interrupted
         self.progress.stop_clock()
@@ -389,10 +396,9 @@ class _Trainer:
         tuner = self.engines.fine_tuner if phase == PHASE_FINE_TUNE else None  # a cluster's, or None: here
         fit = fit_elsewhere(tuner, self, config, lr=lr, steps=steps) if tuner is not None else self.model.fit
         try:
-            fit(
-                train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start, callbacks=[events, stopper],
-                shuffle=False, verbose=0,
-            )
+            with self.clock(phase):
+                fit(train_ds, validation_data=val_ds, epochs=int(epochs), initial_epoch=start,
+                    callbacks=[events, stopper], shuffle=False, verbose=0)
         finally:
             self.progress.stop_clock()
         self.cancelled = self.cancelled or stopper.interrupted
@@ -456,8 +462,10 @@ class _Trainer:
             self.log("training was cancelled: keeping the best weights so far")
         self.kept = self.keep_better_phase(config)
         self.drain_skips()
-        model_path = save_classifier(self.model, config, len(self.data.classes), self.device, self.run_dir / run_folder.MODEL_FILE)
-        evaluation = self.evaluate(config)
+        with self.clock("save"):
+            model_path = save_classifier(self.model, config, len(self.data.classes), self.device, self.run_dir / run_folder.MODEL_FILE)
+        with self.clock("evaluate"):
+            evaluation = self.evaluate(config)
         val = evaluation["splits"]["val"]
         for w in [*evaluation.get("warnings", []), *reliability_warnings(val, self.data.classes)]:
             self.log(w, "warning")
