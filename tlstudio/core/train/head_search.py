@@ -134,7 +134,7 @@ def search_head(
     rng = np.random.default_rng(seed)
     points = [SearchPoint(head_lr=float(lr), dropout=float(p)) for lr, p in grid]
     wait = np.zeros(len(grid), np.int64)
-    active = np.ones(len(grid), bool)
+    in_stack = list(range(len(grid)))  # grid points whose heads still train, in the stack's order
     n, bs, epochs_run = len(x), max(1, int(batch_size)), 0
     for e in range(epoch_cap):
         if cancel is not None and cancel.is_set():
@@ -145,16 +145,19 @@ def search_head(
             heads.step(x[idx], y[idx], w[idx])
         val_loss, val_acc = heads.loss_and_accuracy(xv, yv)
         epochs_run = e + 1
-        for i, pt in enumerate(points):
-            if not active[i]:
-                continue  # a stopped head trains on with the others (it costs nothing) but no longer counts
-            if np.isfinite(val_loss[i]) and val_loss[i] < pt.val_loss * (1.0 - MIN_RELATIVE_IMPROVEMENT):
-                pt.val_loss, pt.val_accuracy, pt.best_epoch = float(val_loss[i]), float(val_acc[i]), epochs_run
+        going = np.ones(len(in_stack), bool)
+        for j, i in enumerate(in_stack):
+            pt = points[i]
+            if np.isfinite(val_loss[j]) and val_loss[j] < pt.val_loss * (1.0 - MIN_RELATIVE_IMPROVEMENT):
+                pt.val_loss, pt.val_accuracy, pt.best_epoch = float(val_loss[j]), float(val_acc[j]), epochs_run
                 wait[i] = 0
             else:
                 wait[i] += 1
-                active[i] = wait[i] < patience
-        if not active.any():
+                going[j] = wait[i] < patience
+        if not going.any():
             break
+        if not going.all():  # a stopped head no longer counts: stop training it, the others go faster
+            heads.keep_only(going)
+            in_stack = [i for j, i in enumerate(in_stack) if going[j]]
     best = min(points, key=lambda p: (round(p.val_loss, 4), -p.val_accuracy, p.head_lr, p.dropout))
     return SearchResult(best.head_lr, best.dropout, points, epochs_run, time.perf_counter() - t0)

@@ -149,6 +149,16 @@ class HeadStack:
             v += (g * g - v) * (1.0 - BETA_2)
             p -= alpha * m / (np.sqrt(v) + EPSILON)
 
+    def keep_only(self, heads: np.ndarray) -> None:
+        """Drop every head not selected by the boolean mask ``heads``; the others train on unchanged
+        (the dropout draws are shared by all heads, so they do not depend on how many there are)."""
+        heads = np.asarray(heads, bool)
+        self.params = [p[heads] for p in self.params]
+        self.m = [m[heads] for m in self.m]
+        self.v = [v[heads] for v in self.v]
+        self.lr, self.keep = self.lr[heads], self.keep[heads]
+        self.g = int(heads.sum())
+
     def weights(self, i: int = 0) -> list[np.ndarray]:
         """Head ``i``'s weights in Keras order (``[W, b]`` per dense layer)."""
         # params alternate kernel (g, in, out) and bias (g, 1, out)
