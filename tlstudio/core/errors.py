@@ -13,3 +13,7 @@ class Cancelled(TlstudioError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+class Interrupted(Cancelled):
+    """A run was stopped because the app is closing: it stays "interrupted" and can be resumed."""

@@ -7,8 +7,10 @@ safely.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Phase names, in the order a run goes through them.
 PHASE_CACHING = "caching"  # running the frozen base once per image to fill the embedding cache
@@ -16,6 +18,31 @@ PHASE_HEAD = "head"  # training the classifier head (on cached features or end t
 PHASE_FINE_TUNE = "fine_tune"  # training the unfrozen base layers and the head at a lower rate
 PHASE_EVALUATING = "evaluating"  # final evaluation on the validation / test splits
 PHASES = (PHASE_CACHING, PHASE_HEAD, PHASE_FINE_TUNE, PHASE_EVALUATING)
+
+#: Why long work is asked to stop (the ``reason`` of a :class:`StopRequest`).
+STOP_USER = "user"  # the person pressed Cancel: a run ends "cancelled", keeping and evaluating its best weights
+STOP_QUIT = "quit"  # the app is closing: a run stops at once and stays "interrupted", to be resumed later
+
+
+class StopRequest(threading.Event):
+    """A cancel flag (a ``threading.Event``: core checks ``is_set()``) that also says why it was set.
+
+    ``set()`` is a plain cancel (:data:`STOP_USER`); ``stop(STOP_QUIT)`` asks a run to stop as
+    "interrupted". The reason is written before the flag is set, so whoever sees the flag sees it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = STOP_USER
+
+    def stop(self, reason: str = STOP_USER) -> None:
+        self.reason = reason
+        self.set()
+
+
+def stop_reason(cancel: Any) -> str:
+    """The reason of a cancel flag: its ``reason`` (a :class:`StopRequest`), else :data:`STOP_USER`."""
+    return str(getattr(cancel, "reason", None) or STOP_USER)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
+from tlstudio.core.events import STOP_USER, stop_reason
 from tlstudio.engine import protocol as p
 from tlstudio.engine.processes import end_group
 
@@ -96,10 +97,11 @@ class PendingCall:
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = STOP_USER) -> None:
         """Ask the engine to stop this request; the answer is then :class:`Cancelled` (a training
-        answers with its cancelled run's result instead)."""
-        self._client._cancel(self)
+        answers with its cancelled run's result instead; with ``reason`` "quit" it stays "interrupted"
+        and the answer is :class:`~tlstudio.core.errors.Interrupted`)."""
+        self._client._cancel(self, reason)
 
     def result(self, timeout: float | None = None) -> Any:
         """The request's value; raises EngineError, EngineDied, Cancelled, or TimeoutError."""
@@ -232,11 +234,11 @@ class EngineClient:
         """
         pending = self.submit(request, on_event)
         end = None if timeout is None else time.monotonic() + timeout
-        cancel_sent = False
+        sent_reason = None  # sent again when the reason changes (Cancel pressed, then the window closed)
         while not pending.wait(POLL_SECONDS):
-            if cancel is not None and cancel.is_set() and not cancel_sent:
-                pending.cancel()
-                cancel_sent = True
+            if cancel is not None and cancel.is_set() and stop_reason(cancel) != sent_reason:
+                sent_reason = stop_reason(cancel)
+                pending.cancel(sent_reason)
             if end is not None and time.monotonic() > end:
                 pending.cancel()
                 raise TimeoutError(f"no answer to {type(request).__name__} within {timeout} s")
@@ -281,13 +283,13 @@ class EngineClient:
             call.sent_to = generation
         self._send(p.Call(call.call_id, call.request))
 
-    def _cancel(self, call: PendingCall) -> None:
+    def _cancel(self, call: PendingCall, reason: str = STOP_USER) -> None:
         if call.done():
             return
         if call.sent_to is None:  # still waiting for an engine: cancel here
             self._finish(call, error=Cancelled())
             return
-        self._send(p.CancelCall(call.call_id))
+        self._send(p.CancelCall(call.call_id, reason))
 
     def _finish(self, call: PendingCall, value: Any = None, error: BaseException | None = None) -> None:
         with self._lock:
@@ -421,7 +423,7 @@ class EngineClient:
         elif isinstance(message, p.Failed):
             self._finish(call, error=EngineError(message.message, message.error_type, message.details))
         elif isinstance(message, p.CallCancelled):
-            self._finish(call, error=Cancelled(message.message))
+            self._finish(call, error=(Interrupted if message.interrupted else Cancelled)(message.message))
 
     def _on_hello(self, message: p.Hello) -> None:
         generation = self.generation

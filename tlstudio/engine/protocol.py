@@ -322,9 +322,11 @@ class Call:
 @dataclass(frozen=True)
 class CancelCall:
     """Client -> engine: stop call ``call_id`` (it then answers :class:`CallCancelled`, or for a
-    training the ``TrainResult`` of the cancelled run)."""
+    training the ``TrainResult`` of the cancelled run). ``reason`` "quit" (the window is closing) stops
+    a training as "interrupted", to be resumed, instead."""
 
     call_id: int
+    reason: str = "user"
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,7 @@ class Failed:
 class CallCancelled:
     call_id: int
     message: str = "Cancelled."
+    interrupted: bool = False  # a training stopped to quit: its run stays "interrupted" and can be resumed
 
 
 #: Final answers: exactly one per call.

@@ -36,7 +36,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
+from tlstudio.core.events import STOP_QUIT, StopRequest
 from tlstudio.engine import protocol as p
 from tlstudio.engine.handlers import HANDLERS, CallContext, ModelCache
 from tlstudio.engine.ratelimit import ProgressGate
@@ -82,7 +83,7 @@ ALL_HANDLERS = {**HANDLERS, p.Train: train, p.Evaluate: _evaluate, p.Ping: _ping
 class _Running:
     call_id: int
     request: p.Request
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: StopRequest = field(default_factory=StopRequest)  # with the reason the client gave
     answered: bool = False  # the final reply went out (possibly early, after a cancel)
     started: bool = False
 
@@ -141,7 +142,7 @@ class Engine:
             if isinstance(message, p.Call):
                 self._accept(message)
             elif isinstance(message, p.CancelCall):
-                self._cancel(message.call_id)
+                self._cancel(message.call_id, message.reason)
             elif isinstance(message, p.Shutdown):
                 break
         self.shutdown()
@@ -163,12 +164,12 @@ class Engine:
         with self._calls_lock:
             return any(type(r.request).lane == p.LANE_TRAIN and not r.answered for r in self._calls.values())
 
-    def _cancel(self, call_id: int) -> None:
+    def _cancel(self, call_id: int, reason: str = "user") -> None:
         with self._calls_lock:
             running = self._calls.get(call_id)
         if running is None:
             return
-        running.cancel.set()
+        running.cancel.stop(reason)
         if type(running.request).lane == p.LANE_TRAIN and running.started:
             return  # the training stops within a batch and answers with its result
         if not running.started:
@@ -206,7 +207,7 @@ class Engine:
                 raise TlstudioError(f"the engine does not know the request {type(running.request).__name__}")
             value = handler(running.request, ctx)
         except Cancelled as exc:
-            self._answer(running, p.CallCancelled(call_id, str(exc) or "Cancelled."))
+            self._answer(running, p.CallCancelled(call_id, str(exc) or "Cancelled.", isinstance(exc, Interrupted)))
         except TlstudioError as exc:
             self._answer(running, p.Failed(call_id, str(exc), type(exc).__name__))
         except MemoryError:
@@ -238,8 +239,8 @@ class Engine:
         self._stopping.set()
         with self._calls_lock:
             calls = list(self._calls.values())
-        for running in calls:
-            running.cancel.set()
+        for running in calls:  # the window is gone or closing: a training stays "interrupted", to be resumed
+            running.cancel.stop(STOP_QUIT)
         for q in self._queues.values():
             q.put(None)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS

@@ -462,6 +462,16 @@ class MainWindow(QMainWindow):
         registry.shutdown()
         self._stop_engine()  # and every process it started
 
+    def stop_training_to_quit(self) -> None:
+        """Stop a running training at once, leaving it "interrupted" (resumable), not "cancelled"."""
+        from tlstudio.core.events import STOP_QUIT
+
+        for handle in registry.running(name="training"):
+            try:
+                handle.worker.request_stop(STOP_QUIT)
+            except (AttributeError, RuntimeError):  # not a training worker, or it has just ended
+                handle.cancel()
+
     def closeEvent(self, event) -> None:  # noqa: N802
         if not self._closing:
             if self.state.training:
@@ -475,6 +485,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self._closing = True
+            self.stop_training_to_quit()
         settings.put("window/geometry", self.saveGeometry())
         if self.current_step():
             settings.put("window/step", self.current_step())

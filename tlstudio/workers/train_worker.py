@@ -5,6 +5,8 @@ Each signal carries the frozen event dataclass itself (``BatchEnded``, ``EpochEn
 GUI reads the same fields the CLI prints. ``event`` is emitted for every event as well, for a log.
 Cancel (:meth:`request_cancel`) sets the event that core checks after every batch: the run stops
 within a batch, keeps its best weights and still finishes with ``TrainFinished(status="cancelled")``.
+``request_stop("quit")`` (the window is closing) stops it as promptly but leaves it "interrupted" at its
+last completed epoch, to be resumed: no evaluation, nothing else written.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class TrainWorker(Worker):
         Exactly one, as for every worker: ``finished`` carries the
         :class:`~tlstudio.core.train.trainer.TrainResult`, also for a cancelled run that kept weights.
     interrupted : str
-        Just before ``failed`` when the engine process died during the run: the run folder, which can
-        be resumed from its last checkpoint (``TrainWorker(None, run_dir, resume=True)``).
+        Just before ``failed`` when the engine process died during the run, or before ``cancelled``
+        when the run was stopped to quit: the run folder, which can be resumed from its last
+        checkpoint (``TrainWorker(None, run_dir, resume=True)``).
     """
 
     run_started = Signal(object)
@@ -58,6 +61,7 @@ class TrainWorker(Worker):
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, scan: Any = None, resume: bool = False,
                  cluster: str = "") -> None:
         super().__init__()
+        self.cancel_event = ev.StopRequest()  # says why it was set: a plain cancel or quitting
         self.config = config
         self.run_dir = Path(run_dir)
         self.scan = scan
@@ -74,6 +78,10 @@ class TrainWorker(Worker):
             ev.LogMessage: self.log_message,
         }
 
+    def request_stop(self, reason: str = ev.STOP_USER) -> None:
+        """Stop the run within a batch; ``ev.STOP_QUIT`` leaves it "interrupted" (safe from any thread)."""
+        self.cancel_event.stop(reason)
+
     def emit_event(self, event: ev.Event) -> None:
         """The ``emit`` callable handed to core: called in the worker thread, queued to the GUI."""
         signal = self._by_type.get(type(event))
@@ -84,6 +92,7 @@ class TrainWorker(Worker):
             self.progress.emit(event.done, event.total)
 
     def work(self) -> Any:
+        from tlstudio.core.errors import Interrupted
         from tlstudio.engine import protocol as p
         from tlstudio.engine.client import EngineDied
         from tlstudio.workers.engine_calls import request
@@ -95,6 +104,10 @@ class TrainWorker(Worker):
                              cancel=self.cancel_event, on_event=self.emit_event)
         except EngineDied:
             self.interrupted.emit(str(self.run_dir))
+            raise
+        except Interrupted:  # stopped to quit; a run stopped before its first epoch left no folder
+            if self.run_dir.is_dir():
+                self.interrupted.emit(str(self.run_dir))
             raise
         self.result = result
         return result

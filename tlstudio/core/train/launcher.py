@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.core.config import TrainConfig
-from tlstudio.core.errors import Cancelled, TlstudioError
-from tlstudio.core.events import Event
+from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
+from tlstudio.core.events import STOP_QUIT, STOP_USER, Event, stop_reason
 
 #: Added to the child's nice value, so the window keeps the CPU it needs while training runs.
 CHILD_NICE_INCREMENT = 5
@@ -34,8 +34,28 @@ CHILD_NICE_INCREMENT = 5
 POLL_SECONDS = 0.05
 
 
+class _ChildStop:
+    """The child's cancel flag: ``is_set()`` of the shared event, and its ``reason`` from a second one."""
+
+    def __init__(self, cancel: Any, quit_flag: Any) -> None:
+        self._cancel, self._quit = cancel, quit_flag
+
+    def is_set(self) -> bool:
+        return bool(self._cancel.is_set())
+
+    def set(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return bool(self._cancel.wait(timeout))
+
+    @property
+    def reason(self) -> str:
+        return STOP_QUIT if self._quit.is_set() else STOP_USER
+
+
 def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: bool, out: Any, cancel: Any,
-                context: Callable[[], Any] | None = None) -> None:
+                context: Callable[[], Any] | None = None, quit_flag: Any = None) -> None:
     """Entry point of the child process: train and send back events, then one final message."""
     if CHILD_NICE_INCREMENT > 0 and hasattr(os, "nice"):
         try:
@@ -54,10 +74,14 @@ def _child_main(config: TrainConfig | None, run_dir: str, scan: Any, resume: boo
     try:
         from tlstudio.core.train.trainer import train
 
+        if quit_flag is not None:
+            cancel = _ChildStop(cancel, quit_flag)
         # ``context`` (e.g. a Ray cluster's, given by the engine) yields extra keyword arguments for train().
         with context() if context is not None else contextlib.nullcontext({}) as extra:
             result = train(config, run_dir, emit=lambda event: out.put(("event", event)), cancel=cancel,
                            scan=scan, resume=resume, **extra)
+    except Interrupted as exc:
+        out.put(("interrupted", str(exc)))
     except Cancelled as exc:
         out.put(("cancelled", str(exc)))
     except TlstudioError as exc:
@@ -92,7 +116,8 @@ def train_in_subprocess(
     emit : callable, optional
         Receives every event, in order, in the calling thread.
     cancel : threading.Event, optional
-        Checked while relaying; when set, the child stops within one batch.
+        Checked while relaying; when set, the child stops within one batch (with the reason of a
+        :class:`~tlstudio.core.events.StopRequest`: "quit" leaves the run "interrupted").
     context : callable, optional
         A picklable factory of a context manager the child trains inside; it yields extra keyword
         arguments for ``train()`` (how the engine hands a run to a Ray cluster without core knowing Ray).
@@ -105,16 +130,18 @@ def train_in_subprocess(
     Raises
     ------
     Cancelled
-        When the run was cancelled before anything worth keeping was trained.
+        When the run was cancelled before anything worth keeping was trained
+        (:class:`~tlstudio.core.errors.Interrupted` when stopped to quit).
     TlstudioError
         With ``train()``'s one-line message, or when the child process died (e.g. killed, out of memory).
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     child_cancel = ctx.Event()
+    child_quit = ctx.Event()  # set before child_cancel when the cancel's reason is "quit"
     process = ctx.Process(
         target=_child_main,
-        args=(config, str(run_dir), scan, resume, out, child_cancel, context),
+        args=(config, str(run_dir), scan, resume, out, child_cancel, context, child_quit),
         name="tlstudio-train",
         daemon=True,
     )
@@ -122,8 +149,11 @@ def train_in_subprocess(
     final: tuple | None = None
     try:
         while final is None:
-            if cancel is not None and cancel.is_set() and not child_cancel.is_set():
-                child_cancel.set()
+            if cancel is not None and cancel.is_set():
+                if stop_reason(cancel) == STOP_QUIT and not child_quit.is_set():
+                    child_quit.set()
+                if not child_cancel.is_set():
+                    child_cancel.set()
             try:
                 message = out.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
@@ -155,6 +185,8 @@ def train_in_subprocess(
     kind, payload = final
     if kind == "result":
         return payload
+    if kind == "interrupted":
+        raise Interrupted(payload or "Interrupted.")
     if kind == "cancelled":
         raise Cancelled(payload or "Cancelled.")
     if kind == "error":

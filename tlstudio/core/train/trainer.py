@@ -39,13 +39,14 @@ from tlstudio.core.config import (
     TrainConfig,
 )
 from tlstudio.core.data.pipeline import SkipLog, make_augmenter
-from tlstudio.core.errors import Cancelled, TlstudioError
+from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
 from tlstudio.core.evaluate import reliability_warnings, run_threshold
 from tlstudio.core.events import (
     PHASE_CACHING,
     PHASE_EVALUATING,
     PHASE_FINE_TUNE,
     PHASE_HEAD,
+    STOP_QUIT,
     Event,
     FileSkipped,
     LogMessage,
@@ -53,6 +54,7 @@ from tlstudio.core.events import (
     RunStarted,
     TrainFailed,
     TrainFinished,
+    stop_reason,
 )
 from tlstudio.core.train import freezing
 from tlstudio.core.train.cached_features import start_prefetch
@@ -99,7 +101,8 @@ def train(
         epoch always come).
     cancel
         Set it to stop within one batch; the run then finishes with status "cancelled", the best
-        weights so far and a complete run folder.
+        weights so far and a complete run folder. A ``StopRequest`` stopped with reason "quit" (the app
+        is closing) leaves it "interrupted" at its last completed epoch instead, and raises ``Interrupted``.
     scan
         The :class:`~tlstudio.core.data.scan.DatasetScan` of ``config.data_dir`` when already made.
     resume
@@ -179,14 +182,21 @@ class _Trainer:
         for s in self.skip_log.drain():
             self.emit(FileSkipped(path=s.path, reason=s.reason))
 
+    def quitting(self) -> bool:
+        """True when the cancel came from closing the app: the run is to stay "interrupted"."""
+        return self.cancel.is_set() and stop_reason(self.cancel) == STOP_QUIT
+
     def record_failure(self, exc: TlstudioError, tb: str | None = None) -> None:
-        status = run_folder.STATUS_CANCELLED if isinstance(exc, Cancelled) else run_folder.STATUS_FAILED
+        status = run_folder.STATUS_FAILED if not isinstance(exc, Cancelled) else run_folder.STATUS_CANCELLED
+        if isinstance(exc, Interrupted) or (isinstance(exc, Cancelled) and self.quitting()):
+            status = run_folder.STATUS_INTERRUPTED
         try:
             if self.started_config:
                 if tb:
                     run_folder.write_error_log(self.run_dir, tb)
                 summary = self.summary(status)
-                summary["error"] = str(exc)
+                if status != run_folder.STATUS_INTERRUPTED:  # nothing went wrong: it is to be continued
+                    summary["error"] = str(exc)
                 run_folder.write_summary(self.run_dir, summary)
         except Exception:  # noqa: BLE001 - reporting the original error matters more
             pass
@@ -206,7 +216,6 @@ class _Trainer:
             if summary.get("status") == run_folder.STATUS_FINISHED:
                 raise TrainingError(f"{self.run_dir} has already finished; start a new run instead")
             self.config = config
-            self.started_config = True
             saved = (classes, split_paths)
         else:
             if self.config is None:
@@ -226,8 +235,8 @@ class _Trainer:
         )
         if not self.resume:
             run_folder.write_run_config(self.run_dir, config, self.data.classes, self.data.split_paths)
-            self.started_config = True
             run_folder.write_summary(self.run_dir, self.summary(run_folder.STATUS_RUNNING))
+        self.started_config = True  # a resume refused before this point leaves run.json as it was
         return config
 
     def build(self, config: TrainConfig) -> None:
@@ -457,6 +466,9 @@ class _Trainer:
     def finish(self, config: TrainConfig) -> TrainResult:
         from tlstudio.core.train.device import save_classifier
 
+        if self.cancelled and self.quitting():  # closing the app: no model, no evaluation; the checkpoints stay
+            raise Interrupted(f"the training was interrupted; resume it from its last completed epoch "
+                              f"(tlstudio train --resume {self.run_dir})")
         status = run_folder.STATUS_CANCELLED if self.cancelled else run_folder.STATUS_FINISHED
         if self.cancelled:
             self.log("training was cancelled: keeping the best weights so far")
