@@ -215,6 +215,7 @@ class Checkpointer:
         #: What the run chose and measured so far (settings, the head-only result), kept for a resume.
         self.notes: dict[str, Any] = {}
         self._last_write = -math.inf
+        self._unwritten: dict[str, Any] | None = None  # the state a fast head epoch did not write yet
 
     def read(self) -> dict[str, Any] | None:
         return read_state(self.dir)
@@ -273,10 +274,20 @@ class Checkpointer:
         if improved:
             self.best.best_file = weights_file
         now = time.monotonic()
+        state = dict(phase=phase, epochs_done=epochs_done, phase_done=phase_done, weights=weights_file, opt=opt_file,
+                     kind=kind)
         if kind == "head" and not phase_done and now - self._last_write < FAST_STATE_SECONDS:
-            return  # the arrays are on disk; the next state written names them
+            self._unwritten = state  # the arrays are on disk; the next state written (or flush()) names them
+            return
         self._last_write = now
-        self.write(phase=phase, epochs_done=epochs_done, phase_done=phase_done, weights=weights_file, opt=opt_file, kind=kind)
+        self._unwritten = None
+        self.write(**state)
+
+    def flush(self) -> None:
+        """Write the state of the last completed epoch if it is not on disk yet (a run stopping to quit)."""
+        if self._unwritten is not None:
+            state, self._unwritten = self._unwritten, None
+            self.write(**state)
 
     def save_head_final(self, weights: list[np.ndarray]) -> None:
         """The classifier as the head phase leaves it: where fine-tuning starts (and resumes) from,

@@ -63,7 +63,7 @@ def prepare_data(
     Raises
     ------
     TrainingError
-        When there are no training or no validation images.
+        When there are no training or no validation images, or a resumed run's classes changed.
     """
     from tlstudio.core.data.split import split_files, split_to_paths
 
@@ -75,6 +75,7 @@ def prepare_data(
     root = Path(scan.root)
     if saved is not None:
         classes, split_paths = saved
+        check_same_classes(classes, scan.classes)
         by_path = {r.path: r for r in scan.usable()}
         parts: dict[str, list[Any]] = {}
         for name in SPLITS:
@@ -106,6 +107,24 @@ def prepare_data(
         log(f"no training images for class(es) {', '.join(missing)}", "warning")
     skipped = [{"path": r.path, "reason": r.reason or "skipped"} for r in scan.skipped()]
     return RunData(root, list(classes), files, split_paths, scan, skipped)
+
+
+def check_same_classes(saved: list[str], now: list[str]) -> None:
+    """Refuse to resume a run whose dataset no longer has its classes (a folder added, removed or renamed).
+
+    Raises
+    ------
+    TrainingError
+        One line naming the classes that are new and those that are gone.
+    """
+    added, gone = sorted(set(now) - set(saved)), sorted(set(saved) - set(now))
+    if not added and not gone:
+        return
+    parts = ([f"new: {', '.join(added)}"] if added else []) + ([f"gone: {', '.join(gone)}"] if gone else [])
+    raise TrainingError(
+        f"cannot resume: the dataset's classes changed since the run started ({'; '.join(parts)}); "
+        "a resumed run keeps its classes: put the class folders back as they were, or start a new run"
+    )
 
 
 def class_weights_for(

@@ -374,8 +374,9 @@ class _Trainer:
                 class_weights=self.sample_weight_per_class, start=start, state=state, ckpt=self.ckpt,
                 emit=self.emit, cancel=self.cancel, skip_log=self.skip_log, log=self.log,
             )
-        self.head_model = head
-        self.cancelled = self.cancelled or interrupted
+        self.head_model, self.cancelled = head, self.cancelled or interrupted
+        if interrupted:  # its last epoch's state too, before the phase's end turns the best into the classifier's
+            self.ckpt.flush()
         self.progress.stop_clock()
 
     def fit_full(self, phase: str, epochs: int, lr: float, start: int, state: dict[str, Any] | None) -> None:
@@ -467,8 +468,7 @@ class _Trainer:
         from tlstudio.core.train.device import save_classifier
 
         if self.cancelled and self.quitting():  # closing the app: no model, no evaluation; the checkpoints stay
-            raise Interrupted(f"the training was interrupted; resume it from its last completed epoch "
-                              f"(tlstudio train --resume {self.run_dir})")
+            raise Interrupted(f"interrupted; it resumes from its last completed epoch (--resume {self.run_dir})")
         status = run_folder.STATUS_CANCELLED if self.cancelled else run_folder.STATUS_FINISHED
         if self.cancelled:
             self.log("training was cancelled: keeping the best weights so far")
