@@ -160,7 +160,7 @@ def fill_cache(
             emit(FileSkipped(path=s.path, reason=s.reason))
 
     desc = cache_description(config, feature_model, size)
-    cache = FeatureCache(model_key(desc), description=desc)
+    cache = FeatureCache(model_key(desc), description=desc, log=log)  # a bypassed cache says so in the run's log
     entries: list[tuple[str, int, str]] = []  # (split, index in the FileSet, file key)
     for name in splits:
         fs = files[name]

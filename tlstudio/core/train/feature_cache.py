@@ -129,10 +129,15 @@ class FeatureCache:
         Cache folder; default ``paths.cache_dir() / "features"``.
     description
         Written to ``meta.json`` beside the features, to say what the key stands for.
+    log
+        ``log(text, level)``: where the warning goes, once, when the cache is bypassed (a run's log,
+        which the CLI prints and the app shows); Python's logging when None.
     """
 
-    def __init__(self, key: str, root: str | Path | None = None, description: Mapping[str, Any] | None = None):
+    def __init__(self, key: str, root: str | Path | None = None, description: Mapping[str, Any] | None = None,
+                 log: Callable[[str, str], None] | None = None):
         self.key = key
+        self._say = log
         self.folder = Path(root) if root is not None else paths.cache_dir() / "features"
         self.folder = self.folder / key
         self._description = dict(description or {})
@@ -253,8 +258,12 @@ class FeatureCache:
                 )
             except OSError as exc:
                 self._discard(shard)
-                self.warning = f"the feature cache in {self.folder} cannot be written ({exc.strerror or exc}); it is bypassed"
-                _log.warning(self.warning)
+                self.warning = (f"the feature cache in {self.folder} cannot be written ({exc.strerror or exc}); "
+                                "it is bypassed: this run goes on, computing every image's features")
+                if self._say is not None:
+                    self._say(self.warning, "warning")
+                else:
+                    _log.warning(self.warning)
                 return
             finally:
                 try:
