@@ -27,9 +27,42 @@ TINY = ["--base", "MobileNet", "--alpha", "0.25", "--weights", "none", "--input-
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tlstudio", *args], capture_output=True, text=True, env=ENV,
-                          timeout=timeout, cwd=ROOT)
+def cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tlstudio", *args], capture_output=True, text=True,
+                          env=env or ENV, timeout=timeout, cwd=ROOT)
+
+
+#: Run in a fresh interpreter: the real window, offscreen, trains with augmentation (every epoch through the
+#: image pipeline) and is closed after its first epoch, answering "Stop the training and quit?" with Yes.
+CLOSE_WINDOW = """
+import json, sys, time
+from pathlib import Path
+from PySide6.QtWidgets import QApplication, QMessageBox
+from tlstudio.core import run_folder
+from tlstudio.core.data.scan import scan_dataset
+from tlstudio.gui.main_window import MainWindow
+app = QApplication([])
+window = MainWindow()
+window.show()
+state = window.state
+state.set_scan(scan_dataset(sys.argv[1]))
+state.update_train_config(base="MobileNet", alpha=0.25, weights="none", input_size=32, batch_size=8, head_epochs=30,
+                          auto_epochs=False, fine_tune_epochs=0, early_stopping=False, augment={"enabled": True})
+page = window.go_to("train")
+assert page.start_training()
+run = page.run_dir
+deadline = time.monotonic() + 300
+while page.plots.epoch_count() < 1 and page.is_training() and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.02)
+answers = [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.Discard]
+QMessageBox.question = staticmethod(lambda *a, **k: answers.pop(0))
+t0 = time.monotonic()
+window.close()
+seconds = time.monotonic() - t0
+print(json.dumps({"run": str(run), "status": run_folder.read_summary(run).status, "seconds": seconds,
+                  "model": run_folder.has_model(run), "visible": window.isVisible()}), flush=True)
+"""
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -127,7 +160,10 @@ class Checks:
     # --- 2. one writer ---------------------------------------------------------------------------
     def second_writer(self) -> tuple[bool, str]:
         run = self.work / "busy"
-        first = start("train", str(self.data), *TINY, "--epochs", "60", "--no-early-stopping", "--out", str(run))
+        # Augmented: every epoch goes through the image pipeline, so the run is still training when the
+        # signals below arrive (a head on cached features runs all 60 epochs in well under a second).
+        first = start("train", str(self.data), *TINY, "--epochs", "60", "--no-early-stopping", "--augment",
+                      "--out", str(run))
         try:
             if not wait_for(run / "checkpoints" / "state.json", first):
                 return False, "the first training never checkpointed"
@@ -185,6 +221,49 @@ class Checks:
         run = self.work / "runs-early" / "run"
         proc = cli("train", str(one), *TINY, "--out", str(run))
         return one_line(proc) and not (self.work / "runs-early").exists(), proc.stderr.strip()[-300:]
+
+    def close_window(self) -> tuple[bool, str]:
+        data = self.work / "data-close"
+        shutil.copytree(self.data, data)
+        env = dict(ENV, QT_QPA_PLATFORM="offscreen", TLSTUDIO_HOME=str(self.work / "home-close"),
+                   XDG_CONFIG_HOME=str(self.work / "config-close"))  # the window's settings stay in the work folder
+        proc = subprocess.run([sys.executable, "-c", CLOSE_WINDOW, str(data)], capture_output=True, text=True,
+                              env=env, timeout=600, cwd=ROOT)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if not lines:
+            return False, proc.stderr.strip()[-300:]
+        seen = json.loads(lines[-1])
+        self.closed = (data, Path(seen["run"]))
+        ok = seen["status"] == "interrupted" and not seen["model"] and not seen["visible"]
+        return ok, f"{seen}"
+
+    # --- 6. inputs -------------------------------------------------------------------------------
+    def resume_changed_classes(self) -> tuple[bool, str]:
+        data, run = self.closed
+        (data / "green").rename(data / "teal")
+        refused = cli("train", "--resume", str(run))
+        (data / "teal").rename(data / "green")
+        named = "new: teal; gone: green" in refused.stderr
+        return one_line(refused) and named and status_of(run) == "interrupted", refused.stderr.strip()[-300:]
+
+    def resume_after_close(self) -> tuple[bool, str]:
+        _data, run = self.closed
+        resumed = cli("train", "--resume", str(run), "--json")
+        result = json.loads(resumed.stdout.strip().splitlines()[-1]) if resumed.returncode == 0 else {}
+        ok = result.get("status") == "finished" and result.get("epochs_run") == 30
+        return ok, f"{resumed.returncode} {resumed.stderr.strip()[-200:]}"
+
+    # --- 4. the feature cache ---------------------------------------------------------------------
+    def cache_bypassed(self) -> tuple[bool, str]:
+        home = self.work / "home-no-cache"
+        home.mkdir()
+        (home / "cache").write_text("a file where the cache folder would go")  # cannot be created, even by root
+        run = self.work / "run-no-cache"
+        proc = cli("train", str(self.data), *TINY, "--epochs", "2", "--out", str(run),
+                   env=dict(ENV, TLSTUDIO_HOME=str(home)))
+        said = " ".join(proc.stderr.split())
+        once = said.count("it is bypassed") == 1 and "the feature cache in" in said
+        return proc.returncode == 0 and once and status_of(run) == "finished", proc.stderr.strip()[-300:]
 
     # --- 8. one line, no traceback ----------------------------------------------------------------
     def export_read_only(self) -> tuple[bool, str]:
@@ -304,6 +383,11 @@ class Checks:
         self.check("5", "kill -9 reads as 'interrupted' and --resume finishes the run", self.kill_9)
         self.check("5", "a damaged checkpoint is refused, never restarted from epoch 0", self.damaged_checkpoint)
         self.check("5", "a training failing before its first epoch leaves no folder", self.early_failure)
+        self.check("5", "closing the window during training (Yes) leaves the run 'interrupted'", self.close_window)
+        self.check("6", "a resume whose class folders changed is refused naming them", self.resume_changed_classes)
+        self.check("5", "the run the window's close interrupted resumes and finishes", self.resume_after_close)
+        self.check("4", "a cache that cannot be written: the run finishes, the warning printed once",
+                   self.cache_bypassed)
         self.check("8", "export into a read-only folder: one line, nothing left", self.export_read_only)
         self.check("8", "export onto a full disk: one line, nothing left", self.export_full_disk)
         self.check("8", "export onto a file: one line", self.export_onto_file)
