@@ -45,6 +45,11 @@ def stop_reason(cancel: Any) -> str:
     return str(getattr(cancel, "reason", None) or STOP_USER)
 
 
+def quitting(cancel: Any) -> bool:
+    """True when ``cancel`` is set because the app is closing (reason :data:`STOP_QUIT`)."""
+    return cancel is not None and cancel.is_set() and stop_reason(cancel) == STOP_QUIT
+
+
 @dataclass(frozen=True)
 class Event:
     """Base class of every event."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from tlstudio.core.atomic import write_json, write_text
 from tlstudio.core.config import TrainConfig
-from tlstudio.core.errors import TlstudioError
+from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
 from tlstudio.core.json_file import read_json
 
 CONFIG_FILE = "config.json"
@@ -311,6 +311,14 @@ def read_summary(run_dir: str | Path) -> Summary:
         if not is_locked(run_dir):
             summary = replace(summary, status=STATUS_INTERRUPTED)
     return summary
+
+
+def failure_status(exc: BaseException, quitting: bool = False) -> str:
+    """The status of a run that stopped with ``exc``: "interrupted" when it stopped because the app is
+    closing (``quitting``, or :class:`~tlstudio.core.errors.Interrupted`), "cancelled" or "failed"."""
+    if isinstance(exc, Interrupted) or (quitting and isinstance(exc, Cancelled)):
+        return STATUS_INTERRUPTED
+    return STATUS_CANCELLED if isinstance(exc, Cancelled) else STATUS_FAILED
 
 
 def mark_interrupted(run_dir: str | Path) -> None:

@@ -39,14 +39,13 @@ from tlstudio.core.config import (
     TrainConfig,
 )
 from tlstudio.core.data.pipeline import SkipLog, make_augmenter
-from tlstudio.core.errors import Cancelled, Interrupted, TlstudioError
+from tlstudio.core.errors import Interrupted, TlstudioError
 from tlstudio.core.evaluate import reliability_warnings, run_threshold
 from tlstudio.core.events import (
     PHASE_CACHING,
     PHASE_EVALUATING,
     PHASE_FINE_TUNE,
     PHASE_HEAD,
-    STOP_QUIT,
     Event,
     FileSkipped,
     LogMessage,
@@ -54,7 +53,7 @@ from tlstudio.core.events import (
     RunStarted,
     TrainFailed,
     TrainFinished,
-    stop_reason,
+    quitting,
 )
 from tlstudio.core.train import freezing
 from tlstudio.core.train.cached_features import start_prefetch
@@ -182,21 +181,14 @@ class _Trainer:
         for s in self.skip_log.drain():
             self.emit(FileSkipped(path=s.path, reason=s.reason))
 
-    def quitting(self) -> bool:
-        """True when the cancel came from closing the app: the run is to stay "interrupted"."""
-        return self.cancel.is_set() and stop_reason(self.cancel) == STOP_QUIT
-
     def record_failure(self, exc: TlstudioError, tb: str | None = None) -> None:
-        status = run_folder.STATUS_FAILED if not isinstance(exc, Cancelled) else run_folder.STATUS_CANCELLED
-        if isinstance(exc, Interrupted) or (isinstance(exc, Cancelled) and self.quitting()):
-            status = run_folder.STATUS_INTERRUPTED
+        status = run_folder.failure_status(exc, quitting(self.cancel))
         try:
             if self.started_config:
                 if tb:
                     run_folder.write_error_log(self.run_dir, tb)
                 summary = self.summary(status)
-                if status != run_folder.STATUS_INTERRUPTED:  # nothing went wrong: it is to be continued
-                    summary["error"] = str(exc)
+                summary.update({} if status == run_folder.STATUS_INTERRUPTED else {"error": str(exc)})
                 run_folder.write_summary(self.run_dir, summary)
         except Exception:  # noqa: BLE001 - reporting the original error matters more
             pass
@@ -467,7 +459,7 @@ class _Trainer:
     def finish(self, config: TrainConfig) -> TrainResult:
         from tlstudio.core.train.device import save_classifier
 
-        if self.cancelled and self.quitting():  # closing the app: no model, no evaluation; the checkpoints stay
+        if self.cancelled and quitting(self.cancel):  # closing the app: no model, no evaluation; the checkpoints stay
             raise Interrupted(f"interrupted; it resumes from its last completed epoch (--resume {self.run_dir})")
         status = run_folder.STATUS_CANCELLED if self.cancelled else run_folder.STATUS_FINISHED
         if self.cancelled:
