@@ -39,7 +39,7 @@ class RunRecord:
     name: str = ""
     created: str = ""  # ISO 8601
     base: str = ""
-    status: str = ""  # "finished" | "cancelled" | "failed"
+    status: str = ""  # "finished" | "cancelled" | "failed" | "interrupted" (resumable)
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     epochs_run: int = 0

@@ -481,6 +481,8 @@ class MainWindow(QMainWindow):
                 if answer != QMessageBox.StandardButton.Yes:
                     event.ignore()
                     return
+                if "train" in self.pages:  # listed before the save question, so a saved project offers Resume
+                    self.pages["train"].record_interrupted()
             if not self.projects.maybe_save():
                 event.ignore()
                 return

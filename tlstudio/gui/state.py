@@ -216,12 +216,17 @@ class AppState(QObject):
 
     # --- runs ------------------------------------------------------------------------------------
 
-    def add_run(self, record: RunRecord) -> None:
-        """Append a run, make it current, mark dirty; emits ``runs_changed`` and ``current_run_changed``."""
+    def add_run(self, record: RunRecord, current: bool = True) -> None:
+        """Append a run (replacing the entry of the same folder: a resumed run), make it current unless told
+        not to, mark dirty; emits ``runs_changed`` and ``current_run_changed``."""
+        earlier = self.find_run(record.run_dir)
+        if earlier is not None:
+            self.project.runs.remove(earlier)
         self.project.runs.append(record)
         self._set_dirty(True)
         self.runs_changed.emit()
-        self.set_current_run(record.run_dir)
+        if current:
+            self.set_current_run(record.run_dir)
 
     def find_run(self, run_dir: str | Path) -> RunRecord | None:
         key = _norm(run_dir)

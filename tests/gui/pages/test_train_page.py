@@ -218,6 +218,7 @@ def test_closing_the_window_during_training_asks_then_stops_it_as_interrupted(qt
     assert run_folder.read_summary(run_dir).status == "interrupted"
     assert not run_folder.has_model(run_dir)  # stopped at once: not evaluated and saved as a "cancelled" run
     assert page.interrupted_run == run_dir  # what the Resume button continues
+    assert state.find_run(run_dir).status == "interrupted"  # listed before the save question: a saved project resumes it
     run_folder.check_resumable(run_dir)  # its checkpoint is whole
     done = run_folder.read_history(run_dir)["epochs"]
     assert len(done) >= 1
@@ -303,3 +304,29 @@ def test_reopening_a_project_shows_the_last_runs_curves(qtbot, trained_runs, tmp
     assert page.plots.epoch_count() == len(epochs) > 0
     assert page.progress.format() == "Last run: finished" and "run 2" in page.status_label.text()
     assert page.open_folder_button.isEnabled()
+
+
+def test_a_reopened_project_whose_last_run_was_interrupted_offers_resume(qtbot, trained_runs, tmp_path):  # noqa: F811
+    from dataclasses import replace
+
+    from tlstudio.core.project import Project
+
+    state = AppState()
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    project = Project(name="reopened")
+    first = record_for(trained_runs.runs[0], name="run 1")
+    stopped = replace(record_for(trained_runs.runs[1], name="run 2"), status="interrupted", epochs_run=2)
+    project.runs = [first, stopped]
+    state.set_project(project, tmp_path / "p.tlsproj")
+    assert page.interrupted_run == trained_runs.runs[1] and page.resume_button.isVisibleTo(page)
+    assert "stopped after 2 epoch(s)" in page.status_label.text() and "Resume" in page.status_label.text()
+
+    # The resumed run's entry replaces the interrupted one instead of listing the folder twice.
+    state.add_run(record_for(trained_runs.runs[1], name="run 2"))
+    assert [r.status for r in state.project.runs] == ["finished", "finished"]
+    assert [r.run_dir for r in state.project.runs] == [first.run_dir, str(trained_runs.runs[1])]
+
+    # Another project whose last run finished offers nothing to resume.
+    state.set_project(Project(name="other", runs=[first]), tmp_path / "q.tlsproj")
+    assert page.interrupted_run is None and not page.resume_button.isVisibleTo(page)

@@ -26,8 +26,8 @@ from tlstudio.core import events as ev
 from tlstudio.core import run_folder
 from tlstudio.core.config import ConfigError
 from tlstudio.core.humanize import format_seconds
-from tlstudio.core.project import RunRecord
 from tlstudio.gui import training_plan
+from tlstudio.gui.run_records import INTERRUPTED, finished_record, interrupted_record
 from tlstudio.gui.text import percent
 from tlstudio.gui.widgets.plots import TrainingPlots
 from tlstudio.gui.widgets.run_log import RunLog
@@ -42,13 +42,6 @@ PHASE_TITLES = {
     ev.PHASE_FINE_TUNE: "Fine-tuning",
     ev.PHASE_EVALUATING: "Evaluating",
 }
-
-
-def _read_summary(run_dir: Path) -> run_folder.Summary:
-    try:
-        return run_folder.read_summary(run_dir)
-    except run_folder.RunError:
-        return run_folder.Summary()
 
 
 class TrainPage(QWidget):
@@ -167,7 +160,8 @@ class TrainPage(QWidget):
             return
         runs = self.state.project.runs
         self.plots.clear()
-        self.last_run_dir = None
+        self.last_run_dir = self.interrupted_run = None
+        self.resume_button.hide()
         self.result_label.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -189,8 +183,14 @@ class TrainPage(QWidget):
         self.last_run_dir = Path(record.run_dir)
         self.progress.setValue(1)
         self.progress.setFormat("Last run: " + (record.status or "finished"))
-        self.status_label.setText(f"Last run: {record.name or self.last_run_dir.name}, validation accuracy "
-                                  f"{percent(record.val_accuracy)}.")
+        name = record.name or self.last_run_dir.name
+        if record.status == INTERRUPTED:  # stopped part-way: one click continues it
+            self.interrupted_run = self.last_run_dir
+            self.status_label.setText(f"Last run: {name} was stopped after {record.epochs_run} epoch(s); "
+                                      "Resume continues it from its last checkpoint.")
+        else:
+            self.status_label.setText(f"Last run: {name}, validation accuracy {percent(record.val_accuracy)}.")
+        self.resume_button.setVisible(self.interrupted_run is not None)
         self._update_buttons()
 
     # --- training --------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class TrainPage(QWidget):
         return self._start(config, run_dir)
 
     def resume_training(self) -> bool:
-        """Continue the run the engine's death interrupted, from its last checkpoint (one click)."""
+        """Continue an interrupted run (the engine died, or the window was closed) from its last checkpoint."""
         unable = self.interrupted_run is None or self.is_training() or self.state.training
         return False if unable else self._start(None, self.interrupted_run, resume=True)
 
@@ -237,7 +237,7 @@ class TrainPage(QWidget):
         self._log(f"{'Resuming' if resume else 'Run folder:'} {self.run_dir}")
 
         worker = TrainWorker(config, self.run_dir, scan=self.state.scan, resume=resume, cluster=self.settings.cluster_address())
-        worker.interrupted.connect(lambda run: setattr(self, "interrupted_run", Path(run)))
+        worker.interrupted.connect(self._on_interrupted)
         for name in ("run_started", "phase_started", "cache_progress", "batch_ended", "epoch_ended", "file_skipped",
                      "log_message", "event"):
             getattr(worker, name).connect(getattr(self, f"_on_{name}"))
@@ -248,6 +248,16 @@ class TrainPage(QWidget):
         self.state.message("Training started")
         self._update_buttons()
         return True
+
+    def record_interrupted(self) -> None:
+        """List the run being stopped as interrupted in the project (saved with it; Resume when reopened)."""
+        if self.run_dir is not None and self._epochs_done >= 1:  # a run stopped earlier leaves no folder
+            config = (self._worker.config if self._worker is not None else None) or self.state.project.train
+            self.state.add_run(interrupted_record(self.run_dir, config, self._epochs_done), current=False)
+
+    def _on_interrupted(self, run: str) -> None:
+        self.interrupted_run = Path(run)
+        self.record_interrupted()
 
     def cancel(self) -> None:
         """Ask the run to stop after the current batch (the best weights so far are kept)."""
@@ -404,8 +414,10 @@ class TrainPage(QWidget):
 
     def _on_train_finished(self, event: ev.TrainFinished) -> None:
         self.last_finished = event
+        shown = self.log_text()
         for w in event.warnings:
-            self._log(w, "warning")
+            if w not in shown:  # a warning the run already logged as it happened is not repeated
+                self._log(w, "warning")
         verb = "Finished" if event.status == "finished" else "Cancelled; the best weights so far were kept"
         self._log(f"{verb}: {event.epochs_run} epochs in {format_seconds(event.train_seconds)}, "
                   f"validation accuracy {percent(event.val_accuracy)}"
@@ -421,23 +433,9 @@ class TrainPage(QWidget):
     def _on_result(self, result: Any) -> None:
         """The run left a model behind (finished or cancelled): list it in the project."""
         self.last_result = result
-        run_dir = Path(result.run_dir)
-        self.last_run_dir = run_dir
-        summary = _read_summary(run_dir)
+        self.last_run_dir = Path(result.run_dir)
         config = (self._worker.config if self._worker is not None else None) or self.state.project.train
-        record = RunRecord(
-            run_dir=str(run_dir),
-            name=run_dir.name,
-            created=str(summary.get("created", "")),
-            base=str(summary.get("base") or config.base),
-            status=str(result.status),
-            val_accuracy=result.val_accuracy,
-            test_accuracy=result.test_accuracy,
-            epochs_run=int(result.epochs_run),
-            train_seconds=float(result.train_seconds),
-            frozen_summary=str(summary.get("frozen_summary", "")),
-        )
-        self.state.add_run(record)
+        self.state.add_run(finished_record(result, config))  # replaces the entry of the run it resumed
         text = (f"<b>{'Finished' if result.status == 'finished' else 'Cancelled (best weights kept)'}</b>: "
                 f"validation accuracy <b>{percent(result.val_accuracy)}</b>")
         if result.test_accuracy is not None:
