@@ -110,3 +110,19 @@ def test_an_error_banner_keeps_the_model_page_in_shape(qtbot, full_window, tmp_p
     assert "missing.h5" in " ".join(page.error_banner.messages)
     assert layout_check.problems(full_window) == []
     assert page.layers.totals.text() == ""  # no numbers of a model that is not there
+
+
+def test_the_train_page_fits_with_resume_shown(qtbot, full_window):
+    """An interrupted last run adds the Resume button to the Train page's button row."""
+    from dataclasses import replace
+
+    state = full_window.state
+    last = state.project.runs[-1]
+    state.project.runs[-1] = replace(last, status="interrupted", epochs_run=2)
+    state.set_project(state.project, state.project_path)
+    page = full_window.go_to("train")
+    assert page.resume_button.isVisibleTo(page)
+    for size in sizes(full_window):
+        full_window.resize(*size)
+        qtbot.wait(30)
+        assert layout_check.problems(full_window) == [], size

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from tlstudio.gui.widgets.prediction_card import FlowLayout
 
 
 class TrainControls(QWidget):
@@ -29,13 +31,13 @@ class TrainControls(QWidget):
         self.context_label.setWordWrap(True)
         # The context line goes under the buttons: beside them it was squeezed into a tall narrow column,
         # and the row's width pushed the right panel over the settings at 1024 px.
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.resume_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.open_folder_button)
+        # The buttons wrap to a second row when the panel is narrow (Resume shown at 1024 px).
+        row = QWidget(self)
+        buttons = FlowLayout(row, spacing=6)
+        buttons.setContentsMargins(0, 0, 0, 0)
+        for button in (self.train_button, self.cancel_button, self.resume_button, self.open_folder_button):
+            buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
+        layout.addWidget(row)
         layout.addWidget(self.context_label)
