@@ -31,7 +31,7 @@ def test_each_epoch_is_checkpointed_the_best_kept_and_a_resume_reads_it_back(tmp
         progress.run_epoch += 1
         ckpt.on_epoch(phase="head", epochs=5, model=model, kind="head", log=logs.append)(epoch, {"val_loss": val_loss})
     # patience 1: the second epoch was worse, so early stopping asked to stop
-    assert model.stop_training and logs and "early stopping" in logs[0]
+    assert model.stop_training and logs and "stopped early" in logs[0] and "training the classifier" in logs[0]
     state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["phase_done"] is True
     assert state["best"]["file"] == "head-e0001.npz" and state["weights"] == "head-e0002.npz"

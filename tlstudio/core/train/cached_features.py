@@ -181,7 +181,7 @@ def fill_cache(
     drain_skips()
     if streamed:
         log(f"the features of {total} images ({nbytes / 2**20:,.0f} MB) exceed the memory budget "
-            f"({budget / 2**20:,.0f} MB): the head phase streams them from the cache")
+            f"({budget / 2**20:,.0f} MB): training the classifier streams them from the cache")
         found: dict[str, Any] = _KeysOnly.fromkeys(cache.locate([k for _, _, k in entries]))
     else:
         found = cache.lookup([k for _, _, k in entries])

@@ -341,7 +341,8 @@ class Checkpointer:
             stop = self.best.should_stop()
             if stop and epoch + 1 < epochs:
                 model.stop_training = True
-                log(f"early stopping after {epoch + 1} epoch(s) of {phase}: validation loss stopped improving")
+                what = "fine-tuning" if phase == PHASE_FINE_TUNE else "training the classifier"
+                log(f"stopped early after {epoch + 1} epoch(s) of {what}: the validation loss stopped improving")
             self.save_epoch(
                 phase=phase,
                 epochs_done=epoch + 1,

@@ -212,7 +212,7 @@ def train_head_on_features(
         def streamed_batches(epoch: int) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             return iterate_batches(rows, batch_size=bs, num_classes=k, epoch=epoch, seed=seed, one_hot=False)
 
-        log(f"the head trains on {len(x)} feature rows streamed from the cache")
+        log(f"the classifier trains on {len(x)} feature rows streamed from the cache")
         fit_numpy_batches(head, stack, streamed_batches, steps=steps, epochs=epochs, initial_epoch=start,
                           callbacks=[events, stopper])
     elif device.strategy.num_replicas_in_sync == 1:

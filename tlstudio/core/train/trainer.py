@@ -325,7 +325,7 @@ class _Trainer:
             )
             self.frozen_summary = freezing.describe_freezing(self.model, fine_tune=True)
             if freezing.base_trainable_params(self.model) == 0:
-                self.log("fine-tuning with no trainable base layer: only the head keeps learning", "warning")
+                self.log("fine-tuning with no trainable base layer: only the new classifier keeps learning", "warning")
             lr = self.settings["head_lr"] * FINE_TUNE_LR_FACTOR if config.is_auto("fine_tune_lr") else config.fine_tune_lr
             self.settings["fine_tune_lr"] = float(lr)
             self.best.patience, self.best.relative_delta = int(config.patience), 0.0
