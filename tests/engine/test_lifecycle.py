@@ -54,7 +54,9 @@ def test_ping_answers_from_the_engine_process_and_stop_leaves_nothing(make_clien
     c.stop()
     assert not is_running(pid)
     assert group_members(pid) == []
-    assert [s for s, _ in c.states] == ["starting", "ready", "busy", "ready", "stopped"]
+    names = [s for s, _ in c.states]
+    # "busy" shows only when the ping is still unanswered as the engine says hello: a race, either is right.
+    assert names in (["starting", "ready", "busy", "ready", "stopped"], ["starting", "ready", "stopped"])
     with pytest.raises(EngineDied):
         c.submit(p.Ping())
 
