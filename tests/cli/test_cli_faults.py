@@ -126,7 +126,9 @@ def test_predict_csv_onto_a_folder_is_one_line(tmp_path, capsys, monkeypatch):
 def test_sigterm_leaves_an_interrupted_run_that_resumes(image_folder, tmp_path):
     data = image_folder({"a": 8, "b": 8})
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "tlstudio", "train", str(data), *TINY, "--epochs", "40", "--no-early-stopping"]
+    # Augmentation sends every epoch through the image pipeline: the run is still going when the signal lands.
+    args = [sys.executable, "-m", "tlstudio", "train", str(data), *TINY, "--epochs", "40", "--no-early-stopping",
+            "--augment"]
     proc = subprocess.Popen([*args, "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env())
     state = run / "checkpoints" / "state.json"
