@@ -8,7 +8,7 @@ time, with the child process it keeps its 10 ms timer ticks on time
 
 The child is started with the ``spawn`` method (never ``fork``: the parent may already hold
 TensorFlow's and Qt's threads), so it imports only the core. Events, the result and errors come
-back through a queue; cancelling sets a process-shared event that ``train()`` checks after every
+back through a queue; cancelling sets a process-shared flag that ``train()`` checks after every
 batch, exactly as in-process.
 """
 
@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import queue as queue_module
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,32 @@ from tlstudio.core.events import STOP_QUIT, STOP_USER, Event, stop_reason
 CHILD_NICE_INCREMENT = 5
 #: How long the relay waits for the next message before checking cancel and the child's health.
 POLL_SECONDS = 0.05
+
+
+class _SharedFlag:
+    """A set-once flag in shared memory that needs no lock.
+
+    A ``multiprocessing.Event`` keeps a lock inside: a child killed while it checks the event
+    (which it does after every batch) leaves that lock held, and the parent's next ``set()`` then
+    waits forever. A byte that is only ever written 0 -> 1 needs no lock.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._value = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
+        return True
 
 
 class _ChildStop:
@@ -137,8 +164,8 @@ def train_in_subprocess(
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    child_cancel = ctx.Event()
-    child_quit = ctx.Event()  # set before child_cancel when the cancel's reason is "quit"
+    child_cancel = _SharedFlag(ctx)
+    child_quit = _SharedFlag(ctx)  # set before child_cancel when the cancel's reason is "quit"
     process = ctx.Process(
         target=_child_main,
         args=(config, str(run_dir), scan, resume, out, child_cancel, context, child_quit),
